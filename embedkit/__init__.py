@@ -1,0 +1,23 @@
+"""embedkit: the embeddings of the book, implemented from scratch in PyTorch.
+
+One module per idea, mirroring the chapters:
+
+- `device`: CUDA / MPS / CPU selection (override with ``EMBEDKIT_DEVICE``), seeding.
+- `data`: packaged data files, sha256-checked, read offline.
+- `table`: `EmbeddingTable`, lookups, cosine neighbours and analogies.
+- `evaluate`: analogy accuracy and word-similarity correlation.
+- `probe`: linear and k-NN probes that measure what an embedding encodes.
+- `concentration`: distance concentration, the curse of dimensionality.
+"""
+
+from .device import get_device, seed_everything
+from .errors import (DataIntegrityError, DataNotFoundError, DeviceUnavailableError, EmptyInputError,
+                     ShapeError, UnknownWordError)
+from .table import EmbeddingTable
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EmbeddingTable", "get_device", "seed_everything", "DataIntegrityError", "DataNotFoundError",
+    "DeviceUnavailableError", "EmptyInputError", "ShapeError", "UnknownWordError",
+]

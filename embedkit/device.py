@@ -1,0 +1,87 @@
+"""Where tensors live, and how to make runs repeatable.
+
+`get_device` picks CUDA, then Apple's MPS, then the CPU. One environment
+variable, ``EMBEDKIT_DEVICE`` (for example ``cpu`` or ``cuda:1``), overrides the
+choice everywhere; an explicit ``device=`` argument overrides both.
+
+Left out: multi-GPU placement and bit-exact determinism on GPUs (cuBLAS may
+still reorder sums between runs; seeds make CPU runs exactly repeatable).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+from .errors import DeviceUnavailableError
+
+ENV_VAR = "EMBEDKIT_DEVICE"
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def get_device(device: str | torch.device | None = None) -> torch.device:
+    """Return the torch device to compute on.
+
+    Order: the ``device`` argument, else ``$EMBEDKIT_DEVICE``, else CUDA, MPS, CPU.
+    Raises `DeviceUnavailableError` when the requested device is not present.
+    """
+    source = "argument"
+    if device is None and os.environ.get(ENV_VAR, "").strip():
+        device, source = os.environ[ENV_VAR].strip(), f"${ENV_VAR}"
+    if device is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise DeviceUnavailableError(
+            f"{device!r} (from the {source}) is not a torch device name; use 'cpu', 'cuda', 'cuda:N' or 'mps'."
+        ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceUnavailableError(
+                f"{device!r} (from the {source}) asks for CUDA, but torch sees no CUDA GPU here; use 'cpu' or unset {ENV_VAR}."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"{device!r}: only {torch.cuda.device_count()} CUDA device(s) are present."
+            )
+    if dev.type == "mps" and not _mps_available():
+        raise DeviceUnavailableError(
+            f"{device!r} (from the {source}) asks for MPS, which this machine does not have; use 'cpu'."
+        )
+    return dev
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and all GPUs); return a seeded CPU generator.
+
+    Use the returned generator for sampling that must not depend on what else
+    consumed random numbers before it.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    if torch.backends.cudnn.is_available():
+        torch.backends.cudnn.benchmark = False
+    return torch.Generator().manual_seed(seed)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued kernels on ``device`` (needed before reading a timer)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()

@@ -1,0 +1,44 @@
+"""The specific exceptions `embedkit` raises for bad input.
+
+Each one subclasses the built-in exception a caller would expect (``KeyError``,
+``ValueError``, ``FileNotFoundError``...), so ``except ValueError`` still works,
+and each message says what to do next.
+"""
+
+from __future__ import annotations
+
+
+class UnknownWordError(KeyError):
+    """A word (or several) is not in the vocabulary of an embedding table."""
+
+    def __init__(self, words: list[str], hint: str = "") -> None:
+        self.words = list(words)
+        shown = ", ".join(repr(w) for w in self.words[:10])
+        more = f" (and {len(self.words) - 10} more)" if len(self.words) > 10 else ""
+        msg = f"not in the vocabulary: {shown}{more}."
+        msg += hint or " Check the spelling, or test membership first with `word in table`."
+        super().__init__(msg)
+        self.message = msg
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return self.message
+
+
+class EmptyInputError(ValueError):
+    """An input that must hold at least one item is empty."""
+
+
+class ShapeError(ValueError):
+    """A tensor or array has the wrong number of dimensions or the wrong size."""
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A data file, or the package that ships it, is not installed."""
+
+
+class DataIntegrityError(ValueError):
+    """A data file exists but its checksum or its content is wrong."""
+
+
+class DeviceUnavailableError(RuntimeError):
+    """The requested torch device does not exist on this machine."""

@@ -1,0 +1,162 @@
+"""Intrinsic evaluation of word embeddings: analogies and word-similarity correlation.
+
+`evaluate_analogies` answers the Google analogy questions (Mikolov et al. 2013a)
+by 3CosAdd and reports accuracy per section; `evaluate_word_pairs` correlates the
+cosine similarities of word pairs with human judgements (WordSim-353, SimLex-999)
+by Spearman's rho. Both follow gensim's ``KeyedVectors.evaluate_word_analogies``
+and ``evaluate_word_pairs`` rule for rule (candidates restricted to the first
+``restrict_vocab`` words, case-insensitive matching, questions with unknown words
+skipped and counted), so the numbers can be checked against gensim; the tests do.
+
+Left out: 3CosMul, and the statistical significance of differences in scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .data import read_analogies, read_word_pairs
+from .errors import EmptyInputError
+from .table import EmbeddingTable
+
+
+def _vocabulary(table: EmbeddingTable, restrict_vocab: int, case_insensitive: bool) -> dict[str, int]:
+    """Key -> row of the first ``restrict_vocab`` words; the first spelling wins when case is folded."""
+    keys: dict[str, int] = {}
+    for i, word in enumerate(table.words[:restrict_vocab]):
+        keys.setdefault(word.upper() if case_insensitive else word, i)
+    return keys
+
+
+@dataclass
+class AnalogyResult:
+    """Accuracy on analogy questions, overall and by section."""
+
+    correct: int
+    total: int  # questions answered (all four words known)
+    skipped: int  # questions with a word outside the vocabulary
+    sections: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (correct, total)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def table(self) -> list[tuple[str, int, int, float]]:
+        """Rows ``(section, correct, total, accuracy)`` plus a final ``'total'`` row."""
+        rows = [(name, c, t, c / t if t else 0.0) for name, (c, t) in self.sections.items()]
+        return rows + [("total", self.correct, self.total, self.accuracy)]
+
+
+def evaluate_analogies(table: EmbeddingTable, questions: list | None = None, restrict_vocab: int = 300_000,
+                       case_insensitive: bool = True, batch_size: int = 2048) -> AnalogyResult:
+    """Answer analogy questions ``(section, (a, b, c, d))`` by 3CosAdd; default: the Google set.
+
+    The prediction is the best-scoring word among the first ``restrict_vocab``
+    words, other than a, b and c; a question counts when that word is d.
+    """
+    questions = read_analogies() if questions is None else questions
+    if len(questions) == 0:
+        raise EmptyInputError("no analogy questions given.")
+    key = str.upper if case_insensitive else (lambda w: w)
+    vocab = _vocabulary(table, restrict_vocab, case_insensitive)
+    known, skipped = [], 0
+    for section, words in questions:
+        keys = [key(w) for w in words]
+        if all(k in vocab for k in keys):
+            known.append((section, keys))
+        else:
+            skipped += 1
+    per_section: dict[str, list[int]] = {}
+    for section, _ in questions:
+        per_section.setdefault(section, [0, 0])
+    ids = torch.tensor([[vocab[k] for k in keys[:3]] for _, keys in known], dtype=torch.long,
+                       device=table.device).reshape(-1, 3)
+    for start in range(0, len(known), batch_size):
+        batch = ids[start:start + batch_size]
+        if batch.numel() == 0:
+            break
+        # gensim takes the top 5 and then skips case variants of the three inputs
+        _, top = table.analogy_ids(batch[:, 0], batch[:, 1], batch[:, 2], k=5, restrict=restrict_vocab)
+        for (section, keys), row in zip(known[start:start + batch_size], top.tolist()):
+            predicted = None
+            for candidate in row:
+                predicted = key(table.words[candidate])
+                if predicted in vocab and predicted not in keys[:3]:
+                    break
+            per_section[section][0] += predicted == keys[3]
+            per_section[section][1] += 1
+    sections = {name: (c, t) for name, (c, t) in per_section.items()}
+    correct = sum(c for c, _ in sections.values())
+    return AnalogyResult(correct, len(known), skipped, sections)
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n with ties given their average rank (as ``scipy.stats.rankdata``)."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    sorted_x = x[order]
+    # boundaries of runs of equal values
+    starts = np.flatnonzero(np.r_[True, sorted_x[1:] != sorted_x[:-1]])
+    ends = np.r_[starts[1:], len(x)]
+    ranks = np.empty(len(x))
+    average = (starts + ends + 1) / 2.0  # mean of positions start+1 .. end
+    ranks[order] = np.repeat(average, ends - starts)
+    return ranks
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson's correlation coefficient in float64."""
+    x = np.asarray(x, dtype=np.float64) - np.mean(x)
+    y = np.asarray(y, dtype=np.float64) - np.mean(y)
+    denominator = np.sqrt((x * x).sum() * (y * y).sum())
+    if denominator == 0:
+        raise ValueError("correlation is undefined: one of the inputs is constant.")
+    return float((x * y).sum() / denominator)
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation: Pearson's correlation of the (tie-averaged) ranks."""
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}.")
+    if len(x) < 2:
+        raise EmptyInputError("a correlation needs at least two pairs.")
+    return pearson(rankdata(x), rankdata(y))
+
+
+@dataclass
+class WordPairResult:
+    """How well cosine similarity ranks word pairs like people do."""
+
+    spearman: float
+    pearson: float
+    pairs: int  # pairs with both words known
+    skipped: int  # pairs with an unknown word
+
+
+def evaluate_word_pairs(table: EmbeddingTable, pairs: str | list = "wordsim353", restrict_vocab: int = 300_000,
+                        case_insensitive: bool = True) -> WordPairResult:
+    """Correlate the table's cosine similarities with human scores on word pairs.
+
+    ``pairs`` is ``'wordsim353'``, ``'simlex999'``, a file path, or a list of
+    ``(word1, word2, score)``.
+    """
+    if isinstance(pairs, str) or not isinstance(pairs, list):
+        pairs = read_word_pairs(pairs)
+    key = str.upper if case_insensitive else (lambda w: w)
+    vocab = _vocabulary(table, restrict_vocab, case_insensitive)
+    known = [(vocab[key(a)], vocab[key(b)], score) for a, b, score in pairs
+             if key(a) in vocab and key(b) in vocab]
+    if len(known) < 2:
+        raise EmptyInputError(
+            f"only {len(known)} of {len(pairs)} word pairs have both words in the vocabulary; "
+            "a correlation needs at least two."
+        )
+    left = torch.tensor([a for a, _, _ in known], device=table.device)
+    right = torch.tensor([b for _, b, _ in known], device=table.device)
+    model = (table.unit[left] * table.unit[right]).sum(dim=1).cpu().numpy()
+    human = np.array([s for _, _, s in known])
+    return WordPairResult(spearman(human, model), pearson(human, model), len(known), len(pairs) - len(known))
+

@@ -1,0 +1,134 @@
+"""Probes: how much of a task an embedding already encodes.
+
+A *probe* is a deliberately simple classifier trained on frozen features. If a
+linear model or a k-nearest-neighbour vote can read a label off the vectors,
+the embedding encodes it. The book uses probes to compare one-hot codes, raw
+pixels, learned embeddings and random-initialised networks on equal terms.
+
+`LinearProbe` is multinomial logistic regression with an L2 penalty, fitted
+full-batch by L-BFGS in torch; with ``l2 = 1 / (C * n_samples)`` it minimises the
+same objective as scikit-learn's ``LogisticRegression(C=C)`` (the tests compare
+the two). `knn_predict` is brute-force k-NN with a majority vote.
+
+Left out: mini-batch training for data that does not fit in memory, class
+weights, and feature scaling (scale features yourself when their units differ).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .device import get_device
+from .errors import EmptyInputError, ShapeError
+
+Array = torch.Tensor | np.ndarray
+
+
+def _check_xy(x: Array, y: Array | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    x = torch.as_tensor(x, dtype=torch.float32, device=device)
+    if x.ndim != 2:
+        raise ShapeError(f"features must be a 2-D (n_samples, n_features) array; got shape {tuple(x.shape)}.")
+    if x.shape[0] == 0:
+        raise EmptyInputError("no samples given: the feature matrix has 0 rows.")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("features contain NaN or infinity; clean or impute them first.")
+    if y is None:
+        return x, None
+    y = torch.as_tensor(y, device=device)
+    if y.ndim != 1 or y.shape[0] != x.shape[0]:
+        raise ShapeError(f"labels must be 1-D with one label per row of features ({x.shape[0]}); got {tuple(y.shape)}.")
+    if y.is_floating_point() or y.dtype == torch.bool:
+        raise TypeError(f"labels must be integers (class ids); got {y.dtype}.")
+    return x, y.long()
+
+
+class LinearProbe:
+    """Multinomial logistic regression with an L2 penalty on the weights (not the bias)."""
+
+    def __init__(self, l2: float = 1e-4, max_iter: int = 500, device: str | torch.device | None = None) -> None:
+        if l2 < 0:
+            raise ValueError(f"l2 must be non-negative, got {l2}.")
+        self.l2, self.max_iter, self.device = l2, max_iter, get_device(device)
+        self.weight: torch.Tensor | None = None
+        self.bias: torch.Tensor | None = None
+        self.classes: torch.Tensor | None = None
+
+    def fit(self, x: Array, y: Array) -> "LinearProbe":
+        """Fit on features ``x`` ``(n, d)`` and integer labels ``y`` ``(n,)``."""
+        x, y = _check_xy(x, y, self.device)
+        self.classes, target = torch.unique(y, return_inverse=True)
+        if len(self.classes) < 2:
+            raise ValueError(f"need at least two classes to train a classifier; got only {self.classes.tolist()}.")
+        weight = torch.zeros(x.shape[1], len(self.classes), device=self.device, requires_grad=True)
+        bias = torch.zeros(len(self.classes), device=self.device, requires_grad=True)
+        optimiser = torch.optim.LBFGS([weight, bias], lr=1, max_iter=self.max_iter, history_size=20,
+                                      tolerance_grad=1e-6, tolerance_change=1e-10,
+                                      line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimiser.zero_grad()
+            loss = F.cross_entropy(x @ weight + bias, target) + 0.5 * self.l2 * (weight * weight).sum()
+            loss.backward()
+            return loss
+
+        optimiser.step(closure)
+        self.weight, self.bias = weight.detach(), bias.detach()
+        return self
+
+    def _logits(self, x: Array) -> torch.Tensor:
+        if self.weight is None:
+            raise RuntimeError("this probe is not fitted yet; call fit(x, y) first.")
+        x, _ = _check_xy(x, None, self.device)
+        if x.shape[1] != self.weight.shape[0]:
+            raise ShapeError(f"the probe was fitted on {self.weight.shape[0]} features; got {x.shape[1]}.")
+        return x @ self.weight + self.bias
+
+    def predict_proba(self, x: Array) -> torch.Tensor:
+        """Class probabilities ``(n, n_classes)``, columns in the order of ``self.classes``."""
+        return self._logits(x).softmax(dim=1)
+
+    def predict(self, x: Array) -> torch.Tensor:
+        """Predicted labels."""
+        return self.classes[self._logits(x).argmax(dim=1)]
+
+    def score(self, x: Array, y: Array) -> float:
+        """Accuracy on ``(x, y)``."""
+        _, y = _check_xy(x, y, self.device)
+        return float((self.predict(x) == y).float().mean())
+
+
+def knn_predict(train_x: Array, train_y: Array, test_x: Array, k: int = 5, metric: str = "cosine",
+                device: str | torch.device | None = None) -> torch.Tensor:
+    """Labels of ``test_x`` by majority vote of the ``k`` nearest training points.
+
+    ``metric`` is ``'cosine'`` or ``'euclidean'``. A tie in the vote goes to the
+    smallest label, as in scikit-learn's ``KNeighborsClassifier``.
+    """
+    device = get_device(device)
+    train_x, train_y = _check_xy(train_x, train_y, device)
+    test_x, _ = _check_xy(test_x, None, device)
+    if test_x.shape[1] != train_x.shape[1]:
+        raise ShapeError(f"train has {train_x.shape[1]} features, test has {test_x.shape[1]}.")
+    if not 1 <= k <= train_x.shape[0]:
+        raise ValueError(f"k must be between 1 and the number of training points ({train_x.shape[0]}); got {k}.")
+    if metric == "cosine":
+        a = F.normalize(train_x, dim=1)
+        b = F.normalize(test_x, dim=1)
+        distance = 1 - b @ a.T
+    elif metric == "euclidean":
+        distance = torch.cdist(test_x, train_x)
+    else:
+        raise ValueError(f"metric must be 'cosine' or 'euclidean'; got {metric!r}.")
+    classes, labels = torch.unique(train_y, return_inverse=True)
+    nearest = distance.topk(k, dim=1, largest=False).indices
+    votes = F.one_hot(labels[nearest], len(classes)).sum(dim=1)
+    return classes[votes.argmax(dim=1)]  # argmax returns the first (smallest) label on ties
+
+
+def knn_accuracy(train_x: Array, train_y: Array, test_x: Array, test_y: Array, k: int = 5,
+                 metric: str = "cosine", device: str | torch.device | None = None) -> float:
+    """Accuracy of `knn_predict` on a labelled test set."""
+    predicted = knn_predict(train_x, train_y, test_x, k, metric, device)
+    return float((predicted.cpu() == torch.as_tensor(test_y).long().cpu()).float().mean())

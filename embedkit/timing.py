@@ -1,0 +1,43 @@
+"""Wall-clock timing that is fair to GPUs: synchronise, warm up, take the median.
+
+Used by the chapters to compare costs and by the scripts in ``benchmarks/``,
+which always report a ratio against a reference measured in the same run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+from .device import synchronize
+
+
+def measure(fn: Callable[[], object], repeat: int = 5, warmup: int = 1,
+            device: torch.device | str = "cpu") -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeat`` runs after ``warmup`` runs."""
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, got {repeat}")
+    device = torch.device(device)
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def format_seconds(seconds: float) -> str:
+    """Human-readable duration such as ``'12.3 ms'`` (the unit the notebooks' sanitizer recognises)."""
+    if seconds >= 100:
+        return f"{seconds:.0f} s"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
