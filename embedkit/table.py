@@ -24,6 +24,9 @@ from .errors import EmptyInputError, ShapeError, UnknownWordError
 
 Query = str | Sequence[str] | torch.Tensor | np.ndarray
 
+# Scores are computed for at most this many (query, word) pairs at a time (~128 MB of float32).
+CHUNK_ELEMENTS = 2**25
+
 
 class EmbeddingTable:
     """Words plus an ``(n_words, dim)`` float32 tensor of vectors on one device."""
@@ -165,7 +168,7 @@ class EmbeddingTable:
               restrict: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         unit = self.unit if restrict is None else self.unit[:restrict]
         k = min(k, unit.shape[0])
-        chunk = max(1, 2**25 // unit.shape[0])  # bounds the score matrix to ~128 MB
+        chunk = max(1, CHUNK_ELEMENTS // unit.shape[0])
         scores_out, ids_out = [], []
         for start in range(0, x.shape[0], chunk):
             scores = x[start:start + chunk] @ unit.T

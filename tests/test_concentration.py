@@ -1,0 +1,29 @@
+import pytest
+import torch
+
+from embedkit.concentration import concentration_curve, relative_contrast
+from embedkit.errors import EmptyInputError, ShapeError
+
+
+def test_relative_contrast_by_hand():
+    points = torch.tensor([[1.0], [2.0], [4.0]])
+    # from 0: nearest 1, farthest 4 -> (4 - 1) / 1 = 3
+    assert relative_contrast(points, torch.tensor([[0.0]])).tolist() == [3.0]
+
+
+def test_contrast_falls_as_dimension_grows():
+    rows = concentration_curve([2, 10, 100, 1000], n_points=500, n_queries=50, device="cpu")
+    contrast = [r["relative_contrast"] for r in rows]
+    spread = [r["cv_distance"] for r in rows]
+    assert contrast == sorted(contrast, reverse=True) and contrast[0] > 10 * contrast[-1]
+    assert spread == sorted(spread, reverse=True)
+    assert rows == concentration_curve([2, 10, 100, 1000], n_points=500, n_queries=50, device="cpu")
+
+
+def test_contrast_errors():
+    with pytest.raises(ShapeError):
+        relative_contrast(torch.zeros(3, 2), torch.zeros(1, 3))
+    with pytest.raises(EmptyInputError):
+        relative_contrast(torch.zeros(1, 2), torch.ones(1, 2))
+    with pytest.raises(ValueError, match="coincides"):
+        relative_contrast(torch.tensor([[0.0], [1.0]]), torch.tensor([[1.0]]))

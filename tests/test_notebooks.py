@@ -1,0 +1,52 @@
+"""The chapters as stored: each .md source and its executed .ipynb agree, and the .ipynb ran cleanly.
+
+nbval (enabled in pyproject.toml for the chapters/ folder) re-executes every
+.ipynb and compares outputs; these tests catch what nbval cannot see: an .md
+edited without re-running `make notebooks`, and a notebook stored half-executed.
+"""
+
+from pathlib import Path
+
+import jupytext
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
+
+
+def test_there_are_chapters():
+    assert SOURCES, "no chapters/NN_slug.md found"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_pair_is_in_sync(source):
+    stored = source.with_suffix(".ipynb")
+    assert stored.exists(), f"{stored.name} is missing: run `make notebooks`"
+    text = jupytext.read(source)
+    executed = nbformat.read(stored, as_version=4)
+    strip = lambda nb: [(c.cell_type, c.source.strip()) for c in nb.cells]
+    assert strip(text) == strip(executed), f"{source.name} changed since {stored.name} was executed: run `make notebooks`"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_stored_notebook_ran_in_order_without_errors(source):
+    executed = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    code = [c for c in executed.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), "execute the whole notebook in order"
+    for cell in code:
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        assert not errors, f"cell {cell.execution_count} raised {errors[0].ename}"
+        streams = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        assert "Traceback" not in streams
+
+
+def test_table_of_contents_lists_every_chapter_once():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [c["file"] for part in toc["parts"] for c in part["chapters"]]
+    chapters = [f for f in files if f.startswith("chapters/")]
+    assert chapters == [f"chapters/{p.stem}" for p in SOURCES]
+    for f in files:
+        assert any((ROOT / f).with_suffix(s).exists() for s in (".md", ".ipynb")), f
+    assert (ROOT / f"{toc['root']}.md").exists()

@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.neighbors import KNeighborsClassifier
+
+from embedkit.errors import EmptyInputError, ShapeError
+from embedkit.probe import LinearProbe, knn_accuracy, knn_predict
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = load_digits(return_X_y=True)
+    x = x / 16.0
+    return x[:1200], y[:1200], x[1200:], y[1200:]
+
+
+def test_linear_probe_matches_scikit_learn(digits):
+    train_x, train_y, test_x, test_y = digits
+    c = 1.0
+    reference = LogisticRegression(C=c, max_iter=5000, tol=1e-10).fit(train_x, train_y)
+    probe = LinearProbe(l2=1 / (c * len(train_x)), device="cpu").fit(train_x, train_y)
+    ours = probe.predict_proba(test_x).numpy()
+    assert np.abs(ours - reference.predict_proba(test_x)).max() < 5e-3
+    assert (probe.predict(test_x).numpy() == reference.predict(test_x)).mean() > 0.995
+    assert probe.score(test_x, test_y) == pytest.approx(reference.score(test_x, test_y), abs=0.005)
+
+
+def test_linear_probe_tiny_separable_example():
+    x = torch.tensor([[-2.0], [-1.0], [1.0], [2.0]])
+    y = torch.tensor([3, 3, 7, 7])  # labels need not be 0..n-1
+    probe = LinearProbe(l2=1e-3, device="cpu").fit(x, y)
+    assert probe.classes.tolist() == [3, 7]
+    assert probe.predict(torch.tensor([[-5.0], [0.5]])).tolist() == [3, 7]
+    assert probe.predict_proba(torch.tensor([[0.0]]))[0].tolist() == pytest.approx([0.5, 0.5], abs=1e-4)
+
+
+def test_knn_matches_scikit_learn(digits):
+    train_x, train_y, test_x, test_y = digits
+    for metric in ("cosine", "euclidean"):
+        reference = KNeighborsClassifier(n_neighbors=5, metric=metric, algorithm="brute").fit(train_x, train_y)
+        ours = knn_predict(train_x, train_y, test_x, k=5, metric=metric, device="cpu")
+        assert (ours.numpy() == reference.predict(test_x)).mean() > 0.995
+    assert knn_accuracy(train_x, train_y, test_x, test_y, k=1, device="cpu") > 0.9
+
+
+def test_knn_tie_goes_to_smallest_label():
+    train_x = torch.tensor([[0.0, 1.0], [0.0, -1.0]])
+    assert knn_predict(train_x, torch.tensor([5, 2]), torch.tensor([[1.0, 0.0]]), k=2, device="cpu").tolist() == [2]
+
+
+def test_probe_errors():
+    x, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        LinearProbe().predict(x)
+    with pytest.raises(ShapeError, match="2-D"):
+        LinearProbe().fit(np.ones(4), y)
+    with pytest.raises(EmptyInputError):
+        LinearProbe().fit(np.ones((0, 2)), np.array([], dtype=int))
+    with pytest.raises(ShapeError, match="one label per row"):
+        LinearProbe().fit(x, y[:3])
+    with pytest.raises(TypeError, match="integers"):
+        LinearProbe().fit(x, y.astype(float))
+    with pytest.raises(ValueError, match="two classes"):
+        LinearProbe().fit(x, np.zeros(4, dtype=int))
+    with pytest.raises(ValueError, match="NaN"):
+        LinearProbe().fit(np.full((4, 2), np.nan), y)
+    with pytest.raises(ValueError, match="non-negative"):
+        LinearProbe(l2=-1)
+    probe = LinearProbe(device="cpu").fit(np.eye(4)[:, :2] + np.array([0, 0.1]), y)
+    with pytest.raises(ShapeError, match="fitted on 2 features"):
+        probe.predict(np.ones((1, 3)))
+    with pytest.raises(ValueError, match="metric"):
+        knn_predict(x, y, x, k=1, metric="manhattan")
+    with pytest.raises(ValueError, match="k must be between"):
+        knn_predict(x, y, x, k=5)
+    with pytest.raises(ShapeError, match="features"):
+        knn_predict(x, y, np.ones((1, 3)))
