@@ -7,7 +7,8 @@ version), and raises `DataNotFoundError` or `DataIntegrityError` with the
 command that fixes the problem. Nothing is ever downloaded.
 
 Readers here: the pretrained GloVe 6B-50d vectors, the Google analogy questions,
-and the WordSim-353 / SimLex-999 word-pair files. Left out: any data set whose
+and the WordSim-353 / SimLex-999 word-pair files (the Wikipedia text slice is
+read by `embedkit.text`). Left out: any data set whose
 licence forbids shipping it (later chapters read those from a folder you name).
 """
 
@@ -53,6 +54,9 @@ FILES: dict[str, DataFile] = {
     "simlex999": DataFile(
         "gensim", "test/test_data/simlex999.txt",
         "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d", GENSIM),
+    "enwiki-slice": DataFile(
+        "gensim", "test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
+        "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d", GENSIM),
 }
 
 _verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256

@@ -1,0 +1,193 @@
+"""Text for training word vectors: a real corpus, a vocabulary, subsampling and noise.
+
+- `wikipedia_sentences` reads the slice of English Wikipedia (about 100 articles,
+  6 million characters of wiki markup) that gensim ships as test data, strips the
+  markup and returns lower-cased word lists cut into pieces of at most 1,000 words
+  (the sentence length of the word2vec C tool).
+- `tokenize` turns raw text into lower-case words.
+- `Vocabulary` counts words, keeps those seen at least ``min_count`` times
+  (most frequent first) and turns sentences into one flat id tensor.
+- `Vocabulary.keep_probabilities` is frequent-word subsampling and
+  `Vocabulary.noise_distribution` the unigram^0.75 distribution that negative
+  samples are drawn from, both as in Mikolov et al. (2013b) and the C tool.
+
+Left out: phrase detection ("new_york"), and markup cleaning beyond what this
+corpus needs (the cleaner is a few regular expressions, not a wiki parser).
+"""
+
+from __future__ import annotations
+
+import bz2
+import html
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import torch
+
+from .errors import EmptyInputError, UnknownWordError
+
+WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+MAX_SENTENCE = 1000  # words; longer texts are cut, as word2vec.c does
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case words made of letters (with an inner apostrophe, as in "don't"); digits and punctuation go."""
+    return WORD.findall(text.lower())
+
+
+_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_REF = re.compile(r"<ref[^>/]*/>|<ref[^>]*>.*?</ref>", re.S | re.I)
+_TAG = re.compile(r"<[^>]+>")
+_TEMPLATE = re.compile(r"\{\{[^{}]*\}\}")
+_TABLE = re.compile(r"\{\|[^{}]*?\|\}", re.S)
+_LINK = re.compile(r"\[\[([^\[\]]*)\]\]")
+_EXTERNAL = re.compile(r"\[(?:https?|ftp)://[^\s\]]+\s*([^\]]*)\]")
+_URL = re.compile(r"(?:https?|ftp)://\S+")
+_NON_ARTICLE_LINK = re.compile(r"^\s*(?:file|image|category|media|[a-z]{2,3}(?:-[a-z]+)?)\s*:", re.I)
+
+
+def _link_text(match: re.Match) -> str:
+    target = match.group(1)
+    if _NON_ARTICLE_LINK.match(target):
+        return " "  # images, categories and links to other-language wikis carry no running text
+    return target.rsplit("|", 1)[-1]
+
+
+def _repeat(pattern: re.Pattern, replacement, text: str) -> str:
+    """Apply a substitution until nothing changes (for nested templates, tables and links)."""
+    while True:
+        text, n = pattern.subn(replacement, text)
+        if n == 0:
+            return text
+
+
+def strip_wiki_markup(markup: str) -> str:
+    """Plain text from MediaWiki markup: drops templates, tables, references, tags, files; keeps link text."""
+    text = html.unescape(markup)
+    text = _COMMENT.sub(" ", text)
+    text = _REF.sub(" ", text)
+    text = _repeat(_TEMPLATE, " ", text)
+    text = _repeat(_TABLE, " ", text)
+    text = _repeat(_LINK, _link_text, text)
+    text = _EXTERNAL.sub(r" \1 ", text)
+    text = _URL.sub(" ", text)
+    text = _TAG.sub(" ", text)
+    return text.replace("'''", "").replace("''", "")
+
+
+def chunk(words: Sequence[str], size: int = MAX_SENTENCE) -> list[list[str]]:
+    """Cut a list of words into pieces of at most ``size`` words."""
+    return [list(words[i:i + size]) for i in range(0, len(words), size)]
+
+
+def wikipedia_sentences(path: str | None = None, max_articles: int | None = None) -> list[list[str]]:
+    """The gensim Wikipedia slice as cleaned, tokenised pieces of at most 1,000 words, in article order.
+
+    Articles only (namespace 0, no redirects). ``path`` overrides the packaged
+    file (any ``pages-articles`` XML dump compressed with bz2).
+    """
+    from .data import data_path
+
+    source = data_path("enwiki-slice") if path is None else path
+    sentences, articles = [], 0
+    with bz2.open(source, "rb") as fh:
+        for _, element in ET.iterparse(fh):
+            if not element.tag.endswith("}page"):
+                continue
+            ns = element.find("{*}ns")
+            text = element.find("{*}revision/{*}text")
+            redirect = element.find("{*}redirect")
+            if ns is not None and ns.text == "0" and redirect is None and text is not None and text.text:
+                sentences.extend(chunk(tokenize(strip_wiki_markup(text.text))))
+                articles += 1
+            element.clear()
+            if max_articles is not None and articles >= max_articles:
+                break
+    if not sentences:
+        raise EmptyInputError(f"no article text found in {source}; is it a MediaWiki pages-articles dump?")
+    return sentences
+
+
+@dataclass
+class Vocabulary:
+    """Words seen at least ``min_count`` times, most frequent first, with their counts."""
+
+    words: list[str]
+    counts: torch.Tensor  # int64, one count per word, in the order of `words`
+
+    @classmethod
+    def build(cls, sentences: Iterable[Sequence[str]], min_count: int = 5, max_size: int | None = None) -> "Vocabulary":
+        """Count words; keep those seen ``min_count`` times or more (at most ``max_size``, most frequent)."""
+        if min_count < 1:
+            raise ValueError(f"min_count must be at least 1, got {min_count}.")
+        counter: Counter[str] = Counter()
+        for sentence in sentences:
+            if isinstance(sentence, str):
+                raise TypeError("sentences must be lists of words, not strings; use tokenize(text) first.")
+            counter.update(sentence)
+        if not counter:
+            raise EmptyInputError("the corpus is empty: no words to build a vocabulary from.")
+        # most frequent first; ties broken alphabetically so the order is reproducible
+        kept = sorted(((w, c) for w, c in counter.items() if c >= min_count), key=lambda wc: (-wc[1], wc[0]))
+        if max_size is not None:
+            kept = kept[:max_size]
+        if not kept:
+            raise EmptyInputError(
+                f"no word occurs {min_count} times or more in a corpus of {sum(counter.values()):,} words; "
+                "lower min_count or use more text."
+            )
+        return cls([w for w, _ in kept], torch.tensor([c for _, c in kept], dtype=torch.long))
+
+    def __post_init__(self) -> None:
+        self.index = {w: i for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.index
+
+    @property
+    def total(self) -> int:
+        """Number of corpus words that are in the vocabulary."""
+        return int(self.counts.sum())
+
+    def id(self, word: str) -> int:
+        """The id of one word; `UnknownWordError` if it was rare or unseen."""
+        if word not in self.index:
+            raise UnknownWordError([word], " It was not in the corpus, or seen fewer than min_count times.")
+        return self.index[word]
+
+    def encode(self, sentences: Iterable[Sequence[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+        """All in-vocabulary words as one flat id tensor, plus the sentence number of each word.
+
+        Out-of-vocabulary words are dropped before windows are formed, as in word2vec.c and gensim.
+        """
+        ids, sentence_of = [], []
+        for number, sentence in enumerate(sentences):
+            known = [self.index[w] for w in sentence if w in self.index]
+            ids.extend(known)
+            sentence_of.extend([number] * len(known))
+        if not ids:
+            raise EmptyInputError("none of the words in these sentences is in the vocabulary.")
+        return torch.tensor(ids, dtype=torch.long), torch.tensor(sentence_of, dtype=torch.long)
+
+    def keep_probabilities(self, sample: float = 1e-3) -> torch.Tensor:
+        """Probability of keeping each occurrence of a word under frequent-word subsampling.
+
+        The formula of word2vec.c and gensim, ``(sqrt(f / (s * T)) + 1) * (s * T) / f`` for a word
+        seen ``f`` times among ``T``, capped at 1; ``sample=0`` keeps everything.
+        """
+        if sample <= 0:
+            return torch.ones(len(self), dtype=torch.float64)
+        threshold = sample * self.total
+        f = self.counts.double()
+        return ((f / threshold).sqrt() + 1).mul(threshold / f).clamp(max=1.0)
+
+    def noise_distribution(self, power: float = 0.75) -> torch.Tensor:
+        """The distribution negative samples are drawn from: counts ** power, normalised."""
+        weights = self.counts.double() ** power
+        return weights / weights.sum()

@@ -1,0 +1,80 @@
+import bz2
+import math
+
+import pytest
+import torch
+
+from embedkit.errors import EmptyInputError, UnknownWordError
+from embedkit.text import Vocabulary, chunk, strip_wiki_markup, tokenize, wikipedia_sentences
+
+
+def test_tokenize():
+    assert tokenize("The cat's 3 hats, (and) DON'T-stop!") == ["the", "cat's", "hats", "and", "don't", "stop"]
+
+
+def test_strip_wiki_markup_by_hand():
+    markup = ("{{Infobox|name={{nested}}}}'''Paris''' is the [[capital city|capital]] of [[France]]."
+              "<ref>Some book</ref> [[File:Eiffel.jpg|thumb|The [[Eiffel Tower]]]] "
+              "See [http://example.org the site].<!-- hidden -->\n{| class=x\n| 1 || 2\n|}\n[[Category:Cities]]"
+              "&lt;b&gt;bold&lt;/b&gt;")
+    assert tokenize(strip_wiki_markup(markup)) == ["paris", "is", "the", "capital", "of", "france",
+                                                   "see", "the", "site", "bold"]
+
+
+def test_chunk():
+    assert chunk(list("abcde"), 2) == [["a", "b"], ["c", "d"], ["e"]]
+
+
+def test_wikipedia_slice():
+    sentences = wikipedia_sentences()
+    words = sum(len(s) for s in sentences)
+    assert 400_000 < words < 500_000 and max(len(s) for s in sentences) <= 1000
+    assert sentences[0][:3] == ["anarchism", "is", "a"]
+    assert sentences == wikipedia_sentences()  # deterministic
+
+
+def test_wikipedia_reader_rejects_other_files(tmp_path):
+    path = tmp_path / "empty.xml.bz2"
+    path.write_bytes(bz2.compress(b"<mediawiki></mediawiki>"))
+    with pytest.raises(EmptyInputError, match="no article text"):
+        wikipedia_sentences(str(path))
+
+
+def test_vocabulary_by_hand():
+    vocab = Vocabulary.build([["b", "a", "b", "c"], ["a", "b", "d"]], min_count=2)
+    assert vocab.words == ["b", "a"] and vocab.counts.tolist() == [3, 2] and vocab.total == 5
+    assert vocab.id("a") == 1 and "c" not in vocab
+    ids, sentence = vocab.encode([["a", "c", "b"], ["d"], ["b"]])
+    assert ids.tolist() == [1, 0, 0] and sentence.tolist() == [0, 0, 2]
+    assert Vocabulary.build([["x", "y", "y"]], min_count=1).words == ["y", "x"]
+    assert Vocabulary.build([["a", "b", "b", "c", "c", "c"]], min_count=1, max_size=2).words == ["c", "b"]
+
+
+def test_subsampling_and_noise_formulas():
+    vocab = Vocabulary(["the", "cat"], torch.tensor([990, 10]))
+    keep = vocab.keep_probabilities(sample=1e-2)
+    threshold = 1e-2 * 1000
+    assert keep[0].item() == pytest.approx((math.sqrt(990 / threshold) + 1) * threshold / 990)
+    assert keep[1].item() == 1.0  # rare words are always kept
+    assert vocab.keep_probabilities(0).tolist() == [1.0, 1.0]
+    noise = vocab.noise_distribution()
+    assert noise.sum().item() == pytest.approx(1.0)
+    assert noise[1].item() == pytest.approx(10**0.75 / (990**0.75 + 10**0.75))
+
+
+def test_vocabulary_errors():
+    with pytest.raises(EmptyInputError, match="empty"):
+        Vocabulary.build([])
+    with pytest.raises(EmptyInputError, match="empty"):
+        Vocabulary.build([[], []])
+    with pytest.raises(EmptyInputError, match="lower min_count"):
+        Vocabulary.build([["a", "b"]], min_count=2)
+    with pytest.raises(TypeError, match="tokenize"):
+        Vocabulary.build(["a sentence as a string"])
+    with pytest.raises(ValueError):
+        Vocabulary.build([["a"]], min_count=0)
+    vocab = Vocabulary.build([["a", "a"]], min_count=1)
+    with pytest.raises(UnknownWordError, match="min_count"):
+        vocab.id("zebra")
+    with pytest.raises(EmptyInputError, match="none of the words"):
+        vocab.encode([["zebra"]])
