@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Iterable, Iterator, TypeVar
 
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar: works in terminals and notebooks without ipywidgets
 
 T = TypeVar("T")
 
