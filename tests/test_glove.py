@@ -1,0 +1,101 @@
+"""GloVe: counts by hand and against a plain loop, one AdaGrad step against autograd, the optimum against scipy."""
+
+import numpy as np
+import pytest
+import torch
+from scipy.optimize import minimize
+
+from embedkit.errors import EmptyInputError, ShapeError
+from embedkit.glove import GloVe, cooccurrence, weighting
+from embedkit.text import Vocabulary, wikipedia_sentences
+
+
+def test_cooccurrence_by_hand():
+    ids, sentence = torch.tensor([0, 1, 2, 0]), torch.tensor([0, 0, 0, 1])
+    x = cooccurrence(ids, sentence, vocab_size=3, window=2).dense()
+    expected = torch.tensor([[0, 1, 0.5], [1, 0, 1], [0.5, 1, 0]], dtype=torch.float64)
+    assert torch.equal(x, expected)  # the last 0 is in another sentence: it pairs with nothing
+    assert cooccurrence(ids, sentence, 3, window=1).dense()[0, 2] == 0
+
+
+@pytest.fixture(scope="module")
+def wiki_ids():
+    sentences = wikipedia_sentences()
+    vocab = Vocabulary.build(sentences, 5)
+    return vocab.encode(sentences)
+
+
+def test_cooccurrence_equals_a_plain_loop(wiki_ids):
+    ids, sentence = wiki_ids[0][:3000] % 50, wiki_ids[1][:3000]
+    expected = np.zeros((50, 50))
+    for i in range(len(ids)):
+        for d in range(1, 6):
+            j = i + d
+            if j < len(ids) and sentence[j] == sentence[i]:
+                expected[ids[i], ids[j]] += 1 / d
+                expected[ids[j], ids[i]] += 1 / d
+    assert np.allclose(cooccurrence(ids, sentence, 50, window=5).dense().numpy(), expected)
+
+
+def test_weighting():
+    assert weighting(torch.tensor([0.0, 50.0, 100.0, 1e6])).tolist() == pytest.approx([0, 0.5**0.75, 1, 1])
+
+
+def test_one_adagrad_step_follows_the_gradient():
+    model = GloVe(3, dim=2, device="cpu")
+    rows, cols, counts = torch.tensor([0]), torch.tensor([2]), torch.tensor([7.0])
+    params = [model.w.clone().requires_grad_(), model.wc.clone().requires_grad_()]
+    w, wc = params
+    diff = (w[0, :2] * wc[2, :2]).sum() + w[0, 2] + wc[2, 2] - torch.log(counts[0])
+    (0.5 * weighting(counts[0]) * diff**2).backward()
+    before_w, before_wc = model.w.clone(), model.wc.clone()
+    model._step(rows, cols, counts)
+    # first step: accumulators are 1, so the update is -lr * gradient
+    assert torch.allclose(model.w, before_w - 0.05 * w.grad, atol=1e-7)
+    assert torch.allclose(model.wc, before_wc - 0.05 * wc.grad, atol=1e-7)
+    assert torch.allclose(model.gradsq[0], 1 + (0.05 * w.grad[0]) ** 2)
+
+
+def test_adagrad_reaches_the_optimum_found_by_scipy(wiki_ids):
+    """The same objective on the 40 most frequent words, dim 4: our AdaGrad against L-BFGS from 3 starts."""
+    ids, sentence = wiki_ids
+    size, dim = 40, 4
+    keep = ids < size
+    x = cooccurrence(ids[keep], sentence[keep], size, window=10)
+    r, c, counts = x.rows.numpy(), x.cols.numpy(), x.counts.numpy()
+    f, log_x, n = weighting(torch.tensor(counts)).numpy(), np.log(counts), len(counts)
+
+    def objective(p):
+        w, wc = p[:size * dim].reshape(size, dim), p[size * dim:2 * size * dim].reshape(size, dim)
+        b, bc = p[2 * size * dim:2 * size * dim + size], p[2 * size * dim + size:]
+        diff = (w[r] * wc[c]).sum(1) + b[r] + bc[c] - log_x
+        g = f * diff / n
+        grad_w, grad_wc = np.zeros_like(w), np.zeros_like(wc)
+        np.add.at(grad_w, r, g[:, None] * wc[c])
+        np.add.at(grad_wc, c, g[:, None] * w[r])
+        grad = np.concatenate([grad_w.ravel(), grad_wc.ravel(), np.bincount(r, g, size), np.bincount(c, g, size)])
+        return 0.5 * (f * diff * diff).sum() / n, grad
+
+    best = min(minimize(objective, np.random.default_rng(seed).normal(0, 0.1, 2 * size * (dim + 1)), jac=True,
+                        method="L-BFGS-B", options={"maxiter": 20000, "gtol": 1e-12, "ftol": 1e-15}).fun
+               for seed in range(3))
+    model = GloVe(size, dim, device="cpu")
+    history = model.train(x, epochs=2000, batch=256)
+    assert history[-1]["loss"] == pytest.approx(best, rel=5e-3)
+    assert history[-1]["loss"] < history[0]["loss"] / 2
+
+
+def test_bad_input():
+    with pytest.raises(EmptyInputError):
+        cooccurrence(torch.tensor([0]), torch.tensor([0]), 1)
+    with pytest.raises(EmptyInputError, match="share a sentence"):
+        cooccurrence(torch.tensor([0, 1]), torch.tensor([0, 1]), 2)
+    with pytest.raises(ShapeError):
+        cooccurrence(torch.tensor([0, 1]), torch.tensor([0]), 2)
+    with pytest.raises(ValueError, match="0..1"):
+        cooccurrence(torch.tensor([0, 5]), torch.tensor([0, 0]), 2)
+    x = cooccurrence(torch.tensor([0, 1, 0]), torch.tensor([0, 0, 0]), 2)
+    with pytest.raises(ShapeError, match="model has 3"):
+        GloVe(3, 2, device="cpu").train(x, epochs=1)
+    with pytest.raises(FloatingPointError, match="lower lr"):
+        GloVe(2, 2, lr=1e6, device="cpu").train(cooccurrence(torch.tensor([0, 1] * 50), torch.zeros(100, dtype=torch.long), 2), epochs=5)
