@@ -21,6 +21,7 @@ and asymmetric windows.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -94,11 +95,32 @@ class GloVe:
         self.x_max, self.alpha, self.lr = x_max, alpha, lr
         self.device = get_device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        # one parameter matrix: columns 0..dim-1 the vector, column dim the bias (as glove.c stores them)
-        init = lambda: (torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim
-        self.w, self.wc = init(), init()
-        self.gradsq, self.gradsq_c = torch.ones_like(self.w), torch.ones_like(self.wc)
+        # per word, one row holds the vector, the bias (as glove.c stores them) and their AdaGrad
+        # accumulators, so that one gather and one scatter serve all four
+        init = lambda: torch.cat([(torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim,
+                                  torch.ones(vocab_size, dim + 1, device=self.device)], dim=1)
+        self._word, self._context = init(), init()
         self.dim = dim
+
+    @property
+    def w(self) -> torch.Tensor:
+        """Word vectors with the bias as the last column (a view)."""
+        return self._word[:, :self.dim + 1]
+
+    @property
+    def wc(self) -> torch.Tensor:
+        """Context vectors with the bias as the last column (a view)."""
+        return self._context[:, :self.dim + 1]
+
+    @property
+    def gradsq(self) -> torch.Tensor:
+        """AdaGrad's sums of squared steps for `w` (a view); they start at 1 as in glove.c."""
+        return self._word[:, self.dim + 1:]
+
+    @property
+    def gradsq_c(self) -> torch.Tensor:
+        """AdaGrad's sums of squared steps for `wc` (a view)."""
+        return self._context[:, self.dim + 1:]
 
     def _residual(self, rows: torch.Tensor, cols: torch.Tensor, log_x: torch.Tensor) -> torch.Tensor:
         w, wc = self.w[rows], self.wc[cols]
@@ -111,35 +133,41 @@ class GloVe:
         diff = self._residual(rows, cols, counts.log())
         return float(0.5 * (weighting(counts, self.x_max, self.alpha) * diff * diff).sum() / len(x))
 
-    def _step(self, rows: torch.Tensor, cols: torch.Tensor, counts: torch.Tensor) -> None:
-        """One AdaGrad update from a batch of non-zero entries, the C tool's rule."""
-        w, wc = self.w[rows], self.wc[cols]
-        diff = (w[:, :-1] * wc[:, :-1]).sum(dim=1) + w[:, -1] + wc[:, -1] - counts.log()
-        fdiff = (weighting(counts, self.x_max, self.alpha) * diff * self.lr)[:, None]
+    def _step(self, rows: torch.Tensor, cols: torch.Tensor, log_x: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
+        """One AdaGrad update from a batch of non-zero entries (their log counts and weights), the C tool's rule.
+
+        Returns the batch's share of the loss before the update, as glove.c accumulates it.
+        """
+        k = self.dim + 1
+        word, context = self._word[rows], self._context[cols]  # vectors, biases and accumulators
+        w, wc = word[:, :k], context[:, :k]
+        diff = (w[:, :-1] * wc[:, :-1]).sum(dim=1) + w[:, -1] + wc[:, -1] - log_x
+        fdiff = (fx * diff * self.lr)[:, None]
         grad_w = torch.cat([fdiff * wc[:, :-1], fdiff], dim=1)  # d/dw and d/db of the weighted loss, times lr
         grad_wc = torch.cat([fdiff * w[:, :-1], fdiff], dim=1)
-        self.w.index_add_(0, rows, -grad_w / self.gradsq[rows].sqrt())
-        self.wc.index_add_(0, cols, -grad_wc / self.gradsq_c[cols].sqrt())
-        self.gradsq.index_add_(0, rows, grad_w * grad_w)
-        self.gradsq_c.index_add_(0, cols, grad_wc * grad_wc)
+        self._word.index_add_(0, rows, torch.cat([-grad_w / word[:, k:].sqrt(), grad_w * grad_w], dim=1))
+        self._context.index_add_(0, cols, torch.cat([-grad_wc / context[:, k:].sqrt(), grad_wc * grad_wc], dim=1))
+        return 0.5 * (fx * diff * diff).sum()
 
     @torch.no_grad()
     def train(self, x: Cooccurrence, epochs: int = 25, batch: int = 4096) -> list[dict[str, float]]:
-        """Fit to the non-zero counts of ``x``; returns the loss after each epoch."""
+        """Fit to the non-zero counts of ``x``; returns the mean loss of each epoch."""
         if len(x) == 0:
             raise EmptyInputError("the co-occurrence matrix has no non-zero entries.")
         if x.size != self.w.shape[0]:
             raise ShapeError(f"the matrix is for {x.size} words but the model has {self.w.shape[0]}.")
         rows, cols = x.rows.to(self.device), x.cols.to(self.device)
         counts = x.counts.to(self.device, torch.float32)
+        log_x, fx = counts.log(), weighting(counts, self.x_max, self.alpha)
         history = []
         for epoch in progress(range(epochs), total=epochs, desc="GloVe epochs"):
             order = torch.randperm(len(x), generator=self.generator, device=self.device)
+            total = torch.zeros((), dtype=torch.float64, device=self.device)
             for start in range(0, len(x), batch):
                 pick = order[start:start + batch]
-                self._step(rows[pick], cols[pick], counts[pick])
-            loss = self.loss(x)
-            if not torch.isfinite(torch.tensor(loss)):
+                total += self._step(rows[pick], cols[pick], log_x[pick], fx[pick])
+            loss = float(total) / len(x)  # the mean loss over the epoch, as glove.c prints it
+            if not math.isfinite(loss):
                 raise FloatingPointError(f"GloVe diverged in epoch {epoch + 1} (loss {loss}); lower lr (now {self.lr}).")
             history.append({"epoch": epoch + 1, "loss": loss})
         return history
