@@ -8,6 +8,9 @@ One module per idea, mirroring the chapters:
 - `evaluate`: analogy accuracy and word-similarity correlation.
 - `probe`: linear and k-NN probes that measure what an embedding encodes.
 - `concentration`: distance concentration, the curse of dimensionality.
+- `text`: the Wikipedia corpus, vocabulary, subsampling and noise distribution.
+- `word2vec`: skip-gram and CBOW with negative sampling.
+- `glove`: co-occurrence counts and the GloVe model.
 """
 
 from .device import get_device, seed_everything
