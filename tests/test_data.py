@@ -29,7 +29,7 @@ def test_missing_file_and_missing_package_say_what_to_install(tmp_path, monkeypa
     with pytest.raises(DataNotFoundError, match="does not exist"):
         data.verify_file(tmp_path / "nope.npy", "0" * 64)
     monkeypatch.setitem(data.FILES, "ghost", data.DataFile("no_such_package_xyz", "a.txt", "0" * 64, "ghost-pkg==1.0"))
-    with pytest.raises(DataNotFoundError, match="pip install ghost-pkg==1.0"):
+    with pytest.raises(DataNotFoundError, match="pip install --no-deps ghost-pkg==1.0"):
         data.data_path("ghost")
     with pytest.raises(KeyError, match="unknown data file"):
         data.data_path("not-registered")

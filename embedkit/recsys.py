@@ -1,0 +1,217 @@
+"""Ratings data for recommender systems: loading, ID indexing, splits and metrics.
+
+- `Ratings` holds (user, item, rating, time) rows with users and items
+  re-indexed to 0..n-1; the raw IDs are kept to translate back. Bad input
+  (empty, NaN, off-scale, duplicate pairs) raises a clear error.
+- `movielens_100k` reads MovieLens 100K (Harper and Konstan 2015) from the files
+  that the ``recbole`` wheel ships, sha256-checked; `read_movielens` reads the
+  official ``u.data`` / ``u.item`` files from a folder you name (the GroupLens
+  terms forbid shipping them: download them yourself).
+- `random_split` and `leave_last_out` make reproducible train/test splits.
+- `rmse`, `mae` and `ranking_metrics` (precision, recall, NDCG at k, with
+  training items excluded from the ranking) measure the models.
+
+Left out: implicit-feedback data and negative sampling for it, and the larger
+MovieLens sets (their ``ratings.csv`` / ``ratings.dat`` formats).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .data import data_path
+from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, UnknownIDError
+
+
+@dataclass
+class Ratings:
+    """Ratings with users and items indexed 0..n-1; ``user_ids[u]`` / ``item_ids[i]`` are the raw IDs."""
+
+    users: torch.Tensor  # int64 indices
+    items: torch.Tensor  # int64 indices
+    values: torch.Tensor  # float32 ratings
+    times: torch.Tensor  # int64 timestamps (0 when unknown)
+    user_ids: list
+    item_ids: list
+    scale: tuple[float, float] = (1.0, 5.0)
+    _user_index: dict = field(default_factory=dict, repr=False)
+    _item_index: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._user_index = {raw: u for u, raw in enumerate(self.user_ids)}
+        self._item_index = {raw: i for i, raw in enumerate(self.item_ids)}
+
+    @classmethod
+    def from_arrays(cls, users: Sequence, items: Sequence, values: Sequence[float], times: Sequence[int] | None = None,
+                    scale: tuple[float, float] = (1.0, 5.0)) -> "Ratings":
+        """Validate raw (user, item, rating) rows and index the IDs in order of first appearance."""
+        values = np.asarray(values, dtype=np.float64)
+        if len(values) == 0:
+            raise EmptyInputError("no ratings given.")
+        if not (len(users) == len(items) == len(values)) or (times is not None and len(times) != len(values)):
+            raise ValueError("users, items, ratings (and times) must have the same length.")
+        if np.isnan(values).any():
+            raise ValueError(f"{int(np.isnan(values).sum())} ratings are NaN; drop or fill them first.")
+        low, high = scale
+        off = (values < low) | (values > high)
+        if off.any():
+            raise ValueError(f"{int(off.sum())} ratings lie outside the scale {scale}, e.g. {values[off][0]}; "
+                             "fix the data or pass the right scale.")
+        user_ids = list(dict.fromkeys(users))
+        item_ids = list(dict.fromkeys(items))
+        u_index = {raw: u for u, raw in enumerate(user_ids)}
+        i_index = {raw: i for i, raw in enumerate(item_ids)}
+        u = torch.tensor([u_index[x] for x in users], dtype=torch.long)
+        i = torch.tensor([i_index[x] for x in items], dtype=torch.long)
+        keys = u * len(item_ids) + i
+        if len(torch.unique(keys)) != len(keys):
+            raise ValueError("some (user, item) pairs are rated more than once; keep one rating per pair "
+                             "(for example the latest) before building Ratings.")
+        t = torch.zeros(len(values), dtype=torch.long) if times is None else torch.tensor(np.asarray(times), dtype=torch.long)
+        return cls(u, i, torch.tensor(values, dtype=torch.float32), t, user_ids, item_ids, scale)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def user(self, raw_id) -> int:
+        """The index of a raw user ID; `UnknownIDError` for a user with no training ratings."""
+        if raw_id not in self._user_index:
+            raise UnknownIDError(f"user {raw_id!r} has no ratings in this data (a cold-start user): the model "
+                                 "has no vector for them; recommend popular items or collect ratings first.")
+        return self._user_index[raw_id]
+
+    def item(self, raw_id) -> int:
+        """The index of a raw item ID; `UnknownIDError` for an item nobody rated."""
+        if raw_id not in self._item_index:
+            raise UnknownIDError(f"item {raw_id!r} has no ratings in this data (a cold-start item).")
+        return self._item_index[raw_id]
+
+    def subset(self, rows: torch.Tensor) -> "Ratings":
+        """The same users and items (same indices), only the given rows."""
+        return Ratings(self.users[rows], self.items[rows], self.values[rows], self.times[rows],
+                       self.user_ids, self.item_ids, self.scale)
+
+    def matrix(self) -> torch.Tensor:
+        """The dense ``n_users x n_items`` rating matrix, 0 where unrated."""
+        m = torch.zeros(self.n_users, self.n_items)
+        m[self.users, self.items] = self.values
+        return m
+
+
+def random_split(ratings: Ratings, test_fraction: float = 0.2, seed: int = 0) -> tuple[Ratings, Ratings]:
+    """A random split of the rows into train and test."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}.")
+    order = torch.randperm(len(ratings), generator=torch.Generator().manual_seed(seed))
+    cut = int(round(len(ratings) * (1 - test_fraction)))
+    return ratings.subset(order[:cut]), ratings.subset(order[cut:])
+
+
+def leave_last_out(ratings: Ratings) -> tuple[Ratings, Ratings]:
+    """Per user, the latest rating goes to test (ties broken by row order), the rest to train."""
+    order = np.lexsort((np.arange(len(ratings)), ratings.times.numpy(), ratings.users.numpy()))
+    users = ratings.users.numpy()[order]
+    last = np.r_[users[1:] != users[:-1], True]  # the final row of each user's run
+    return ratings.subset(torch.from_numpy(order[~last])), ratings.subset(torch.from_numpy(order[last]))
+
+
+def rmse(predicted: torch.Tensor, actual: torch.Tensor) -> float:
+    """Root mean squared error."""
+    return math.sqrt(float(((predicted.double() - actual.double()) ** 2).mean()))
+
+
+def mae(predicted: torch.Tensor, actual: torch.Tensor) -> float:
+    """Mean absolute error."""
+    return float((predicted.double() - actual.double()).abs().mean())
+
+
+def ranking_metrics(scores: torch.Tensor, train: Ratings, test: Ratings, k: int = 10,
+                    relevant_from: float = 4.0) -> dict[str, float]:
+    """Precision@k, recall@k and NDCG@k of top-k lists from a ``users x items`` score matrix.
+
+    Items the user rated in ``train`` are excluded from the ranking. Relevant
+    items are the user's test items rated at least ``relevant_from``; users
+    without any are skipped. NDCG uses binary gains.
+    """
+    scores = scores.detach().clone().float().cpu()
+    scores[train.users, train.items] = -torch.inf
+    relevant = torch.zeros_like(scores, dtype=torch.bool)
+    good = test.values >= relevant_from
+    relevant[test.users[good], test.items[good]] = True
+    users = torch.nonzero(relevant.any(dim=1)).flatten()
+    if len(users) == 0:
+        raise EmptyInputError(f"no test rating is >= {relevant_from}: nothing relevant to rank.")
+    top = scores[users].topk(k, dim=1).indices
+    hits = relevant[users[:, None], top].float()  # (users, k)
+    n_relevant = relevant[users].sum(dim=1).float()
+    discounts = 1 / torch.log2(torch.arange(2, k + 2).float())
+    ideal = torch.stack([discounts[: int(min(n, k))].sum() for n in n_relevant.tolist()])
+    return {f"precision@{k}": float(hits.mean()), f"recall@{k}": float((hits.sum(1) / n_relevant).mean()),
+            f"ndcg@{k}": float(((hits * discounts).sum(1) / ideal).mean()), "users": len(users)}
+
+
+def _movies(titles: dict, genres: dict) -> dict:
+    return {"title": titles, "genres": genres}
+
+
+def movielens_100k() -> tuple[Ratings, dict]:
+    """MovieLens 100K from the recbole wheel: ratings, plus ``{'title': {id: str}, 'genres': {id: [str]}}``."""
+    ratings_file, items_file = data_path("movielens-100k-ratings"), data_path("movielens-100k-items")
+    rows = np.loadtxt(ratings_file, delimiter="\t", skiprows=1, dtype=np.int64)
+    ratings = Ratings.from_arrays(rows[:, 0].tolist(), rows[:, 1].tolist(), rows[:, 2], rows[:, 3])
+    titles, genres = {}, {}
+    for line in items_file.read_text(encoding="latin-1").splitlines()[1:]:
+        movie, title, year, classes = line.split("\t")
+        titles[int(movie)] = f"{title} ({year})" if year else title
+        genres[int(movie)] = classes.split()
+    return ratings, _movies(titles, genres)
+
+
+GENRES_100K = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
+               "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi", "Thriller",
+               "War", "Western"]
+
+
+def read_movielens(folder: str | Path) -> tuple[Ratings, dict]:
+    """MovieLens 100K in its official format: ``u.data`` (user, item, rating, time; tabs) and ``u.item`` (``|``).
+
+    Download ``ml-100k.zip`` from https://grouplens.org/datasets/movielens/ and unzip it;
+    pass the folder that holds ``u.data``.
+    """
+    folder = Path(folder)
+    data, item = folder / "u.data", folder / "u.item"
+    if not data.is_file() or not item.is_file():
+        raise DataNotFoundError(
+            f"{folder} does not hold u.data and u.item. Download ml-100k.zip from "
+            "https://grouplens.org/datasets/movielens/100k/, unzip it, and pass the ml-100k folder "
+            "(or use embedkit.recsys.movielens_100k(), which reads the copy in the recbole package)."
+        )
+    try:
+        rows = np.loadtxt(data, delimiter="\t", dtype=np.int64, ndmin=2)
+        if rows.shape[1] != 4:
+            raise ValueError(f"expected 4 columns, found {rows.shape[1]}")
+    except ValueError as exc:
+        raise DataIntegrityError(f"{data} is not in the u.data format (user, item, rating, timestamp): {exc}") from None
+    ratings = Ratings.from_arrays(rows[:, 0].tolist(), rows[:, 1].tolist(), rows[:, 2], rows[:, 3])
+    titles, genres = {}, {}
+    for number, line in enumerate(item.read_text(encoding="latin-1").splitlines(), 1):
+        parts = line.split("|")
+        if len(parts) != 5 + len(GENRES_100K):
+            raise DataIntegrityError(f"{item}, line {number}: expected {5 + len(GENRES_100K)} '|'-separated fields.")
+        titles[int(parts[0])] = parts[1]
+        genres[int(parts[0])] = [g for g, flag in zip(GENRES_100K, parts[5:]) if flag == "1"]
+    return ratings, _movies(titles, genres)

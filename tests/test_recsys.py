@@ -1,0 +1,92 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from embedkit.errors import DataIntegrityError, DataNotFoundError, EmptyInputError, UnknownIDError
+from embedkit.recsys import (Ratings, leave_last_out, mae, movielens_100k, random_split, ranking_metrics,
+                             read_movielens, rmse)
+
+
+def test_movielens_100k_from_the_package():
+    ratings, movies = movielens_100k()
+    assert (len(ratings), ratings.n_users, ratings.n_items) == (100_000, 943, 1682)
+    assert float(ratings.values.mean()) == pytest.approx(3.52986)
+    assert movies["title"][1] == "Toy Story (1995)" and "Animation" in movies["genres"][1]
+
+
+def test_official_format_reader(tmp_path):
+    (tmp_path / "u.data").write_text("196\t242\t3\t881250949\n186\t302\t3\t891717742\n196\t302\t5\t881250950\n")
+    flags = "|".join(["0"] * 5 + ["1"] + ["0"] * 13)  # unknown, Action, ..., Comedy=1
+    (tmp_path / "u.item").write_text(f"242|Kolya (1996)|24-Jan-1997||http://x|{flags}\n"
+                                     f"302|L.A. Confidential (1997)|01-Jan-1997||http://y|{flags}\n", encoding="latin-1")
+    ratings, movies = read_movielens(tmp_path)
+    assert (len(ratings), ratings.n_users, ratings.n_items) == (3, 2, 2)
+    assert ratings.user(196) == 0 and ratings.item(302) == 1 and ratings.values.tolist() == [3, 3, 5]
+    assert movies["title"][242] == "Kolya (1996)" and movies["genres"][242] == ["Comedy"]
+    (tmp_path / "u.data").write_text("1\t2\t3\n")
+    with pytest.raises(DataIntegrityError, match="u.data format"):
+        read_movielens(tmp_path)
+    with pytest.raises(DataNotFoundError, match="grouplens.org"):
+        read_movielens(tmp_path / "nowhere")
+
+
+def test_ids_are_indexed_and_unknown_ids_are_clear():
+    r = Ratings.from_arrays(["ann", "bob", "ann"], ["x", "x", "y"], [5, 3, 1])
+    assert r.users.tolist() == [0, 1, 0] and r.items.tolist() == [0, 0, 1]
+    assert r.matrix().tolist() == [[5, 1], [3, 0]]
+    with pytest.raises(UnknownIDError, match="cold-start user"):
+        r.user("zoe")
+    with pytest.raises(UnknownIDError, match="cold-start item"):
+        r.item("z")
+
+
+def test_bad_ratings_are_rejected():
+    with pytest.raises(EmptyInputError):
+        Ratings.from_arrays([], [], [])
+    with pytest.raises(ValueError, match="NaN"):
+        Ratings.from_arrays([1, 2], [1, 1], [3, np.nan])
+    with pytest.raises(ValueError, match="outside the scale"):
+        Ratings.from_arrays([1, 2], [1, 1], [3, 6])
+    with pytest.raises(ValueError, match="more than once"):
+        Ratings.from_arrays([1, 1], [1, 1], [3, 4])
+    with pytest.raises(ValueError, match="same length"):
+        Ratings.from_arrays([1, 2], [1], [3, 4])
+
+
+def test_splits():
+    ratings, _ = movielens_100k()
+    train, test = random_split(ratings, 0.2, seed=0)
+    assert (len(train), len(test)) == (80_000, 20_000)
+    assert torch.equal(random_split(ratings, 0.2, seed=0)[1].values, test.values)
+    keys = lambda r: set((r.users * 10_000 + r.items).tolist())
+    assert not keys(train) & keys(test)
+    train, test = leave_last_out(ratings)
+    assert len(test) == 943 and sorted(test.users.tolist()) == list(range(943))
+    for u in [0, 10, 500]:  # the held-out rating is the user's latest
+        assert test.times[test.users == u].item() >= train.times[train.users == u].max().item()
+    with pytest.raises(ValueError):
+        random_split(ratings, 1.0)
+
+
+def test_error_metrics_by_hand():
+    assert rmse(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 5.0])) == pytest.approx(math.sqrt(2.5))
+    assert mae(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 5.0])) == pytest.approx(1.5)
+
+
+def test_ranking_metrics_by_hand():
+    no_time = torch.zeros(3, dtype=torch.long)
+    train = Ratings(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 0]), torch.tensor([5.0, 5.0, 5.0]), no_time,
+                    [0, 1], [0, 1, 2, 3])
+    # user 0 has seen items 0, 1; user 1 item 0. Test: user 0 likes item 3; user 1 likes items 1 and 2.
+    test = Ratings(torch.tensor([0, 1, 1]), torch.tensor([3, 1, 2]), torch.tensor([5.0, 4.0, 4.0]),
+                   no_time, train.user_ids, train.item_ids)
+    scores = torch.tensor([[9.0, 9.0, 2.0, 1.0],    # ranks item 2, then 3 (0, 1 excluded)
+                           [9.0, 1.0, 3.0, 2.0]])   # ranks item 2, 3, 1
+    m = ranking_metrics(scores, train, test, k=2)
+    assert m["precision@2"] == pytest.approx((1 / 2 + 1 / 2) / 2)
+    assert m["recall@2"] == pytest.approx((1 + 1 / 2) / 2)
+    ndcg0 = (1 / math.log2(3)) / 1  # hit at rank 2, one relevant item
+    ndcg1 = 1 / (1 + 1 / math.log2(3))  # hit at rank 1, two relevant items
+    assert m["ndcg@2"] == pytest.approx((ndcg0 + ndcg1) / 2)
