@@ -33,13 +33,14 @@ from .recsys import Ratings, rmse
 
 
 class BiasedMF(nn.Module):
-    """mu + b_u + b_i + p_u . q_i, with embeddings initialised from N(0, init_std^2)."""
+    """mu + b_u + b_i + p_u . q_i, with embeddings initialised from N(0, init_std^2); ``factors=0`` is biases only."""
 
     def __init__(self, n_users: int, n_items: int, factors: int = 32, init_std: float = 0.1, seed: int = 0,
                  scale: tuple[float, float] = (1.0, 5.0)) -> None:
         super().__init__()
-        if min(n_users, n_items, factors) < 1:
-            raise ValueError(f"n_users, n_items and factors must be at least 1; got {n_users}, {n_items}, {factors}.")
+        if min(n_users, n_items) < 1 or factors < 0:
+            raise ValueError(f"n_users and n_items must be at least 1 and factors at least 0 (0: biases only); "
+                             f"got {n_users}, {n_items}, {factors}.")
         generator = torch.Generator().manual_seed(seed)
         self.user = nn.Embedding(n_users, factors)
         self.item = nn.Embedding(n_items, factors)
@@ -118,22 +119,22 @@ def _epoch_row(model: BiasedMF, epoch: int, train: Ratings, test: Ratings | None
 
 
 def _ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l2: float,
-                chunk: int = 128) -> torch.Tensor:
-    """For each row r: argmin_x sum_j mask[r,j] (target[r,j] - fixed[j].x)^2 + l2 * n_r * |x|^2, batched."""
+                chunk: int = 128, damping: float = 0.0) -> torch.Tensor:
+    """For each row r: argmin_x sum_j mask[r,j] (target[r,j] - fixed[j].x)^2 + l2 * (n_r + damping) * |x|^2."""
     out = torch.empty(mask.shape[0], fixed.shape[1], device=mask.device)
     eye = torch.eye(fixed.shape[1], device=mask.device)
     for start in range(0, mask.shape[0], chunk):
         m, t = mask[start:start + chunk], target[start:start + chunk]
         weighted = m[:, :, None] * fixed[None]  # (c, cols, k)
         a = weighted.transpose(1, 2) @ fixed  # (c, k, k) = sum_j m_rj f_j f_j^T
-        a = a + l2 * m.sum(dim=1).clamp_min(1)[:, None, None] * eye
+        a = a + l2 * (m.sum(dim=1) + damping).clamp_min(1)[:, None, None] * eye
         out[start:start + chunk] = torch.linalg.solve(a, (t * m) @ fixed)
     return out
 
 
 @torch.no_grad()
 def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15, test: Ratings | None = None,
-            device: str | torch.device | None = None) -> list[dict[str, float]]:
+            device: str | torch.device | None = None, damping: float = 0.0) -> list[dict[str, float]]:
     """Fit by alternating least squares on the (dense, masked) rating matrix; returns per-epoch RMSEs."""
     device = get_device(device)
     model.to(device)
@@ -146,12 +147,12 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
     for epoch in progress(range(epochs), total=epochs, desc="ALS epochs"):
         # users: solve for [p_u, b_u] against fixed [q_i, 1]; target r - mu - b_i
         items = torch.cat([model.item.weight, torch.ones(ratings.shape[1], 1, device=device)], dim=1)
-        solved = _ridge_rows(mask, ratings - mu - model.item_bias.weight.T, items, l2)
+        solved = _ridge_rows(mask, ratings - mu - model.item_bias.weight.T, items, l2, damping=damping)
         model.user.weight.copy_(solved[:, :-1])
         model.user_bias.weight.copy_(solved[:, -1:])
         # items: solve for [q_i, b_i] against fixed [p_u, 1]; target r - mu - b_u
         users = torch.cat([model.user.weight, torch.ones(ratings.shape[0], 1, device=device)], dim=1)
-        solved = _ridge_rows(mask.T, (ratings - mu - model.user_bias.weight).T, users, l2)
+        solved = _ridge_rows(mask.T, (ratings - mu - model.user_bias.weight).T, users, l2, damping=damping)
         model.item.weight.copy_(solved[:, :-1])
         model.item_bias.weight.copy_(solved[:, -1:])
         history.append(_epoch_row(model, epoch, train, test))

@@ -21,6 +21,11 @@ def test_ridge_rows_equal_numpy_least_squares():
         a, b = fixed[keep].double(), target[r, keep].double()
         expected = torch.linalg.solve(a.T @ a + 0.3 * keep.sum() * torch.eye(4, dtype=torch.float64), a.T @ b)
         assert torch.allclose(solved[r].double(), expected, atol=1e-4)
+    damped = _ridge_rows(mask, target, fixed, l2=0.3, damping=10.0)
+    keep = mask[0].bool()
+    a, b = fixed[keep].double(), target[0, keep].double()
+    expected = torch.linalg.solve(a.T @ a + 0.3 * (keep.sum() + 10) * torch.eye(4, dtype=torch.float64), a.T @ b)
+    assert torch.allclose(damped[0].double(), expected, atol=1e-4)
 
 
 def test_a_rank_one_matrix_is_recovered():
@@ -43,6 +48,8 @@ def test_bad_input():
         model(torch.tensor([0, 1]), torch.tensor([0]))
     with pytest.raises(ValueError):
         BiasedMF(0, 4)
+    with pytest.raises(ValueError, match="factors at least 0"):
+        BiasedMF(3, 4, factors=-1)
 
 
 @pytest.fixture(scope="module")
