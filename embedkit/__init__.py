@@ -11,6 +11,8 @@ One module per idea, mirroring the chapters:
 - `text`: the Wikipedia corpus, vocabulary, subsampling and noise distribution.
 - `word2vec`: skip-gram and CBOW with negative sampling.
 - `glove`: co-occurrence counts and the GloVe model.
+- `recsys`: ratings data (MovieLens), splits and recommender metrics.
+- `mf`: biased matrix factorisation by Adam and by ALS.
 """
 
 from .device import get_device, seed_everything

@@ -105,6 +105,11 @@ class Ratings:
         return Ratings(self.users[rows], self.items[rows], self.values[rows], self.times[rows],
                        self.user_ids, self.item_ids, self.scale)
 
+    def sparse(self) -> torch.Tensor:
+        """The ``n_users x n_items`` rating matrix as a sparse COO tensor (only the known ratings stored)."""
+        indices = torch.stack([self.users, self.items])
+        return torch.sparse_coo_tensor(indices, self.values, (self.n_users, self.n_items), check_invariants=True).coalesce()
+
     def matrix(self) -> torch.Tensor:
         """The dense ``n_users x n_items`` rating matrix, 0 where unrated."""
         m = torch.zeros(self.n_users, self.n_items)
