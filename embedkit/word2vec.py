@@ -92,10 +92,11 @@ class Word2Vec:
         picks = torch.randint(len(self._noise_table), shape, generator=self.generator, device=self.device)
         return self._noise_table[picks]
 
-    def _sgns_step(self, h: torch.Tensor, targets: torch.Tensor, lr: float) -> tuple[torch.Tensor, float]:
+    def _sgns_step(self, h: torch.Tensor, targets: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
         """One negative-sampling update of the output vectors for hidden vectors ``h`` predicting ``targets``.
 
-        Returns the gradient for ``h`` (already times the rate) and the summed loss.
+        Returns the gradient for ``h`` (already times the rate) and the summed loss (a tensor: reading
+        it would make a GPU wait, so it is only read once per epoch).
         """
         k = self.config.negative
         candidates = torch.cat([targets[:, None], self._negatives((len(targets), k))], dim=1)  # (n, 1 + k)
@@ -109,10 +110,10 @@ class Word2Vec:
         g *= lr
         grad_h = torch.bmm(g[:, None, :], u).squeeze(1)
         self.w_out.index_add_(0, candidates.reshape(-1), (g[:, :, None] * h[:, None, :]).reshape(-1, h.shape[1]))
-        return grad_h, float(loss)
+        return grad_h, loss
 
     def _block(self, ids: torch.Tensor, sentence: torch.Tensor, start: int, stop: int, reach: torch.Tensor,
-               lr: float) -> tuple[float, int]:
+               lr: float) -> tuple[torch.Tensor | float, int]:
         """Update for the centre positions ``start..stop-1``; returns summed loss and number of examples."""
         w = self.config.window
         centre = torch.arange(start, stop, device=self.device)
@@ -158,11 +159,13 @@ class Word2Vec:
         epochs = epochs or c.epochs
         ids, sentence = ids.to(self.device), sentence.to(self.device)
         total, history, done = epochs * len(ids), [], 0
+        sum_dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
         for epoch in range(epochs):
             kept = self._rand(len(ids)) < self._keep[ids]
             e_ids, e_sentence = ids[kept], sentence[kept]
             reach = torch.randint(1, c.window + 1, (len(e_ids),), generator=self.generator, device=self.device)
-            loss_sum, examples = 0.0, 0
+            loss_sum = torch.zeros((), device=self.device, dtype=sum_dtype)
+            examples = 0
             starts = range(0, len(e_ids), c.block)
             for start in progress(starts, total=len(starts), desc=f"epoch {epoch + 1}/{epochs}"):
                 # learning rate decays linearly with the raw corpus words processed, as in word2vec.c
@@ -173,7 +176,7 @@ class Word2Vec:
                 if on_block is not None:
                     on_block(done + (start + c.block) / len(e_ids) * len(ids), self)
             done += len(ids)
-            history.append({"epoch": epoch + 1, "loss": loss_sum / max(examples, 1), "examples": examples,
+            history.append({"epoch": epoch + 1, "loss": float(loss_sum) / max(examples, 1), "examples": examples,
                             "words": len(e_ids)})
         return history
 

@@ -22,7 +22,7 @@ def test_one_negative_sampling_update_by_hand(monkeypatch):
     before = model.w_out.clone()
     grad, loss = model._sgns_step(h, torch.tensor([1]), lr=0.1)  # predict 'b'
     s_pos, s_neg = torch.sigmoid(torch.tensor(2.0)), torch.sigmoid(torch.tensor(0.0))
-    assert loss == pytest.approx(float(-torch.log(s_pos) - torch.log(1 - s_neg)), rel=1e-6)
+    assert float(loss) == pytest.approx(float(-torch.log(s_pos) - torch.log(1 - s_neg)), rel=1e-6)
     assert torch.allclose(model.w_out[1], before[1] + 0.1 * (1 - s_pos) * h[0])
     assert torch.allclose(model.w_out[2], before[2] - 0.1 * s_neg * h[0])
     assert torch.allclose(grad[0], 0.1 * ((1 - s_pos) * before[1] - s_neg * before[2]))
