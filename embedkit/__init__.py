@@ -13,6 +13,7 @@ One module per idea, mirroring the chapters:
 - `glove`: co-occurrence counts and the GloVe model.
 - `recsys`: ratings data (MovieLens), splits and recommender metrics.
 - `mf`: biased matrix factorisation by Adam and by ALS.
+- `pca`: principal component analysis (exact and randomised SVD).
 """
 
 from .device import get_device, seed_everything

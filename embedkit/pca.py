@@ -1,0 +1,110 @@
+"""Principal component analysis (Pearson 1901) in torch: the linear embedding every other one is compared with.
+
+`PCA` centres the data and takes its singular value decomposition; the top
+right-singular vectors are the directions of maximum variance, and projecting
+on them is the embedding. Two solvers:
+
+- ``"full"``: an exact, thin SVD (``torch.linalg.svd``);
+- ``"randomized"``: the randomised range finder of Halko, Martinsson and Tropp
+  (2011) with power iterations, for many rows and few components.
+
+Signs follow scikit-learn (the largest-magnitude entry of each component is
+positive), so results can be compared with ``sklearn.decomposition.PCA``; the
+tests do, in float64.
+
+Left out: whitening, incremental (out-of-core) fitting, and kernel PCA.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .device import get_device
+from .errors import EmptyInputError, ShapeError
+
+
+class PCA:
+    """Fit with `fit`, embed with `transform`, reconstruct with `inverse_transform`."""
+
+    def __init__(self, n_components: int | None = None, solver: str = "auto", n_iter: int = 6, n_oversamples: int = 10,
+                 seed: int = 0, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None) -> None:
+        if solver not in ("auto", "full", "randomized"):
+            raise ValueError(f"solver must be 'auto', 'full' or 'randomized'; got {solver!r}.")
+        if n_components is not None and n_components < 1:
+            raise ValueError(f"n_components must be at least 1, got {n_components}.")
+        self.n_components, self.solver, self.n_iter, self.n_oversamples = n_components, solver, n_iter, n_oversamples
+        self.seed, self.dtype, self.device = seed, dtype, get_device(device)
+
+    def _as_tensor(self, x: torch.Tensor | np.ndarray, features: int | None = None) -> torch.Tensor:
+        x = torch.as_tensor(x).to(self.device, self.dtype)
+        if x.ndim != 2:
+            raise ShapeError(f"PCA needs a 2-D (n_samples, n_features) array; got shape {tuple(x.shape)}. "
+                             "Flatten images first, e.g. x.reshape(len(x), -1).")
+        if x.shape[0] == 0 or x.shape[1] == 0:
+            raise EmptyInputError(f"PCA needs at least one sample and one feature; got shape {tuple(x.shape)}.")
+        if features is not None and x.shape[1] != features:
+            raise ShapeError(f"this PCA was fitted on {features} features; got {x.shape[1]}.")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("the data contain NaN or infinity; remove or impute them first.")
+        return x
+
+    def fit(self, x: torch.Tensor | np.ndarray) -> "PCA":
+        """Learn the mean and the principal components of ``x``."""
+        x = self._as_tensor(x)
+        n, d = x.shape
+        k = self.n_components or min(n, d)
+        if k > min(n, d):
+            raise ValueError(f"n_components={k} is more than min(n_samples, n_features) = {min(n, d)}.")
+        self.mean_ = x.mean(dim=0)
+        centred = x - self.mean_
+        total_variance = centred.pow(2).sum() / max(n - 1, 1)
+        solver = self.solver
+        if solver == "auto":  # scikit-learn's rule of thumb
+            solver = "randomized" if max(n, d) > 500 and k < 0.8 * min(n, d) else "full"
+        if solver == "full":
+            _, s, vt = torch.linalg.svd(centred, full_matrices=False)
+        else:
+            s, vt = self._randomized_svd(centred, k)
+        s, vt = s[:k], vt[:k]
+        # scikit-learn's sign rule: the largest-magnitude entry of each component is positive
+        signs = torch.sign(vt.gather(1, vt.abs().argmax(dim=1, keepdim=True)))
+        self.components_ = vt * signs
+        self.singular_values_ = s
+        self.explained_variance_ = s.pow(2) / max(n - 1, 1)
+        self.explained_variance_ratio_ = self.explained_variance_ / total_variance
+        return self
+
+    def _randomized_svd(self, a: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Top singular values and right vectors of ``a`` by a randomised range finder with power iterations."""
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        width = min(k + self.n_oversamples, min(a.shape))
+        q = torch.randn(a.shape[1], width, generator=generator, device=self.device, dtype=a.dtype)
+        q, _ = torch.linalg.qr(a @ q)
+        for _ in range(self.n_iter):  # power iterations sharpen the spectrum; QR keeps them stable
+            q, _ = torch.linalg.qr(a.T @ q)
+            q, _ = torch.linalg.qr(a @ q)
+        _, s, vt = torch.linalg.svd(q.T @ a, full_matrices=False)
+        return s, vt
+
+    def _fitted(self) -> None:
+        if not hasattr(self, "components_"):
+            raise RuntimeError("this PCA is not fitted yet; call fit(x) first.")
+
+    def transform(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Coordinates of ``x`` on the principal components: ``(n, n_components)``."""
+        self._fitted()
+        x = self._as_tensor(x, self.components_.shape[1])
+        return (x - self.mean_) @ self.components_.T
+
+    def fit_transform(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """`fit`, then `transform` the same data."""
+        return self.fit(x).transform(x)
+
+    def inverse_transform(self, z: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """Back from component coordinates to the original space (the best rank-k reconstruction)."""
+        self._fitted()
+        z = torch.as_tensor(z).to(self.device, self.dtype)
+        if z.ndim != 2 or z.shape[1] != self.components_.shape[0]:
+            raise ShapeError(f"expected (n, {self.components_.shape[0]}) coordinates; got {tuple(z.shape)}.")
+        return z @ self.components_ + self.mean_

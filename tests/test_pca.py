@@ -1,0 +1,68 @@
+"""PCA: a 2-D example by hand, agreement with scikit-learn in float64, and bad input."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.decomposition import PCA as SklearnPCA
+
+from embedkit.errors import EmptyInputError, ShapeError
+from embedkit.pca import PCA
+
+
+def test_points_on_a_line_by_hand():
+    x = torch.tensor([[0.0, 0.0], [1.0, 1.0], [2.0, 2.0], [3.0, 3.0]], dtype=torch.float64)
+    pca = PCA(1, dtype=torch.float64, device="cpu").fit(x)
+    assert pca.components_[0].tolist() == pytest.approx([2**-0.5, 2**-0.5])
+    assert pca.explained_variance_ratio_.tolist() == pytest.approx([1.0])
+    assert pca.mean_.tolist() == [1.5, 1.5]
+    assert torch.allclose(pca.inverse_transform(pca.transform(x)), x)
+
+
+def test_matches_scikit_learn_on_digits():
+    x = load_digits().data
+    reference = SklearnPCA(n_components=20, svd_solver="full").fit(x)
+    ours = PCA(20, solver="full", dtype=torch.float64, device="cpu").fit(x)
+    assert np.abs(ours.components_.numpy() - reference.components_).max() < 1e-5
+    assert np.abs(ours.explained_variance_ratio_.numpy() - reference.explained_variance_ratio_).max() < 1e-10
+    assert np.abs(ours.explained_variance_.numpy() - reference.explained_variance_).max() < 1e-5
+    assert np.abs(ours.transform(x).numpy() - reference.transform(x)).max() < 1e-5
+    z = reference.transform(x)
+    assert np.abs(ours.inverse_transform(z).numpy() - reference.inverse_transform(z)).max() < 1e-5
+
+
+def test_randomized_solver_finds_the_leading_components():
+    """Randomised SVD is approximate: the leading components agree closely, the variances very closely."""
+    x = load_digits().data
+    exact = PCA(20, solver="full", dtype=torch.float64, device="cpu").fit(x)
+    fast = PCA(20, solver="randomized", dtype=torch.float64, device="cpu").fit(x)
+    assert (fast.components_[:10] - exact.components_[:10]).abs().max() < 1e-4
+    assert torch.allclose(fast.explained_variance_ratio_, exact.explained_variance_ratio_, rtol=1e-4)
+
+
+def test_all_components_reconstruct_exactly():
+    x = torch.tensor(load_digits().data[:100], dtype=torch.float64)
+    pca = PCA(dtype=torch.float64, device="cpu").fit(x)
+    assert pca.components_.shape == (64, 64)
+    assert float(pca.explained_variance_ratio_.sum()) == pytest.approx(1.0)
+    assert torch.allclose(pca.inverse_transform(pca.transform(x)), x, atol=1e-8)
+
+
+def test_bad_input():
+    with pytest.raises(ShapeError, match="Flatten images"):
+        PCA(2).fit(np.zeros((4, 2, 2)))
+    with pytest.raises(EmptyInputError):
+        PCA(2).fit(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="more than min"):
+        PCA(5).fit(np.random.rand(4, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        PCA(1).fit(np.array([[1.0, np.nan], [0.0, 1.0]]))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        PCA(1).transform(np.ones((1, 2)))
+    pca = PCA(1, device="cpu").fit(np.random.rand(10, 3))
+    with pytest.raises(ShapeError, match="fitted on 3 features"):
+        pca.transform(np.ones((2, 4)))
+    with pytest.raises(ShapeError):
+        pca.inverse_transform(np.ones((2, 2)))
+    with pytest.raises(ValueError, match="solver"):
+        PCA(1, solver="magic")
