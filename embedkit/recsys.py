@@ -117,6 +117,17 @@ class Ratings:
         return m
 
 
+def surprise_trainset(ratings: Ratings):
+    """The same ratings as a scikit-surprise ``Trainset`` (raw IDs kept), to fit the reference models on."""
+    import pandas as pd
+    from surprise import Dataset, Reader
+
+    frame = pd.DataFrame({"user": [ratings.user_ids[u] for u in ratings.users.tolist()],
+                          "item": [ratings.item_ids[i] for i in ratings.items.tolist()],
+                          "rating": ratings.values.numpy()})
+    return Dataset.load_from_df(frame, Reader(rating_scale=ratings.scale)).build_full_trainset()
+
+
 def random_split(ratings: Ratings, test_fraction: float = 0.2, seed: int = 0) -> tuple[Ratings, Ratings]:
     """A random split of the rows into train and test."""
     if not 0 < test_fraction < 1:

@@ -2,13 +2,12 @@
 
 import time
 
-import pandas as pd
 import pytest
 import torch
 
 from embedkit.errors import ShapeError
 from embedkit.mf import BiasedMF, _ridge_rows, fit_als, fit_sgd, recommend
-from embedkit.recsys import Ratings, movielens_100k, random_split, rmse
+from embedkit.recsys import Ratings, movielens_100k, random_split, rmse, surprise_trainset
 
 
 def test_ridge_rows_equal_numpy_least_squares():
@@ -59,11 +58,9 @@ def split():
 
 
 def surprise_svd(train: Ratings, test: Ratings) -> tuple[float, float]:
-    from surprise import SVD, Dataset, Reader
+    from surprise import SVD
 
-    frame = pd.DataFrame({"user": [train.user_ids[u] for u in train.users.tolist()],
-                          "item": [train.item_ids[i] for i in train.items.tolist()], "rating": train.values.numpy()})
-    trainset = Dataset.load_from_df(frame, Reader(rating_scale=(1, 5))).build_full_trainset()
+    trainset = surprise_trainset(train)
     start = time.perf_counter()
     algorithm = SVD(random_state=0).fit(trainset)
     seconds = time.perf_counter() - start
