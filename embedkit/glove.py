@@ -122,15 +122,16 @@ class GloVe:
         """AdaGrad's sums of squared steps for `wc` (a view)."""
         return self._context[:, self.dim + 1:]
 
-    def _residual(self, rows: torch.Tensor, cols: torch.Tensor, log_x: torch.Tensor) -> torch.Tensor:
-        w, wc = self.w[rows], self.wc[cols]
+    @staticmethod
+    def _residual(w: torch.Tensor, wc: torch.Tensor, log_x: torch.Tensor) -> torch.Tensor:
+        """w_i . w~_j + b_i + b~_j - log X_ij for rows of vectors with their bias in the last column."""
         return (w[:, :-1] * wc[:, :-1]).sum(dim=1) + w[:, -1] + wc[:, -1] - log_x
 
     def loss(self, x: Cooccurrence) -> float:
         """The objective J, halved as glove.c reports it, divided by the number of non-zero counts."""
         rows, cols = x.rows.to(self.device), x.cols.to(self.device)
         counts = x.counts.to(self.device, torch.float32)
-        diff = self._residual(rows, cols, counts.log())
+        diff = self._residual(self.w[rows], self.wc[cols], counts.log())
         return float(0.5 * (weighting(counts, self.x_max, self.alpha) * diff * diff).sum() / len(x))
 
     def _step(self, rows: torch.Tensor, cols: torch.Tensor, log_x: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
@@ -141,7 +142,7 @@ class GloVe:
         k = self.dim + 1
         word, context = self._word[rows], self._context[cols]  # vectors, biases and accumulators
         w, wc = word[:, :k], context[:, :k]
-        diff = (w[:, :-1] * wc[:, :-1]).sum(dim=1) + w[:, -1] + wc[:, -1] - log_x
+        diff = self._residual(w, wc, log_x)
         fdiff = (fx * diff * self.lr)[:, None]
         grad_w = torch.cat([fdiff * wc[:, :-1], fdiff], dim=1)  # d/dw and d/db of the weighted loss, times lr
         grad_wc = torch.cat([fdiff * w[:, :-1], fdiff], dim=1)

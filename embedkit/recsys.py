@@ -180,10 +180,6 @@ def ranking_metrics(scores: torch.Tensor, train: Ratings, test: Ratings, k: int 
             f"ndcg@{k}": float(((hits * discounts).sum(1) / ideal).mean()), "users": len(users)}
 
 
-def _movies(titles: dict, genres: dict) -> dict:
-    return {"title": titles, "genres": genres}
-
-
 def movielens_100k() -> tuple[Ratings, dict]:
     """MovieLens 100K from the recbole wheel: ratings, plus ``{'title': {id: str}, 'genres': {id: [str]}}``."""
     ratings_file, items_file = data_path("movielens-100k-ratings"), data_path("movielens-100k-items")
@@ -194,7 +190,7 @@ def movielens_100k() -> tuple[Ratings, dict]:
         movie, title, year, classes = line.split("\t")
         titles[int(movie)] = f"{title} ({year})" if year else title
         genres[int(movie)] = classes.split()
-    return ratings, _movies(titles, genres)
+    return ratings, {"title": titles, "genres": genres}
 
 
 GENRES_100K = ["unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary",
@@ -230,4 +226,4 @@ def read_movielens(folder: str | Path) -> tuple[Ratings, dict]:
             raise DataIntegrityError(f"{item}, line {number}: expected {5 + len(GENRES_100K)} '|'-separated fields.")
         titles[int(parts[0])] = parts[1]
         genres[int(parts[0])] = [g for g, flag in zip(GENRES_100K, parts[5:]) if flag == "1"]
-    return ratings, _movies(titles, genres)
+    return ratings, {"title": titles, "genres": genres}
