@@ -14,6 +14,10 @@ One module per idea, mirroring the chapters:
 - `recsys`: ratings data (MovieLens), splits and recommender metrics.
 - `mf`: biased matrix factorisation by Adam and by ALS.
 - `pca`: principal component analysis (exact and randomised SVD).
+- `images`: Fashion-MNIST (IDX files) and an MNIST subset.
+- `train`: the training loop shared by the neural networks (early stopping, any device).
+- `autoencoder`: dense and convolutional autoencoders; principal angles.
+- `vae`: the variational autoencoder and its ELBO.
 """
 
 from .device import get_device, seed_everything

@@ -1,0 +1,130 @@
+"""Autoencoders (Rumelhart, Hinton and Williams 1986): learn a code by reconstructing the input through a bottleneck.
+
+- `DenseAutoencoder`: fully connected encoder and decoder around a code of
+  ``code_size`` numbers. With ``hidden=()`` and ``linear=True`` it is the
+  linear autoencoder whose optimum, under squared error, spans the same
+  subspace as PCA with as many components (Baldi and Hornik 1989); the book
+  checks that with `principal_angles`.
+- `ConvAutoencoder`: two stride-2 convolutions down to a 7x7 map, a dense code,
+  and transposed convolutions back up, for 28x28 single-channel images.
+- `reconstruction_loss`: mean squared error per pixel, the loss both train with
+  (via `embedkit.train.fit`).
+
+Images are float tensors ``(n, 1, 28, 28)`` (or ``(n, 784)`` for the dense
+model); `encode` gives the embedding. Left out: denoising and sparse
+autoencoders, and tied weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .errors import ShapeError
+
+
+def _flat(x: torch.Tensor, features: int) -> torch.Tensor:
+    if x.ndim < 2 or math.prod(x.shape[1:]) != features:
+        raise ShapeError(f"expected a batch of inputs with {features} values each, e.g. (n, {features}) or "
+                         f"(n, 1, 28, 28); got shape {tuple(x.shape)}.")
+    if not x.is_floating_point():
+        raise TypeError(f"expected float inputs (scale uint8 images with embedkit.images.to_float); got {x.dtype}.")
+    return x.reshape(len(x), features)
+
+
+class DenseAutoencoder(nn.Module):
+    """``in_features -> hidden... -> code_size -> ...hidden -> in_features``, ReLU between layers.
+
+    ``linear=True`` drops every non-linearity (the PCA-equivalent model);
+    otherwise a sigmoid keeps outputs in [0, 1] like the pixels.
+    """
+
+    def __init__(self, in_features: int = 784, code_size: int = 16, hidden: tuple[int, ...] = (256,),
+                 linear: bool = False) -> None:
+        super().__init__()
+        if code_size < 1 or in_features < 1:
+            raise ValueError(f"code_size and in_features must be at least 1; got {code_size}, {in_features}.")
+        self.in_features, self.code_size, self.linear = in_features, code_size, linear
+        sizes = [in_features, *hidden, code_size]
+        self.encoder = self._stack(sizes, linear)
+        self.decoder = self._stack(sizes[::-1], linear)
+
+    @staticmethod
+    def _stack(sizes: list[int], linear: bool) -> nn.Sequential:
+        layers: list[nn.Module] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(nn.Linear(a, b))
+            if not linear and i < len(sizes) - 2:
+                layers.append(nn.ReLU())
+        return nn.Sequential(*layers)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code (embedding) of each input: ``(n, code_size)``."""
+        return self.encoder(_flat(x, self.in_features))
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Reconstructions ``(n, in_features)`` from codes."""
+        if z.ndim != 2 or z.shape[1] != self.code_size:
+            raise ShapeError(f"expected codes of shape (n, {self.code_size}); got {tuple(z.shape)}.")
+        out = self.decoder(z)
+        return out if self.linear else torch.sigmoid(out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruct ``x`` in its own shape."""
+        return self.decode(self.encode(x)).reshape(x.shape)
+
+
+class ConvAutoencoder(nn.Module):
+    """28x28 images: conv 1->c (14x14) -> conv c->2c (7x7) -> dense code; the mirror image back up."""
+
+    def __init__(self, code_size: int = 16, channels: int = 16) -> None:
+        super().__init__()
+        if code_size < 1 or channels < 1:
+            raise ValueError(f"code_size and channels must be at least 1; got {code_size}, {channels}.")
+        self.code_size, c = code_size, channels
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(2 * c * 7 * 7, code_size))
+        self.decoder = nn.Sequential(
+            nn.Linear(code_size, 2 * c * 7 * 7), nn.ReLU(), nn.Unflatten(1, (2 * c, 7, 7)),
+            nn.ConvTranspose2d(2 * c, c, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(c, 1, 3, stride=2, padding=1, output_padding=1))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The code of each image ``(n, 1, 28, 28)``: ``(n, code_size)``."""
+        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
+            raise ShapeError(f"ConvAutoencoder takes images of shape (n, 1, 28, 28); got {tuple(x.shape)}. "
+                             "Add the channel axis with x.unsqueeze(1) or embedkit.images.to_float.")
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images ``(n, 1, 28, 28)`` in [0, 1] from codes."""
+        if z.ndim != 2 or z.shape[1] != self.code_size:
+            raise ShapeError(f"expected codes of shape (n, {self.code_size}); got {tuple(z.shape)}.")
+        return torch.sigmoid(self.decoder(z))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruct ``x``."""
+        return self.decode(self.encode(x))
+
+
+def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Mean squared error per pixel between ``x`` and ``model(x)``: the loss to pass to `embedkit.train.fit`."""
+    return (model(x) - x).pow(2).mean()
+
+
+def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The principal angles (radians, ascending) between the column spaces of ``a`` and ``b`` (both ``(d, k)``).
+
+    Zero angles mean the two sets of columns span the same subspace, whatever
+    basis each uses (Björck and Golub 1973).
+    """
+    if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
+        raise ShapeError(f"expected two (d, k) matrices with the same d; got {tuple(a.shape)} and {tuple(b.shape)}.")
+    qa, _ = torch.linalg.qr(a.double())
+    qb, _ = torch.linalg.qr(b.double())
+    cosines = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)
+    return torch.arccos(cosines).sort().values

@@ -1,0 +1,148 @@
+"""One training loop for the book's neural networks: minibatches, Adam, early stopping, any device.
+
+`fit` trains a model on tensors with a loss function you pass
+(``loss_fn(model, *batch) -> mean loss``), so the same loop serves
+autoencoders (``batch = (images,)``), VAEs (the loss is the negative ELBO) and
+classifiers (``batch = (images, labels)``). It shuffles with its own seeded
+generator, keeps the data on the model's device, shows a progress bar in
+interactive use, evaluates a validation split after every epoch, stops early
+when the validation loss has not improved for ``patience`` epochs, and restores
+the best weights. `batched` runs a function over a large tensor in chunks
+(embedding 60,000 images at once would need a lot of memory).
+
+Left out: schedules other than cosine annealing, gradient clipping, mixed precision and
+checkpointing to disk; the models in the book train in seconds to minutes.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .device import get_device, synchronize
+from .errors import EmptyInputError, ShapeError
+from .progress import progress
+
+LossFn = Callable[..., torch.Tensor]
+
+
+@dataclass
+class History:
+    """Mean training (and validation) loss per epoch, the epoch whose weights were kept, and the seconds taken."""
+
+    train: list[float] = field(default_factory=list)
+    val: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+
+
+def _check(tensors: tuple[torch.Tensor, ...], what: str) -> int:
+    if isinstance(tensors, torch.Tensor):
+        raise TypeError(f"{what} must be a tuple of tensors, e.g. (x,) or (x, y); got a single tensor.")
+    if not tensors or any(not isinstance(t, torch.Tensor) for t in tensors):
+        raise TypeError(f"{what} must be a non-empty tuple of tensors.")
+    n = len(tensors[0])
+    if n == 0:
+        raise EmptyInputError(f"{what} holds no examples.")
+    if any(len(t) != n for t in tensors):
+        raise ShapeError(f"the tensors in {what} have different lengths: {[len(t) for t in tensors]}.")
+    return n
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loss_fn: LossFn, tensors: tuple[torch.Tensor, ...], batch_size: int = 1024) -> float:
+    """Mean of ``loss_fn`` over ``tensors`` in evaluation mode (weighted by batch size)."""
+    n = _check(tensors, "the data")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    for start in range(0, n, batch_size):
+        batch = [t[start:start + batch_size].to(device) for t in tensors]
+        total += float(loss_fn(model, *batch)) * len(batch[0])
+    model.train(was_training)
+    return total / n
+
+
+def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val: tuple[torch.Tensor, ...] | None = None,
+        epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.0,
+        patience: int | None = None, cosine: bool = False, seed: int = 0,
+        device: str | torch.device | None = None, desc: str = "training") -> History:
+    """Train ``model`` in place with Adam on minibatches of ``train``; return the `History`.
+
+    With ``val`` given, the weights of the epoch with the lowest validation
+    loss are restored at the end, and training stops after ``patience`` epochs
+    without improvement (``None``: never stop early). ``cosine=True`` anneals
+    the learning rate from ``lr`` to zero over ``epochs`` (Loshchilov and Hutter
+    2017), which lets minibatch noise settle at the end.
+    """
+    n = _check(train, "train")
+    if val is not None:
+        _check(val, "val")
+    if epochs < 1 or batch_size < 1:
+        raise ValueError(f"epochs and batch_size must be at least 1; got {epochs} and {batch_size}.")
+    device = get_device(device)
+    model.to(device)
+    data = [t.to(device) for t in train]
+    torch.manual_seed(seed)  # dropout and sampling noise inside the model
+    order_rng = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * math.ceil(n / batch_size)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)) if cosine else 1.0)
+    history, best, best_state, waited = History(), float("inf"), None, 0
+    start_time = time.perf_counter()
+    model.train()
+    for epoch in progress(range(epochs), total=epochs, desc=desc):
+        order = torch.randperm(n, generator=order_rng).to(device)
+        total = torch.zeros((), device=device)
+        for start in range(0, n, batch_size):
+            index = order[start:start + batch_size]
+            loss = loss_fn(model, *(t[index] for t in data))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.detach() * len(index)
+        history.train.append(float(total) / n)
+        if not torch.isfinite(total):
+            raise FloatingPointError(f"the training loss became {float(total)} in epoch {epoch + 1}; lower lr.")
+        if val is None:
+            history.best_epoch = epoch
+            continue
+        history.val.append(evaluate(model, loss_fn, val, batch_size=max(batch_size, 1024)))
+        if history.val[-1] < best:
+            best, best_state, waited, history.best_epoch = history.val[-1], copy.deepcopy(model.state_dict()), 0, epoch
+        else:
+            waited += 1
+            if patience is not None and waited >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    synchronize(device)
+    history.seconds = time.perf_counter() - start_time
+    return history
+
+
+@torch.no_grad()
+def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 2048,
+            device: str | torch.device | None = None) -> torch.Tensor:
+    """``fn`` applied to ``x`` in chunks on ``device``; the results concatenated on the CPU.
+
+    ``device`` defaults to the device of the module whose method ``fn`` is
+    (``batched(model.embed, x)``), else to `get_device`'s choice.
+    """
+    owner = getattr(fn, "__self__", fn)
+    if device is None and isinstance(owner, nn.Module) and any(True for _ in owner.parameters()):
+        device = next(owner.parameters()).device
+    device = get_device(device)
+    if len(x) == 0:
+        raise EmptyInputError("nothing to process: the input is empty.")
+    return torch.cat([fn(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])

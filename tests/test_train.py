@@ -1,0 +1,80 @@
+"""The shared training loop: it learns, it is repeatable, early stopping keeps the best weights, bad input."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from embedkit import train
+from embedkit.errors import EmptyInputError, ShapeError
+
+
+def regression(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    return x, x @ torch.tensor([[1.0], [-2.0], [0.5]]) + 0.01 * torch.randn(n, 1, generator=g)
+
+
+def mse(model, x, y):
+    return (model(x) - y).pow(2).mean()
+
+
+def test_fit_learns_a_linear_map_and_is_repeatable():
+    x, y = regression()
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = nn.Linear(3, 1)
+        history = train.fit(model, mse, (x, y), epochs=40, batch_size=32, lr=0.05, seed=3, device="cpu")
+        runs.append((history.train, model.weight.detach().clone()))
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
+    assert history.train[-1] < 1e-3 < history.train[0]
+    assert torch.allclose(model.weight, torch.tensor([[1.0, -2.0, 0.5]]), atol=0.02)
+    assert train.evaluate(model, mse, (x, y)) < 1e-3
+
+
+def test_early_stopping_restores_the_best_epoch():
+    x, y = regression()
+    xv, yv = regression(64, seed=1)
+    torch.manual_seed(0)
+    model = nn.Linear(3, 1)
+    # a learning rate this large makes the loss jump around: the best epoch is not the last
+    history = train.fit(model, mse, (x, y), val=(xv, yv), epochs=30, batch_size=256, lr=3.0, patience=3, device="cpu")
+    assert len(history.val) == len(history.train) <= 30
+    best = min(history.val)
+    assert history.val[history.best_epoch] == best
+    assert train.evaluate(model, mse, (xv, yv)) == pytest.approx(best, rel=1e-6)
+    if history.best_epoch < len(history.val) - 1:
+        assert len(history.val) - 1 - history.best_epoch == 3  # stopped after `patience` epochs without gain
+
+
+def test_cosine_schedule_by_hand():
+    """With a constant gradient every Adam step moves a weight by exactly the learning rate of that step."""
+    x = torch.zeros(64, 3)
+    for cosine, expected in [(False, 4 * 0.1), (True, 0.1 * sum(0.5 * (1 + math.cos(math.pi * s / 4)) for s in range(4)))]:
+        model = nn.Linear(3, 1)
+        start = float(model.bias.detach())
+        train.fit(model, lambda m, x: m.bias.sum(), (x,), epochs=1, batch_size=16, lr=0.1, cosine=cosine, device="cpu")
+        assert start - float(model.bias.detach()) == pytest.approx(expected, rel=1e-5)
+    assert expected == pytest.approx(0.25)
+
+
+def test_batched_equals_one_call():
+    model = nn.Linear(3, 2)
+    x = torch.randn(1000, 3)
+    with torch.no_grad():
+        assert torch.allclose(train.batched(model, x, batch_size=64), model(x))
+
+
+def test_bad_input():
+    model = nn.Linear(3, 1)
+    x, y = regression()
+    with pytest.raises(ShapeError, match="different lengths"):
+        train.fit(model, mse, (x, y[:10]), device="cpu")
+    with pytest.raises(EmptyInputError):
+        train.fit(model, mse, (x[:0], y[:0]), device="cpu")
+    with pytest.raises(TypeError):
+        train.fit(model, mse, x, device="cpu")
+    with pytest.raises(FloatingPointError, match="lower lr"):
+        train.fit(model, mse, (x * 1e30, y), lr=1e10, epochs=3, device="cpu")
