@@ -4,7 +4,8 @@
 right-singular vectors are the directions of maximum variance, and projecting
 on them is the embedding. Two solvers:
 
-- ``"full"``: an exact, thin SVD (``torch.linalg.svd``);
+- ``"full"``: an exact, thin SVD (``torch.linalg.svd``; for data with more
+  rows than columns, of the R factor of a QR decomposition, which is faster);
 - ``"randomized"``: the randomised range finder of Halko, Martinsson and Tropp
   (2011) with power iterations, for many rows and few components.
 
@@ -62,7 +63,11 @@ class PCA:
         solver = self.solver
         if solver == "auto":  # scikit-learn's rule of thumb
             solver = "randomized" if max(n, d) > 500 and k < 0.8 * min(n, d) else "full"
-        if solver == "full":
+        if solver == "full" and n >= d:
+            # Tall data: X = QR, then the SVD of the small d x d factor R has X's singular values and right
+            # vectors. Q is never formed, which makes this about twice as fast as an SVD of X itself.
+            _, s, vt = torch.linalg.svd(torch.linalg.qr(centred, mode="r").R, full_matrices=False)
+        elif solver == "full":
             _, s, vt = torch.linalg.svd(centred, full_matrices=False)
         else:
             s, vt = self._randomized_svd(centred, k)

@@ -31,6 +31,15 @@ def test_matches_scikit_learn_on_digits():
     assert np.abs(ours.inverse_transform(z).numpy() - reference.inverse_transform(z)).max() < 1e-5
 
 
+def test_matches_scikit_learn_on_wide_data():
+    """Fewer samples than features: the plain-SVD path (tall data goes through QR first)."""
+    x = load_digits().data[:40]
+    reference = SklearnPCA(n_components=10, svd_solver="full").fit(x)
+    ours = PCA(10, solver="full", dtype=torch.float64, device="cpu").fit(x)
+    assert np.abs(ours.components_.numpy() - reference.components_).max() < 1e-5
+    assert np.abs(ours.transform(x).numpy() - reference.transform(x)).max() < 1e-5
+
+
 def test_randomized_solver_finds_the_leading_components():
     """Randomised SVD is approximate: the leading components agree closely, the variances very closely."""
     x = load_digits().data
