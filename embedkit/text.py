@@ -1,9 +1,10 @@
 """Text for training word vectors: a real corpus, a vocabulary, subsampling and noise.
 
-- `wikipedia_sentences` reads the slice of English Wikipedia (about 100 articles,
-  6 million characters of wiki markup) that gensim ships as test data, strips the
-  markup and returns lower-cased word lists cut into pieces of at most 1,000 words
-  (the sentence length of the word2vec C tool).
+- `wikipedia_articles` reads the slice of English Wikipedia (about 100 articles,
+  6 million characters of wiki markup) that gensim ships as test data and strips
+  the markup; `wikipedia_sentences` returns it as lower-cased word lists cut into
+  pieces of at most 1,000 words (the sentence length of the word2vec C tool), and
+  `split_sentences` cuts an article into real sentences (for the BERT chapter).
 - `tokenize` turns raw text into lower-case words.
 - `Vocabulary` counts words, keeps those seen at least ``min_count`` times
   (most frequent first) and turns sentences into one flat id tensor.
@@ -83,8 +84,8 @@ def chunk(words: Sequence[str], size: int = MAX_SENTENCE) -> list[list[str]]:
     return [list(words[i:i + size]) for i in range(0, len(words), size)]
 
 
-def wikipedia_sentences(path: str | None = None, max_articles: int | None = None) -> list[list[str]]:
-    """The gensim Wikipedia slice as cleaned, tokenised pieces of at most 1,000 words, in article order.
+def wikipedia_articles(path: str | None = None, max_articles: int | None = None) -> list[tuple[str, str]]:
+    """``(title, plain text)`` of each article of the gensim Wikipedia slice, markup stripped, in file order.
 
     Articles only (namespace 0, no redirects). ``path`` overrides the packaged
     file (any ``pages-articles`` XML dump compressed with bz2).
@@ -92,22 +93,49 @@ def wikipedia_sentences(path: str | None = None, max_articles: int | None = None
     from .data import data_path
 
     source = data_path("enwiki-slice") if path is None else path
-    sentences, articles = [], 0
+    articles = []
     with bz2.open(source, "rb") as fh:
         for _, element in ET.iterparse(fh):
             if not element.tag.endswith("}page"):
                 continue
-            ns = element.find("{*}ns")
+            ns, title = element.find("{*}ns"), element.find("{*}title")
             text = element.find("{*}revision/{*}text")
             redirect = element.find("{*}redirect")
             if ns is not None and ns.text == "0" and redirect is None and text is not None and text.text:
-                sentences.extend(chunk(tokenize(strip_wiki_markup(text.text))))
-                articles += 1
+                articles.append((title.text if title is not None else "", strip_wiki_markup(text.text)))
             element.clear()
-            if max_articles is not None and articles >= max_articles:
+            if max_articles is not None and len(articles) >= max_articles:
                 break
-    if not sentences:
+    if not articles:
         raise EmptyInputError(f"no article text found in {source}; is it a MediaWiki pages-articles dump?")
+    return articles
+
+
+def wikipedia_sentences(path: str | None = None, max_articles: int | None = None) -> list[list[str]]:
+    """The gensim Wikipedia slice as cleaned, tokenised pieces of at most 1,000 words, in article order."""
+    return [piece for _, text in wikipedia_articles(path, max_articles) for piece in chunk(tokenize(text))]
+
+
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9%)\]][.!?])\s+(?=[A-Z\"'(])")
+_HEADING = re.compile(r"^\s*=+[^=]+=+\s*$", re.M)
+
+
+def split_sentences(text: str, min_words: int = 6, max_words: int = 60) -> list[str]:
+    """Plain-text sentences of a stripped article: split after ``. ! ?`` before a capital letter.
+
+    Headings, list items and table remnants are skipped; only sentences of
+    ``min_words`` to ``max_words`` words that end with a full stop, question or
+    exclamation mark are kept. A heuristic (abbreviations such as "Dr." cut
+    sentences short), good enough for examples and tests.
+    """
+    sentences = []
+    for paragraph in _HEADING.sub("\n", text).split("\n"):
+        paragraph = " ".join(paragraph.split())
+        if not paragraph or paragraph[0] in "*#:;|!{}" or "|" in paragraph:
+            continue
+        for sentence in _SENTENCE_END.split(paragraph):
+            if min_words <= len(sentence.split()) <= max_words and sentence[-1] in ".!?" and sentence[0].isupper():
+                sentences.append(sentence)
     return sentences
 
 

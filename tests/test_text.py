@@ -78,3 +78,22 @@ def test_vocabulary_errors():
         vocab.id("zebra")
     with pytest.raises(EmptyInputError, match="none of the words"):
         vocab.encode([["zebra"]])
+
+
+def test_split_sentences_by_hand():
+    from embedkit.text import split_sentences
+
+    text = ("== History ==\nThe first sentence has six words. A second one, also long enough, ends here! "
+            "Short one.\n* a list item that is long enough to count\nWhy is the sky blue in the day? "
+            "It scatters light (Rayleigh 1871).")
+    assert split_sentences(text) == ["The first sentence has six words.", "A second one, also long enough, ends here!",
+                                     "Why is the sky blue in the day?"]
+
+
+def test_wikipedia_articles_have_titles_and_sentences():
+    from embedkit.text import split_sentences, wikipedia_articles
+
+    articles = wikipedia_articles(max_articles=3)
+    assert [title for title, _ in articles] == ["Anarchism", "Autism", "Albedo"]
+    sentences = split_sentences(articles[0][1])
+    assert len(sentences) > 50 and all(s[0].isupper() and s[-1] in ".!?" for s in sentences)
