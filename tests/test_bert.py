@@ -1,0 +1,101 @@
+"""BERT: the safetensors reader, weight checks, and agreement with sentence-transformers on real sentences."""
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from embedkit.bert import BertConfig, BertEncoder, SentenceEncoder, load_safetensors, mean_pool
+from embedkit.data import data_path
+from embedkit.errors import DataIntegrityError, EmptyInputError, ShapeError
+from embedkit.text import split_sentences, wikipedia_articles
+
+TINY = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
+                  max_position_embeddings=10)
+
+
+def test_safetensors_reader_reads_what_the_reference_library_writes(tmp_path):
+    tensors = {"a": torch.randn(3, 4), "b.c": torch.arange(5, dtype=torch.int64), "d": torch.randn(2, 2).half()}
+    save_file(tensors, tmp_path / "t.safetensors")
+    loaded = load_safetensors(tmp_path / "t.safetensors")
+    assert set(loaded) == set(tensors) and all(torch.equal(loaded[k], v) for k, v in tensors.items())
+    (tmp_path / "bad.safetensors").write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{nope")
+    with pytest.raises(DataIntegrityError, match="not a safetensors"):
+        load_safetensors(tmp_path / "bad.safetensors")
+
+
+def test_mean_pool_by_hand():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, 100.0]]])
+    assert mean_pool(hidden, torch.tensor([[1, 1, 0]])).tolist() == [[2.0, 3.0]]
+
+
+def test_weights_are_checked():
+    weights = BertEncoder(TINY).state_dict()
+    hf = {("encoder.layer." + k[len("layers."):]) if k.startswith("layers.") else k: v for k, v in weights.items()}
+    with pytest.raises(DataIntegrityError, match="lack"):
+        BertEncoder(TINY).load({k: v for k, v in hf.items() if "embedding_norm" not in k})
+    with pytest.raises(DataIntegrityError, match="wrong shape"):
+        BertEncoder(TINY).load({**hf, "word_embeddings.weight": torch.zeros(21, 8)})
+
+
+def test_shape_errors():
+    model = BertEncoder(TINY)
+    ids = torch.ones(2, 4, dtype=torch.long)
+    assert model(ids, torch.ones_like(ids)).shape == (2, 4, 8)
+    with pytest.raises(ShapeError, match="match"):
+        model(ids, torch.ones(2, 3))
+    with pytest.raises(ShapeError, match="token ids"):
+        model(ids * 20, torch.ones_like(ids))
+    with pytest.raises(ShapeError, match="truncate"):
+        model(torch.ones(1, 11, dtype=torch.long), torch.ones(1, 11))
+
+
+@pytest.fixture(scope="module")
+def models():
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(data_path("minilm-weights").parent), device="cpu")
+    return SentenceEncoder.minilm(device="cpu"), reference
+
+
+@pytest.fixture(scope="module")
+def sentences():
+    return [s for _, text in wikipedia_articles(max_articles=20) for s in split_sentences(text)][:1200]
+
+
+def test_equals_sentence_transformers_on_real_sentences(models, sentences):
+    ours, reference = models
+    assert len(sentences) >= 1000
+    expected = torch.from_numpy(reference.encode(sentences, batch_size=32, convert_to_numpy=True))
+    got = ours.encode(sentences, batch_size=32)
+    assert got.shape == (len(sentences), 384)
+    assert float((got - expected).abs().max()) <= 1e-5
+    assert torch.allclose(got.norm(dim=1), torch.ones(len(sentences)), atol=1e-5)
+
+
+def test_alone_or_in_a_padded_batch_gives_the_same_vector(models, sentences):
+    ours, _ = models
+    short, long = min(sentences, key=len), max(sentences, key=len)
+    alone = ours.encode([short])
+    with_long = ours.encode([short, long], batch_size=2)  # the short one is padded to the long one
+    assert float((alone[0] - with_long[0]).abs().max()) <= 1e-6
+
+
+def test_token_vectors_equal_the_reference_hidden_states(models, sentences):
+    ours, reference = models
+    tokens, hidden = ours.token_vectors(sentences[0])
+    expected = reference.encode(sentences[0], output_value="token_embeddings", convert_to_tensor=True)
+    assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and hidden.shape == expected.shape
+    assert float((hidden - expected.cpu()).abs().max()) <= 2e-5  # values up to ~6 in size
+
+
+def test_edge_cases_behave_like_the_reference(models):
+    ours, reference = models
+    long_text = wikipedia_articles(max_articles=1)[0][1]  # thousands of tokens: truncated to 256
+    texts = ["", long_text, long_text[:2000]]
+    expected = torch.from_numpy(reference.encode(texts, convert_to_numpy=True))
+    assert float((ours.encode(texts) - expected).abs().max()) <= 1e-5
+    assert len(ours.tokenizer.encode(long_text)) == 256
+    with pytest.raises(TypeError, match="expected a string"):
+        ours.encode(["fine", 42])
+    with pytest.raises(EmptyInputError):
+        ours.encode([])
