@@ -162,6 +162,16 @@ class BertEncoder(nn.Module):
             x = layer(x, mask)
         return x
 
+    @torch.no_grad()
+    def attention_maps(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Attention probabilities of every layer and head: (layers, batch, heads, length, length)."""
+        mask = attention_mask.bool()[:, None, None, :]
+        x, maps = self.embed(input_ids), []
+        for layer in self.layers:
+            maps.append(layer.attention.weights(x, mask))
+            x = layer(x, mask)
+        return torch.stack(maps)
+
     # Hugging Face BertModel names -> ours (per layer, "encoder.layer.N." is replaced by "layers.N.")
     _RENAME = {
         "embeddings.word_embeddings.": "word_embeddings.", "embeddings.position_embeddings.": "position_embeddings.",

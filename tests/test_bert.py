@@ -99,3 +99,23 @@ def test_edge_cases_behave_like_the_reference(models):
         ours.encode(["fine", 42])
     with pytest.raises(EmptyInputError):
         ours.encode([])
+
+
+def test_attention_maps_are_distributions_that_ignore_padding(models):
+    ours, _ = models
+    batch = ours.tokenizer.batch(["A short one.", "A somewhat longer sentence than the first."])
+    maps = ours.encoder.attention_maps(batch.input_ids, batch.attention_mask)
+    assert maps.shape[:3] == (6, 2, 12)
+    assert torch.allclose(maps.sum(-1), torch.ones(maps.shape[:-1]), atol=1e-5)
+    padded = batch.attention_mask[0] == 0
+    assert padded.any() and float(maps[:, 0, :, :, padded].abs().max()) == 0.0
+
+
+def test_attention_weights_reproduce_the_fast_path():
+    torch.manual_seed(0)
+    attention = BertEncoder(TINY).layers[0].attention
+    x = torch.randn(2, 5, 8)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]).bool()[:, None, None, :]
+    v = attention.value(x).view(2, 5, 2, 4).transpose(1, 2)
+    by_hand = attention.output((attention.weights(x, mask) @ v).transpose(1, 2).reshape(2, 5, 8))
+    assert torch.allclose(by_hand, attention(x, mask), atol=1e-6)
