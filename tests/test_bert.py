@@ -2,25 +2,14 @@
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
-from embedkit.bert import BertConfig, BertEncoder, SentenceEncoder, load_safetensors, mean_pool
+from embedkit.bert import BertConfig, BertEncoder, SentenceEncoder, mean_pool
 from embedkit.data import data_path
 from embedkit.errors import DataIntegrityError, EmptyInputError, ShapeError
 from embedkit.text import split_sentences, wikipedia_articles
 
 TINY = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
                   max_position_embeddings=10)
-
-
-def test_safetensors_reader_reads_what_the_reference_library_writes(tmp_path):
-    tensors = {"a": torch.randn(3, 4), "b.c": torch.arange(5, dtype=torch.int64), "d": torch.randn(2, 2).half()}
-    save_file(tensors, tmp_path / "t.safetensors")
-    loaded = load_safetensors(tmp_path / "t.safetensors")
-    assert set(loaded) == set(tensors) and all(torch.equal(loaded[k], v) for k, v in tensors.items())
-    (tmp_path / "bad.safetensors").write_bytes(b"\x05\x00\x00\x00\x00\x00\x00\x00{nope")
-    with pytest.raises(DataIntegrityError, match="not a safetensors"):
-        load_safetensors(tmp_path / "bad.safetensors")
 
 
 def test_mean_pool_by_hand():

@@ -1,0 +1,66 @@
+"""Model weights on disk: the ``.safetensors`` format read and written in a few lines, no extra library.
+
+A safetensors file is an 8-byte little-endian header size, a JSON header that
+maps each tensor's name to its dtype, shape and byte range (plus an optional
+``__metadata__`` dict of strings), then the raw little-endian bytes. It holds
+no code, so loading it cannot run anything.
+
+Left out: memory-mapping (the files here are small) and dtypes the book does
+not use (int8, float64, ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import torch
+
+from .errors import DataIntegrityError, DataNotFoundError
+
+_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "I64": torch.int64}
+_NAMES = {v: k for k, v in _DTYPES.items()}
+
+
+def load_safetensors(path: str | os.PathLike, with_metadata: bool = False):
+    """All tensors in a ``.safetensors`` file, on the CPU (and the metadata dict, if ``with_metadata``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"weights file {path} does not exist.")
+    raw = path.read_bytes()
+    try:
+        (size,) = struct.unpack("<Q", raw[:8])
+        header = json.loads(raw[8:8 + size])
+    except (struct.error, ValueError) as exc:
+        raise DataIntegrityError(f"{path} is not a safetensors file (unreadable header).") from exc
+    data, tensors = memoryview(raw)[8 + size:], {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        start, end = info["data_offsets"]
+        if info["dtype"] not in _DTYPES or end > len(data):
+            raise DataIntegrityError(f"{path}: tensor {name!r} has dtype {info['dtype']} or lies past the end.")
+        dtype = _DTYPES[info["dtype"]]
+        flat = torch.frombuffer(bytearray(data[start:end]), dtype=dtype) if end > start else torch.empty(0, dtype=dtype)
+        tensors[name] = flat.reshape(info["shape"])
+    return (tensors, header.get("__metadata__", {})) if with_metadata else tensors
+
+
+def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
+                     metadata: dict[str, str] | None = None) -> None:
+    """Write ``tensors`` (any device; stored contiguous, little-endian) and string ``metadata`` to ``path``."""
+    header: dict = {"__metadata__": dict(metadata)} if metadata else {}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        if t.dtype not in _NAMES:
+            raise TypeError(f"tensor {name!r} has dtype {t.dtype}; use one of {sorted(map(str, _NAMES))}.")
+        blob = t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+        header[name] = {"dtype": _NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(blob)]}
+        blobs.append(blob)
+        offset += len(blob)
+    encoded = json.dumps(header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)  # the format aligns the data to 8 bytes
+    Path(path).write_bytes(struct.pack("<Q", len(encoded)) + encoded + b"".join(blobs))
