@@ -18,6 +18,8 @@ One module per idea, mirroring the chapters:
 - `train`: the training loop shared by the neural networks (early stopping, any device).
 - `autoencoder`: dense and convolutional autoencoders; principal angles.
 - `vae`: the variational autoencoder and its ELBO.
+- `weights`: safetensors files, read and written.
+- `cnn`: AlexNet-, VGG-, ResNet- and Inception-style networks and their embeddings.
 - `wordpiece`: BERT's WordPiece tokenizer.
 - `bert`: the BERT encoder, safetensors loading, sentence embeddings.
 """

@@ -1,0 +1,103 @@
+"""CNNs: shapes, the parts that make each architecture what it is, FLOP counts by hand, learning, bad input."""
+
+import pytest
+import torch
+from torch import nn
+
+from embedkit import cnn, train
+from embedkit.errors import ShapeError
+from embedkit.images import fashion_mnist, stratified_subset, to_float
+
+
+@pytest.mark.parametrize("name", list(cnn.ARCHITECTURES))
+def test_shapes_and_embedding_is_the_penultimate_layer(name):
+    torch.manual_seed(0)
+    model = cnn.ARCHITECTURES[name]().eval()
+    x = torch.rand(3, 1, 28, 28)
+    z = model.embed(x)
+    assert z.ndim == 2 and len(z) == 3
+    assert torch.allclose(model(x), model.head(z))
+    earlier = model.embed_earlier(x)
+    assert earlier.ndim == 2 and len(earlier) == 3
+    if name in ("AlexNet", "VGG"):  # the flattened conv features, fed through the dense layers, give the embedding
+        flatten = [type(m) for m in model.features].index(nn.Flatten)
+        assert torch.allclose(model.features[flatten:](earlier), z, atol=1e-6)
+
+
+def test_each_architecture_has_its_defining_parts():
+    kinds = lambda m: {type(x) for x in m.modules()}
+    alex, vgg, res, inc = (cnn.ARCHITECTURES[n]() for n in ["AlexNet", "VGG", "ResNet", "Inception"])
+    assert nn.Dropout in kinds(alex) and alex.features[0].kernel_size == (5, 5)
+    assert {m.kernel_size for m in vgg.modules() if isinstance(m, nn.Conv2d)} == {(3, 3)}
+    assert sum(isinstance(m, nn.Conv2d) for m in vgg.modules()) == 7
+    blocks = [m for m in res.modules() if isinstance(m, cnn.BasicBlock)]
+    assert len(blocks) == 6 and sum(not isinstance(b.shortcut, nn.Identity) for b in blocks) == 2
+    assert sum(isinstance(m, cnn.InceptionBlock) for m in inc.modules()) == 4
+
+
+def test_residual_block_adds_its_input():
+    block = cnn.BasicBlock(4, 4).eval()
+    for p in block.conv2.parameters():
+        nn.init.zeros_(p)  # the residual branch now outputs 0 (before batch norm's shift)
+    nn.init.zeros_(block.bn2.bias)
+    x = torch.rand(2, 4, 5, 5)
+    assert torch.allclose(block(x), torch.relu(x))
+
+
+def test_flops_by_hand():
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.Flatten(), nn.Linear(2 * 4 * 4, 5))
+    # conv: 2 output maps of 4x4, each output 1*3*3 multiply-adds; dense: 32*5
+    assert cnn.count_flops(model, (1, 1, 4, 4)) == 2 * 16 * 9 + 32 * 5
+
+
+def test_training_learns_fashion_mnist_quickly():
+    x, y = fashion_mnist("test")
+    pick = stratified_subset(y, 100, seed=0)
+    data, labels = to_float(x[pick]), y[pick]
+    torch.manual_seed(0)
+    model = cnn.ResNet(width=8, blocks_per_stage=1)
+    history = train.fit(model, cnn.classification_loss, (data[:800], labels[:800]), val=(data[800:], labels[800:]),
+                        epochs=4, batch_size=64, lr=3e-3, device="cpu")
+    accuracy = float((model(data[800:]).argmax(1) == labels[800:]).float().mean())
+    assert history.train[-1] < history.train[0] and accuracy > 0.5  # chance is 0.1
+
+
+def test_bad_input():
+    model = cnn.VGG()
+    with pytest.raises(ShapeError, match="unsqueeze"):
+        model(torch.rand(2, 28, 28))
+    with pytest.raises(ShapeError, match="one channel"):
+        model(torch.rand(2, 3, 28, 28))
+    with pytest.raises(ShapeError):
+        model.embed(torch.rand(2, 1, 32, 32))
+    with pytest.raises(TypeError, match="to_float"):
+        model(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))
+    with pytest.raises(KeyError, match="choose from"):
+        cnn.load_pretrained("LeNet")
+
+
+@pytest.mark.parametrize("name", list(cnn.ARCHITECTURES))
+def test_shipped_weights_load_and_classify(name):
+    x, y = fashion_mnist("test")
+    pick = stratified_subset(y, 50, seed=0)
+    model, metadata = cnn.load_pretrained(name, "all")
+    with torch.no_grad():
+        accuracy = float((model(to_float(x[pick])).argmax(1) == y[pick]).float().mean())
+    assert accuracy > 0.85 and metadata["architecture"] == name
+    seen, _ = cnn.load_pretrained(name, "seen")
+    with torch.no_grad():
+        predictions = seen(to_float(x[pick])).argmax(1)
+    assert set(predictions.tolist()) <= set(cnn.SEEN_CLASSES)  # it never learned the other classes
+
+
+def test_shipped_weights_are_checked(tmp_path, monkeypatch):
+    from embedkit.errors import DataIntegrityError
+
+    source = cnn.weights_folder() / "vgg-all.safetensors"
+    copy = tmp_path / "vgg-all.safetensors"
+    content = bytearray(source.read_bytes())
+    content[-1] ^= 1
+    copy.write_bytes(bytes(content))
+    monkeypatch.setattr(cnn, "weights_folder", lambda: tmp_path)
+    with pytest.raises(DataIntegrityError, match="train_cnns.py"):
+        cnn.load_pretrained("VGG")
