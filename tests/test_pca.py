@@ -32,12 +32,18 @@ def test_matches_scikit_learn_on_digits():
 
 
 def test_matches_scikit_learn_on_wide_data():
-    """Fewer samples than features: the plain-SVD path (tall data goes through QR first)."""
+    """Fewer samples than features (the QR of the transpose), also when the data are rank-deficient."""
     x = load_digits().data[:40]
     reference = SklearnPCA(n_components=10, svd_solver="full").fit(x)
     ours = PCA(10, solver="full", dtype=torch.float64, device="cpu").fit(x)
     assert np.abs(ours.components_.numpy() - reference.components_).max() < 1e-5
     assert np.abs(ours.transform(x).numpy() - reference.transform(x)).max() < 1e-5
+    low_rank = np.random.default_rng(0).normal(size=(20, 3)) @ np.random.default_rng(1).normal(size=(3, 50))
+    ours = PCA(5, solver="full", dtype=torch.float64, device="cpu").fit(low_rank)  # only 3 non-zero values
+    reference = SklearnPCA(n_components=5, svd_solver="full").fit(low_rank)
+    assert torch.isfinite(ours.components_).all()
+    assert np.abs(ours.explained_variance_ratio_.numpy() - reference.explained_variance_ratio_).max() < 1e-10
+    assert np.abs(ours.components_[:3].numpy() - reference.components_[:3]).max() < 1e-6
 
 
 def test_randomized_solver_finds_the_leading_components():
