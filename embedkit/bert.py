@@ -67,19 +67,21 @@ class SelfAttention(nn.Module):
         self.query, self.key, self.value = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
         self.output = nn.Linear(hidden, hidden)
 
+    def _split(self, t: torch.Tensor) -> torch.Tensor:
+        """(batch, length, hidden) -> (batch, heads, length, head_dim)."""
+        b, n, h = t.shape
+        return t.view(b, n, self.heads, h // self.heads).transpose(1, 2)
+
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``x``: (batch, length, hidden); ``mask``: (batch, 1, 1, length) booleans, True where attending is allowed."""
-        b, n, h = x.shape
-        split = lambda t: t.view(b, n, self.heads, h // self.heads).transpose(1, 2)  # (b, heads, n, head_dim)
-        context = F.scaled_dot_product_attention(split(self.query(x)), split(self.key(x)), split(self.value(x)),
-                                                 attn_mask=mask)
-        return self.output(context.transpose(1, 2).reshape(b, n, h))
+        context = F.scaled_dot_product_attention(self._split(self.query(x)), self._split(self.key(x)),
+                                                 self._split(self.value(x)), attn_mask=mask)
+        return self.output(context.transpose(1, 2).reshape(x.shape))
 
     def weights(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The attention probabilities, (batch, heads, length, length): for pictures, not for speed."""
-        b, n, h = x.shape
-        split = lambda t: t.view(b, n, self.heads, h // self.heads).transpose(1, 2)
-        scores = split(self.query(x)) @ split(self.key(x)).transpose(-1, -2) / math.sqrt(h // self.heads)
+        q, k = self._split(self.query(x)), self._split(self.key(x))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
         return scores.masked_fill(~mask, float("-inf")).softmax(-1)
 
 
@@ -206,7 +208,8 @@ class SentenceEncoder:
         from .wordpiece import WordPieceTokenizer
 
         folder = data_path("minilm-weights").parent
-        data_path("minilm-vocab"), data_path("minilm-config")  # verify the checksums of the other two files
+        for name in ("minilm-vocab", "minilm-config"):  # verify the checksums of the other two files
+            data_path(name)
         settings = json.loads((folder / "sentence_bert_config.json").read_text())
         pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
         if not pooling.get("pooling_mode_mean_tokens"):
@@ -227,13 +230,8 @@ class SentenceEncoder:
         out = torch.empty(len(ids), self.encoder.config.hidden_size)
         for start in range(0, len(ids), batch_size):
             chunk = order[start:start + batch_size]
-            length = max(len(ids[i]) for i in chunk)
-            input_ids = torch.full((len(chunk), length), self.tokenizer.pad_id, dtype=torch.long)
-            mask = torch.zeros((len(chunk), length), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
-            input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+            batch = self.tokenizer.pad([ids[i] for i in chunk])
+            input_ids, mask = batch.input_ids.to(self.device), batch.attention_mask.to(self.device)
             vectors = mean_pool(self.encoder(input_ids, mask), mask)
             if self.normalize:
                 vectors = F.normalize(vectors, dim=-1)

@@ -170,7 +170,10 @@ class WordPieceTokenizer:
             raise TypeError("batch() takes a list of strings; wrap a single text as [text].")
         if len(texts) == 0:
             raise EmptyInputError("no texts to encode.")
-        encoded = [self.encode(t) for t in texts]
+        return self.pad([self.encode(t) for t in texts])
+
+    def pad(self, encoded: Sequence[Sequence[int]]) -> Batch:
+        """Id lists (from `encode`) padded with ``[PAD]`` to the longest, with the attention mask."""
         length = max(map(len, encoded))
         ids = torch.full((len(encoded), length), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(encoded), length), dtype=torch.long)
