@@ -23,15 +23,24 @@ import torch
 from torch import nn
 
 from .errors import ShapeError
+from .images import check_images
 
 
-def _flat(x: torch.Tensor, features: int) -> torch.Tensor:
+def flatten_inputs(x: torch.Tensor, features: int) -> torch.Tensor:
+    """A float batch of inputs with ``features`` values each, as ``(n, features)``; a clear error otherwise."""
     if x.ndim < 2 or math.prod(x.shape[1:]) != features:
         raise ShapeError(f"expected a batch of inputs with {features} values each, e.g. (n, {features}) or "
                          f"(n, 1, 28, 28); got shape {tuple(x.shape)}.")
     if not x.is_floating_point():
         raise TypeError(f"expected float inputs (scale uint8 images with embedkit.images.to_float); got {x.dtype}.")
     return x.reshape(len(x), features)
+
+
+def check_codes(z: torch.Tensor, code_size: int) -> torch.Tensor:
+    """``z`` itself if it is a batch of codes ``(n, code_size)``; a clear error otherwise."""
+    if z.ndim != 2 or z.shape[1] != code_size:
+        raise ShapeError(f"expected codes of shape (n, {code_size}); got {tuple(z.shape)}.")
+    return z
 
 
 class DenseAutoencoder(nn.Module):
@@ -62,13 +71,11 @@ class DenseAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code (embedding) of each input: ``(n, code_size)``."""
-        return self.encoder(_flat(x, self.in_features))
+        return self.encoder(flatten_inputs(x, self.in_features))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstructions ``(n, in_features)`` from codes."""
-        if z.ndim != 2 or z.shape[1] != self.code_size:
-            raise ShapeError(f"expected codes of shape (n, {self.code_size}); got {tuple(z.shape)}.")
-        out = self.decoder(z)
+        out = self.decoder(check_codes(z, self.code_size))
         return out if self.linear else torch.sigmoid(out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,16 +102,11 @@ class ConvAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code of each image ``(n, 1, 28, 28)``: ``(n, code_size)``."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != (1, 28, 28):
-            raise ShapeError(f"ConvAutoencoder takes images of shape (n, 1, 28, 28); got {tuple(x.shape)}. "
-                             "Add the channel axis with x.unsqueeze(1) or embedkit.images.to_float.")
-        return self.encoder(x)
+        return self.encoder(check_images(x))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images ``(n, 1, 28, 28)`` in [0, 1] from codes."""
-        if z.ndim != 2 or z.shape[1] != self.code_size:
-            raise ShapeError(f"expected codes of shape (n, {self.code_size}); got {tuple(z.shape)}.")
-        return torch.sigmoid(self.decoder(z))
+        return torch.sigmoid(self.decoder(check_codes(z, self.code_size)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruct ``x``."""

@@ -33,7 +33,7 @@ import json
 from pathlib import Path
 
 from .data import verify_file
-from .errors import ShapeError
+from .images import check_images
 
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics
 SEEN_CLASSES = [0, 1, 2, 3, 4]  # the "seen" models never saw sandals, shirts, sneakers, bags or ankle boots
@@ -58,13 +58,7 @@ class _ImageModel(nn.Module):
     head: nn.Module
 
     def _check(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
-            hint = " Add the channel axis with x.unsqueeze(1)." if x.ndim == 3 else ""
-            hint = " These models take grey images: one channel." if x.ndim == 4 and x.shape[1] != 1 else hint
-            raise ShapeError(f"expected images of shape (n, 1, 28, 28); got {tuple(x.shape)}.{hint}")
-        if not x.is_floating_point():
-            raise TypeError(f"expected float pixels in [0, 1] (see embedkit.images.to_float); got {x.dtype}.")
-        return (x - MEAN) / STD
+        return (check_images(x) - MEAN) / STD
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The penultimate-layer vector of each image: (n, embedding_dim)."""

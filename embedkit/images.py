@@ -13,7 +13,8 @@
   wheel ships: the fallback where apt is not available.
 
 Images come back as a uint8 tensor ``(n, 28, 28)`` and labels as int64; `to_float`
-scales them to [0, 1] with a channel axis. Left out: the other IDX types
+scales them to [0, 1] with a channel axis, and `check_images` is the input check
+that the image models share. Left out: the other IDX types
 (int16, float) that no data set here uses, and data augmentation.
 """
 
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from .data import data_path
-from .errors import DataIntegrityError, DataNotFoundError
+from .errors import DataIntegrityError, DataNotFoundError, ShapeError
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -135,6 +136,17 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     if images.dtype != torch.uint8 or images.ndim != 3:
         raise ValueError(f"expected uint8 images of shape (n, height, width); got {images.dtype} {tuple(images.shape)}.")
     return images.unsqueeze(1).float().div_(255)
+
+
+def check_images(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself if it is a float batch of grey 28x28 images ``(n, 1, 28, 28)``; a clear error otherwise."""
+    if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
+        hint = " Add the channel axis with x.unsqueeze(1) or embedkit.images.to_float." if x.ndim == 3 else ""
+        hint = " These models take grey images: one channel." if x.ndim == 4 and x.shape[1] != 1 else hint
+        raise ShapeError(f"expected images of shape (n, 1, 28, 28); got {tuple(x.shape)}.{hint}")
+    if not x.is_floating_point():
+        raise TypeError(f"expected float pixels in [0, 1] (see embedkit.images.to_float); got {x.dtype}.")
+    return x
 
 
 def stratified_subset(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import ShapeError
+from .autoencoder import check_codes, flatten_inputs
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -59,15 +59,9 @@ class VAE(nn.Module):
         self.to_logvar = nn.Linear(hidden, code_size)
         self.decoder = nn.Sequential(nn.Linear(code_size, hidden), nn.ReLU(), nn.Linear(hidden, in_features))
 
-    def _flat(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim < 2 or math.prod(x.shape[1:]) != self.in_features:
-            raise ShapeError(f"expected inputs with {self.in_features} values each, e.g. (n, 1, 28, 28); "
-                             f"got shape {tuple(x.shape)}.")
-        return x.reshape(len(x), self.in_features)
-
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z|x), each ``(n, code_size)``."""
-        h = self.body(self._flat(x))
+        h = self.body(flatten_inputs(x, self.in_features))
         return self.to_mu(h), self.to_logvar(h)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -76,9 +70,7 @@ class VAE(nn.Module):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of every pixel, ``(n, in_features)``."""
-        if z.ndim != 2 or z.shape[1] != self.code_size:
-            raise ShapeError(f"expected codes of shape (n, {self.code_size}); got {tuple(z.shape)}.")
-        return self.decoder(z)
+        return self.decoder(check_codes(z, self.code_size))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Pixel probabilities (the mean image) for codes ``z``."""
@@ -88,7 +80,7 @@ class VAE(nn.Module):
         """Per-example reconstruction log-likelihood E_q[log p(x|z)] (one sample) and KL; ELBO = first - second."""
         mu, logvar = self.encode(x)
         z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)  # the reparameterisation trick
-        target = self._flat(x)
+        target = flatten_inputs(x, self.in_features)
         log_lik = -F.binary_cross_entropy_with_logits(self.decode_logits(z), target, reduction="none").sum(-1)
         return log_lik, gaussian_kl(mu, logvar)
 
