@@ -10,6 +10,11 @@ a block of a few thousand positions at once instead of one word at a time:
   logistic-regression example; CBOW: the mean of the context vectors predicts
   the centre word, and its gradient is added to every context vector;
 - ``negative`` noise words per example are drawn from unigram^0.75;
+  with ``shared_negatives=True`` (skip-gram only) one draw of noise words
+  serves all the context words of a centre position, so one batched product
+  scores the whole window: about twice as fast on a CPU, not the C tool's
+  sampling (each pair still sees noise words from the same distribution, but
+  the pairs of one window see the same ones);
 - plain SGD with a learning rate falling linearly from ``alpha`` to
   ``alpha * 1e-4`` over all epochs; input vectors start uniform in
   ``±0.5 / dim``, output vectors at zero.
@@ -47,12 +52,15 @@ class Word2VecConfig:
     sg: bool = True  # skip-gram; False means CBOW
     alpha: float | None = None  # None: 0.025 for skip-gram, 0.05 for CBOW (the C tool's defaults)
     min_alpha: float = 1e-4  # final rate, relative to alpha as in the C tool
-    block: int | None = None  # positions updated at once (None: 512 skip-gram, 128 CBOW); larger is faster but can diverge
+    shared_negatives: bool = False  # skip-gram: one draw of noise words per window instead of per pair
+    block: int | None = None  # positions updated at once (None: 512 skip-gram, 1024 shared, 256 CBOW); larger can diverge
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.shared_negatives and not self.sg:
+            raise ValueError("shared_negatives applies to skip-gram only: CBOW already draws one set per window.")
         if self.block is None:
-            self.block = 512 if self.sg else 128
+            self.block = (1024 if self.shared_negatives else 512) if self.sg else 256
         for name in ("dim", "window", "epochs", "block", "min_count"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
@@ -80,6 +88,9 @@ class Word2Vec:
         self._noise_table = torch.repeat_interleave(
             torch.arange(v), (noise * size).round().long().clamp_min(1)).to(self.device)
         self._keep = vocab.keep_probabilities(c.sample).float().to(self.device)
+        # distance of each window slot from the centre; the centre slot gets window + 1, beyond any reach
+        self._distance = torch.arange(-c.window, c.window + 1, device=self.device).abs()
+        self._distance[c.window] = c.window + 1
 
     def table(self) -> EmbeddingTable:
         """The trained input vectors as an `EmbeddingTable` (what gensim calls ``model.wv``)."""
@@ -90,57 +101,69 @@ class Word2Vec:
 
     def _negatives(self, shape: tuple[int, ...]) -> torch.Tensor:
         picks = torch.randint(len(self._noise_table), shape, generator=self.generator, device=self.device)
-        return self._noise_table[picks]
+        return self._noise_table.index_select(0, picks.reshape(-1)).view(shape)
 
-    def _sgns_step(self, h: torch.Tensor, targets: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """One negative-sampling update of the output vectors for hidden vectors ``h`` predicting ``targets``.
+    def _sgns_step(self, h: torch.Tensor, targets: torch.Tensor, lr: float,
+                   mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One negative-sampling update of the output vectors: the ``m`` hidden vectors ``h[i]`` (n, m, d)
+        all predict ``targets[i]`` against the same noise words (``mask`` (n, m) drops padding rows).
 
         Returns the gradient for ``h`` (already times the rate) and the summed loss (a tensor: reading
         it would make a GPU wait, so it is only read once per epoch).
         """
         k = self.config.negative
         candidates = torch.cat([targets[:, None], self._negatives((len(targets), k))], dim=1)  # (n, 1 + k)
-        u = self.w_out[candidates]  # (n, 1 + k, d)
-        score = torch.bmm(u, h[:, :, None]).squeeze(2)  # (n, 1 + k)
+        u = self._gather(self.w_out, candidates)  # (n, 1 + k, d)
+        score = torch.bmm(u, h.transpose(1, 2)).transpose(1, 2)  # (n, m, 1 + k)
         # gradient of the log-likelihood: 1 - sigmoid for the true word, -sigmoid for noise words
         g = -torch.sigmoid(score)
-        g[:, 0] += 1
-        g[:, 1:] *= candidates[:, 1:] != targets[:, None]  # the C tool skips a noise word equal to the target
-        loss = -(torch.log1p(-g[:, 0].clamp(max=1 - 1e-7)).sum() + torch.log1p(g[:, 1:].clamp(min=-1 + 1e-7)).sum())
+        g[:, :, 0] += 1
+        g[:, :, 1:] *= candidates[:, None, 1:] != targets[:, None, None]  # the C tool skips a noise word = target
+        if mask is not None:
+            g *= mask[:, :, None]  # padding: zero gradient and zero loss (log1p(0) = 0)
+        loss = -(torch.log1p(-g[:, :, 0].clamp(max=1 - 1e-7)).sum() + torch.log1p(g[:, :, 1:].clamp(min=-1 + 1e-7)).sum())
         g *= lr
-        grad_h = torch.bmm(g[:, None, :], u).squeeze(1)
-        self.w_out.index_add_(0, candidates.reshape(-1), (g[:, :, None] * h[:, None, :]).reshape(-1, h.shape[1]))
-        return grad_h, loss
+        # (n, 1 + k, d); with one input per example an outer product, faster elementwise on a CPU
+        grad_u = g.transpose(1, 2) * h if h.shape[1] == 1 else torch.bmm(g.transpose(1, 2), h)
+        self.w_out.index_add_(0, candidates.reshape(-1), grad_u.reshape(-1, h.shape[2]))
+        return torch.bmm(g, u), loss
+
+    def _pad(self, ids: torch.Tensor, sentence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad the corpus with ``window`` slots at each end (sentence number -1, never a context), so that
+        every window is a slice."""
+        pad = torch.full((self.config.window,), -1, dtype=sentence.dtype, device=sentence.device)
+        return torch.cat([pad + 1, ids, pad + 1]), torch.cat([pad, sentence, pad])
 
     def _block(self, ids: torch.Tensor, sentence: torch.Tensor, start: int, stop: int, reach: torch.Tensor,
                lr: float) -> tuple[torch.Tensor | float, int]:
-        """Update for the centre positions ``start..stop-1``; returns summed loss and number of examples."""
+        """Update for the centre positions ``start..stop-1`` of a corpus padded by `_pad`; returns the summed
+        loss and the number of examples."""
         w = self.config.window
-        centre = torch.arange(start, stop, device=self.device)
-        offsets = torch.cat([torch.arange(-w, 0), torch.arange(1, w + 1)]).to(self.device)
-        context = centre[:, None] + offsets[None, :]  # (B, 2w)
-        inside = (context >= 0) & (context < len(ids))
-        context = context.clamp(0, len(ids) - 1)
-        mask = inside & (offsets.abs()[None, :] <= reach[centre][:, None]) & (sentence[context] == sentence[centre][:, None])
-        if self.config.sg:
-            rows, cols = mask.nonzero(as_tuple=True)
-            if len(rows) == 0:
-                return 0.0, 0
-            inputs = ids[context[rows, cols]]  # word2vec.c: the context word's vector predicts the centre word
-            grad, loss = self._sgns_step(self.w_in[inputs], ids[centre[rows]], lr)
-            self.w_in.index_add_(0, inputs, grad)
-            return loss, len(rows)
-        count = mask.sum(dim=1)
-        keep = count > 0
-        centre, context, mask, count = centre[keep], context[keep], mask[keep], count[keep]
-        if len(centre) == 0:
+        words = ids[start:stop + 2 * w].unfold(0, 2 * w + 1, 1)  # (B, 2w + 1): each centre's window, a view
+        targets = ids[start + w:stop + w]
+        mask = ((sentence[start:stop + 2 * w].unfold(0, 2 * w + 1, 1) == sentence[start + w:stop + w, None])
+                & (self._distance[None, :] <= reach[start:stop, None]))  # same sentence, within this centre's reach
+        pairs = mask.reshape(-1).nonzero().squeeze(1)  # flat (centre, slot) index of every context word
+        if len(pairs) == 0:
             return 0.0, 0
-        words = ids[context]  # (B, 2w)
-        h = (self.w_in[words] * mask[:, :, None]).sum(dim=1) / count[:, None]  # mean of the context vectors
-        grad, loss = self._sgns_step(h, ids[centre], lr)
-        rows, cols = mask.nonzero(as_tuple=True)
-        self.w_in.index_add_(0, words[rows, cols], grad[rows])  # the whole gradient to every context word
-        return loss, len(centre)
+        inputs = words.reshape(-1).index_select(0, pairs)  # word2vec.c: the context word's vector predicts the centre
+        if self.config.sg and self.config.shared_negatives:  # each window's context words share one noise draw
+            grad, loss = self._sgns_step(self._gather(self.w_in, words), targets, lr, mask)
+            self.w_in.index_add_(0, inputs, grad.reshape(-1, grad.shape[2]).index_select(0, pairs))
+            return loss, len(pairs)
+        if self.config.sg:
+            grad, loss = self._sgns_step(self.w_in.index_select(0, inputs)[:, None], targets[pairs // (2 * w + 1)], lr)
+            self.w_in.index_add_(0, inputs, grad[:, 0])
+            return loss, len(pairs)
+        count = mask.sum(dim=1, keepdim=True)
+        weights = (mask / count.clamp_min(1)).unsqueeze(1)  # (B, 1, 2w + 1): the mean over the context words
+        grad, loss = self._sgns_step(torch.bmm(weights, self._gather(self.w_in, words)), targets, lr, count > 0)
+        self.w_in.index_add_(0, inputs, grad[:, 0].index_select(0, pairs // (2 * w + 1)))  # whole gradient to each
+        return loss, int((count > 0).sum())
+
+    @staticmethod
+    def _gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        return table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
 
     @torch.no_grad()
     def train(self, ids: torch.Tensor, sentence: torch.Tensor, epochs: int | None = None,
@@ -162,22 +185,23 @@ class Word2Vec:
         sum_dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
         for epoch in range(epochs):
             kept = self._rand(len(ids)) < self._keep[ids]
-            e_ids, e_sentence = ids[kept], sentence[kept]
-            reach = torch.randint(1, c.window + 1, (len(e_ids),), generator=self.generator, device=self.device)
+            e_ids, e_sentence = self._pad(ids[kept], sentence[kept])
+            reach = torch.randint(1, c.window + 1, (len(e_ids) - 2 * c.window,), generator=self.generator, device=self.device)
             loss_sum = torch.zeros((), device=self.device, dtype=sum_dtype)
             examples = 0
-            starts = range(0, len(e_ids), c.block)
+            n_words = len(e_ids) - 2 * c.window
+            starts = range(0, n_words, c.block)
             for start in progress(starts, total=len(starts), desc=f"epoch {epoch + 1}/{epochs}"):
                 # learning rate decays linearly with the raw corpus words processed, as in word2vec.c
-                progress_fraction = (done + start / len(e_ids) * len(ids)) / total
+                progress_fraction = (done + start / n_words * len(ids)) / total
                 lr = c.alpha * max(1 - progress_fraction, c.min_alpha)
-                loss, n = self._block(e_ids, e_sentence, start, min(start + c.block, len(e_ids)), reach, lr)
+                loss, n = self._block(e_ids, e_sentence, start, min(start + c.block, n_words), reach, lr)
                 loss_sum, examples = loss_sum + loss, examples + n
                 if on_block is not None:
-                    on_block(done + (start + c.block) / len(e_ids) * len(ids), self)
+                    on_block(done + (start + c.block) / n_words * len(ids), self)
             done += len(ids)
             history.append({"epoch": epoch + 1, "loss": float(loss_sum) / max(examples, 1), "examples": examples,
-                            "words": len(e_ids)})
+                            "words": n_words})
         return history
 
 

@@ -17,23 +17,48 @@ def tiny_model(**overrides) -> Word2Vec:
 def test_one_negative_sampling_update_by_hand(monkeypatch):
     model = tiny_model()
     model.w_out[:] = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    h = torch.tensor([[2.0, 0.0]])
+    h = torch.tensor([[[2.0, 0.0]]])
     monkeypatch.setattr(model, "_negatives", lambda shape: torch.tensor([[2]]))  # noise word 'c'
     before = model.w_out.clone()
     grad, loss = model._sgns_step(h, torch.tensor([1]), lr=0.1)  # predict 'b'
     s_pos, s_neg = torch.sigmoid(torch.tensor(2.0)), torch.sigmoid(torch.tensor(0.0))
     assert float(loss) == pytest.approx(float(-torch.log(s_pos) - torch.log(1 - s_neg)), rel=1e-6)
-    assert torch.allclose(model.w_out[1], before[1] + 0.1 * (1 - s_pos) * h[0])
-    assert torch.allclose(model.w_out[2], before[2] - 0.1 * s_neg * h[0])
-    assert torch.allclose(grad[0], 0.1 * ((1 - s_pos) * before[1] - s_neg * before[2]))
+    assert torch.allclose(model.w_out[1], before[1] + 0.1 * (1 - s_pos) * h[0, 0])
+    assert torch.allclose(model.w_out[2], before[2] - 0.1 * s_neg * h[0, 0])
+    assert torch.allclose(grad[0, 0], 0.1 * ((1 - s_pos) * before[1] - s_neg * before[2]))
     assert torch.equal(model.w_out[[0, 3]], before[[0, 3]])
+
+
+def test_shared_negatives_equal_separate_pairs_with_the_same_draw(monkeypatch):
+    """Two context words sharing one noise draw: the same update as two pairs drawing that word each;
+    a masked (padding) context changes nothing."""
+    shared, separate = tiny_model(shared_negatives=True), tiny_model()
+    for m in (shared, separate):
+        m.w_out[:] = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    h = torch.tensor([[[2.0, 0.0], [0.5, -1.0], [9.0, 9.0]]])  # the third is padding
+    monkeypatch.setattr(shared, "_negatives", lambda shape: torch.tensor([[2]]))
+    monkeypatch.setattr(separate, "_negatives", lambda shape: torch.tensor([[2], [2]]))
+    grad, loss = shared._sgns_step(h, torch.tensor([1]), 0.1, mask=torch.tensor([[True, True, False]]))
+    grad_pairs, loss_pairs = separate._sgns_step(h[0, :2, None], torch.tensor([1, 1]), 0.1)
+    assert torch.allclose(shared.w_out, separate.w_out)
+    assert torch.allclose(grad[0, :2], grad_pairs[:, 0]) and torch.equal(grad[0, 2], torch.zeros(2))
+    assert float(loss) == pytest.approx(float(loss_pairs), rel=1e-6)
+
+
+def test_shared_negatives_draw_once_per_window(monkeypatch):
+    model, shapes = tiny_model(window=2, shared_negatives=True), []
+    draw = model._negatives
+    monkeypatch.setattr(model, "_negatives", lambda shape: shapes.append(shape) or draw(shape))
+    padded = model._pad(torch.tensor([0, 1, 2, 3, 0, 1]), torch.zeros(6, dtype=torch.long))
+    _, examples = model._block(*padded, 0, 6, torch.full((6,), 2), lr=0.1)
+    assert shapes == [(6, 1)] and examples == 2 + 3 + 4 + 4 + 3 + 2  # 6 windows, 18 pairs
 
 
 def test_noise_word_equal_to_target_is_skipped(monkeypatch):
     model = tiny_model()
     monkeypatch.setattr(model, "_negatives", lambda shape: torch.tensor([[1]]))
     before = model.w_out.clone()
-    model._sgns_step(torch.tensor([[1.0, 1.0]]), torch.tensor([1]), lr=0.1)
+    model._sgns_step(torch.tensor([[[1.0, 1.0]]]), torch.tensor([1]), lr=0.1)
     assert torch.allclose(model.w_out[1], before[1] + 0.1 * 0.5 * torch.tensor([1.0, 1.0]))  # positive only
 
 
@@ -43,10 +68,10 @@ def test_full_window_examples_respect_sentence_borders(sg):
     ids = torch.tensor([0, 1, 2, 3, 0, 1])
     sentence = torch.tensor([0, 0, 0, 1, 1, 1])
     reach = torch.full((6,), 2)
-    _, examples = model._block(ids, sentence, 0, 6, reach, lr=0.0)
+    _, examples = model._block(*model._pad(ids, sentence), 0, 6, reach, lr=0.0)
     # sentence 1: 3 words, each sees the other 2 -> 6 pairs; sentence 2 the same. CBOW: one example per word.
     assert examples == (12 if sg else 6)
-    _, examples = model._block(ids, sentence, 0, 6, torch.ones(6, dtype=torch.long), lr=0.0)
+    _, examples = model._block(*model._pad(ids, sentence), 0, 6, torch.ones(6, dtype=torch.long), lr=0.0)
     assert examples == (8 if sg else 6)  # window 1: neighbours only
 
 
@@ -64,6 +89,8 @@ def test_bad_input():
         Word2VecConfig(negative=0)
     with pytest.raises(ValueError, match="window"):
         Word2VecConfig(window=0)
+    with pytest.raises(ValueError, match="skip-gram only"):
+        Word2VecConfig(sg=False, shared_negatives=True)
     with pytest.raises(EmptyInputError):
         tiny_model().train(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long))
     with pytest.raises(EmptyInputError):
@@ -75,28 +102,30 @@ def wiki():
     return wikipedia_sentences()
 
 
-@pytest.mark.parametrize("sg, epochs, tolerance", [(True, 3, 0.06), (False, 10, 0.1)], ids=["skip-gram", "cbow"])
-def test_quality_matches_gensim(wiki, sg, epochs, tolerance):
-    """Same corpus, same hyperparameters: WordSim-353 Spearman within ``tolerance`` of gensim's,
+@pytest.mark.parametrize("sg, shared, epochs", [(True, False, 3), (True, True, 3), (False, False, 10)],
+                         ids=["skip-gram", "skip-gram-shared-negatives", "cbow"])
+def test_quality_matches_gensim(wiki, sg, shared, epochs):
+    """Same corpus, same hyperparameters: WordSim-353 Spearman within 0.06 of gensim's,
     analogy accuracy within 1.5 points.
 
+    gensim gets our learning rate (0.05 for CBOW, as word2vec.c; gensim's default is 0.025).
     On this small corpus the scores are noisy: two gensim seeds differ by about
-    0.01 (skip-gram) and ours by up to 0.09 (CBOW); a model that learned nothing scores about 0.
+    0.01-0.03; a model that learned nothing scores about 0.
     """
     from gensim.models import Word2Vec as GensimWord2Vec
 
     from embedkit import EmbeddingTable
     from embedkit.evaluate import evaluate_analogies
 
-    config = Word2VecConfig(dim=50, epochs=epochs, sg=sg)
+    config = Word2VecConfig(dim=50, epochs=epochs, sg=sg, shared_negatives=shared)
     ours, _ = train_word2vec(wiki, config, device="cpu")
     reference = GensimWord2Vec(wiki, vector_size=50, window=5, min_count=5, sg=int(sg), negative=5, sample=1e-3,
-                               epochs=epochs, workers=2, seed=0)
+                               alpha=config.alpha, epochs=epochs, workers=2, seed=0)
     theirs = EmbeddingTable(reference.wv.index_to_key, reference.wv.vectors, device="cpu")
     assert set(ours.vocab.words) == set(theirs.words)
     ours_rho = evaluate_word_pairs(ours.table(), "wordsim353").spearman
     theirs_rho = evaluate_word_pairs(theirs, "wordsim353").spearman
-    assert abs(ours_rho - theirs_rho) < tolerance, (ours_rho, theirs_rho)
+    assert abs(ours_rho - theirs_rho) < 0.06, (ours_rho, theirs_rho)
     assert ours_rho > 0.1
     ours_acc, theirs_acc = evaluate_analogies(ours.table()).accuracy, evaluate_analogies(theirs).accuracy
     assert abs(ours_acc - theirs_acc) < 0.015, (ours_acc, theirs_acc)
