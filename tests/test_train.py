@@ -78,3 +78,17 @@ def test_bad_input():
         train.fit(model, mse, x, device="cpu")
     with pytest.raises(FloatingPointError, match="lower lr"):
         train.fit(model, mse, (x * 1e30, y), lr=1e10, epochs=3, device="cpu")
+
+
+def test_on_epoch_sees_every_epoch_in_training_mode_afterwards():
+    x, y = regression(64)
+    model = nn.Sequential(nn.Linear(3, 1), nn.Dropout(0.0))
+    seen = []
+
+    def on_epoch(epoch, m):
+        m.eval()  # a probe may switch to evaluation mode; fit switches back
+        seen.append((epoch, train.evaluate(m, mse, (x, y))))
+
+    history = train.fit(model, mse, (x, y), epochs=3, batch_size=16, lr=0.05, device="cpu", on_epoch=on_epoch)
+    assert [e for e, _ in seen] == [1, 2, 3] and seen[-1][1] < seen[0][1]
+    assert len(history.train) == 3

@@ -1,0 +1,78 @@
+"""SimCLR: the NT-Xent loss against a loop over the paper's formula and by hand, the augmentations,
+bad input, and a short training run on real images that lowers the loss."""
+
+import math
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from embedkit.contrastive import SimCLR, augment, nt_xent, simclr_loss
+from embedkit.errors import ShapeError
+from embedkit.train import fit
+
+
+def nt_xent_loop(z1, z2, t):
+    """Chen et al. (2020), Algorithm 1, written as loops: l(i, j) = -log exp(s_ij/t) / sum_{k != i} exp(s_ik/t)."""
+    z = [F.normalize(v, dim=0) for v in torch.cat([z1, z2])]
+    n = len(z1)
+    total = 0.0
+    for i in range(2 * n):
+        j = (i + n) % (2 * n)
+        denominator = sum(math.exp(float(z[i] @ z[k]) / t) for k in range(2 * n) if k != i)
+        total += -math.log(math.exp(float(z[i] @ z[j]) / t) / denominator)
+    return total / (2 * n)
+
+
+def test_nt_xent_matches_the_formula():
+    g = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    for t in (0.1, 0.5, 1.0):
+        assert float(nt_xent(z1, z2, t)) == pytest.approx(nt_xent_loop(z1, z2, t), rel=1e-5)
+
+
+def test_nt_xent_by_hand():
+    """Two images, views equal to each other, the two images orthogonal: each view's candidates are its
+    partner (cosine 1) and two others (cosine 0): loss = -log(e^2 / (e^2 + 2)) at t = 0.5."""
+    z1 = torch.tensor([[1.0, 0.0], [0.0, 3.0]])
+    assert float(nt_xent(z1, z1.clone(), 0.5)) == pytest.approx(-math.log(math.e ** 2 / (math.e ** 2 + 2)), rel=1e-6)
+
+
+def test_nt_xent_bad_input():
+    with pytest.raises(ValueError, match="same shape"):
+        nt_xent(torch.zeros(4, 3), torch.zeros(4, 2))
+    with pytest.raises(ValueError, match="at least 2"):
+        nt_xent(torch.ones(1, 3), torch.ones(1, 3))
+    with pytest.raises(ValueError, match="temperature"):
+        nt_xent(torch.ones(2, 3), torch.ones(2, 3), temperature=0)
+
+
+def test_augment_makes_different_valid_views():
+    from embedkit.images import fashion_mnist, to_float
+
+    x = to_float(fashion_mnist("test")[0][:64])
+    a = augment(x, torch.Generator().manual_seed(0))
+    b = augment(x, torch.Generator().manual_seed(0))
+    c = augment(x, torch.Generator().manual_seed(1))
+    assert a.shape == x.shape and torch.equal(a, b)  # seeded: repeatable
+    assert float(a.min()) >= 0 and float(a.max()) <= 1
+    assert float((a - c).abs().mean()) > 0.05  # two draws differ
+    # a view is still the same picture: on average closer to its own image than to the others
+    distance = torch.cdist(a.flatten(1), x.flatten(1))
+    assert float(distance.diag().mean()) < 0.8 * float(distance.mean())
+    with pytest.raises(ShapeError):
+        augment(torch.zeros(3, 28, 28))
+    with pytest.raises(TypeError):
+        augment(torch.zeros(3, 1, 28, 28, dtype=torch.uint8))
+
+
+def test_short_training_lowers_the_loss():
+    from embedkit.images import fashion_mnist, to_float
+
+    x = to_float(fashion_mnist("train")[0][:1024])
+    model = SimCLR()
+    history = fit(model, simclr_loss, (x,), epochs=3, batch_size=128, lr=3e-3, device="cpu")
+    assert history.train[-1] < history.train[0] - 0.2, history.train
+    assert model.embed(x[:5]).shape == (5, 64)
+    with pytest.raises(ShapeError):
+        model.embed(torch.zeros(5, 784))

@@ -1,0 +1,118 @@
+"""Masked and causal language models: the same outputs as Hugging Face's BERT heads, BERT's masking
+statistics, the causal mask by hand, the word windows, and a short training run that learns."""
+
+import math
+
+import pytest
+import torch
+
+from embedkit.bert import BertConfig
+from embedkit.errors import DataIntegrityError, EmptyInputError
+from embedkit.mlm import (IGNORE, MASK, UNK, MaskedLM, causal_lm_loss, mask_tokens, mlm_loss, vocabulary_words,
+                          word_windows)
+from embedkit.text import Vocabulary
+from embedkit.train import fit
+
+SIZES = dict(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+             max_position_embeddings=20)
+
+
+def reference(decoder: bool):
+    transformers = pytest.importorskip("transformers")
+    config = transformers.BertConfig(**SIZES, is_decoder=decoder, hidden_dropout_prob=0.0,
+                                     attention_probs_dropout_prob=0.0)
+    torch.manual_seed(0)
+    model = (transformers.BertLMHeadModel if decoder else transformers.BertForMaskedLM)(config).eval()
+    with torch.no_grad():  # non-trivial LayerNorm and bias values, so that a misplaced tensor shows
+        for name, p in model.named_parameters():
+            if "LayerNorm" in name or name.endswith("bias"):
+                p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def ours_from(model) -> MaskedLM:
+    return MaskedLM(BertConfig(**SIZES)).load(model.state_dict()).eval()
+
+
+def test_masked_lm_matches_hugging_face():
+    theirs = reference(decoder=False)
+    ours = ours_from(theirs)
+    ids = torch.randint(3, 50, (3, 12), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones_like(ids)
+    mask[1, 8:] = 0  # padding in one row
+    with torch.no_grad():
+        expected = theirs(input_ids=ids, attention_mask=mask).logits
+        got = ours(ids, mask)
+    assert got.shape == (3, 12, 50)
+    assert torch.allclose(got[mask.bool()], expected[mask.bool()], atol=1e-5)
+
+
+def test_causal_lm_matches_hugging_face_decoder():
+    theirs = reference(decoder=True)
+    ours = ours_from(theirs)
+    ids = torch.randint(3, 50, (2, 10), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = theirs(input_ids=ids, labels=ids)  # HF shifts the labels by one inside
+        hidden = ours.encoder(ids, torch.ones_like(ids), causal=True)
+        assert torch.allclose(ours.predict(hidden), expected.logits, atol=1e-5)
+        assert float(causal_lm_loss(ours, ids)) == pytest.approx(float(expected.loss), abs=1e-5)
+
+
+def test_causal_mask_hides_the_future():
+    model = MaskedLM(BertConfig(**SIZES)).eval()
+    a = torch.tensor([[5, 6, 7, 8, 9]])
+    b = a.clone()
+    b[0, 3:] = torch.tensor([20, 21])
+    with torch.no_grad():
+        ha, hb = (model.encoder(x, torch.ones_like(x), causal=True) for x in (a, b))
+        full_a, full_b = (model.encoder(x, torch.ones_like(x)) for x in (a, b))
+    assert torch.allclose(ha[0, :3], hb[0, :3]) and not torch.allclose(ha[0, 3], hb[0, 3])
+    assert not torch.allclose(full_a[0, 0], full_b[0, 0])  # without the mask the first position sees the change
+
+
+def test_untied_head_is_refused():
+    state = reference(decoder=False).state_dict()
+    state["cls.predictions.decoder.weight"] = state["cls.predictions.decoder.weight"] + 1
+    with pytest.raises(DataIntegrityError, match="tied"):
+        MaskedLM(BertConfig(**SIZES)).load(state)
+
+
+def test_masking_follows_bert():
+    ids = torch.randint(0, 1000, (400, 500), generator=torch.Generator().manual_seed(0))
+    corrupted, labels = mask_tokens(ids, 1000, generator=torch.Generator().manual_seed(1))
+    picked = labels != IGNORE
+    ordinary = ids >= 3
+    assert not picked[~ordinary].any()  # special tokens are never picked
+    assert float(picked.sum() / ordinary.sum()) == pytest.approx(0.15, abs=0.003)
+    assert torch.equal(labels[picked], ids[picked])
+    masked = (corrupted == MASK) & picked
+    kept = (corrupted == ids) & picked
+    assert float(masked.sum() / picked.sum()) == pytest.approx(0.8, abs=0.01)
+    # 10% keep their word; of the 10% random words, 1/997 happen to be the same word
+    assert float(kept.sum() / picked.sum()) == pytest.approx(0.1 + 0.1 / 997, abs=0.01)
+    assert torch.equal(corrupted[~picked], ids[~picked])
+    with pytest.raises(ValueError, match="rate"):
+        mask_tokens(ids, 1000, rate=0.0)
+
+
+def test_word_windows_by_hand():
+    vocab = Vocabulary(["the", "cat"], torch.tensor([3, 2]))
+    windows = word_windows([["the", "cat", "sat"], ["the", "cat", "the", "end"]], vocab, length=3)
+    assert windows.tolist() == [[3, 4, UNK], [3, 4, 3]]  # "end" is dropped: incomplete window
+    assert vocabulary_words(vocab)[3:] == ["the", "cat"]
+    with pytest.raises(EmptyInputError):
+        word_windows([["the"]], vocab, length=3)
+
+
+@pytest.mark.parametrize("loss_fn, epochs, lr", [(causal_lm_loss, 15, 1e-2), (mlm_loss, 80, 3e-3)], ids=["causal", "masked"])
+def test_short_training_beats_the_uniform_guess(loss_fn, epochs, lr):
+    """Each word follows its predecessor (w3 after w2): after some epochs the loss is far below
+    log(vocab), the uniform guess. Masking predicts 15% of the positions, so it needs more epochs."""
+    vocab = Vocabulary([f"w{i}" for i in range(20)], torch.arange(20, 0, -1))
+    sentences = [[f"w{(i * 7 + j) % 20}" for j in range(16)] for i in range(200)]
+    data = word_windows(sentences, vocab, length=16)
+    model = MaskedLM(BertConfig(vocab_size=23, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                intermediate_size=64, max_position_embeddings=16))
+    history = fit(model, loss_fn, (data,), epochs=epochs, batch_size=32, lr=lr, device="cpu")
+    assert history.train[0] > 0.7 * math.log(23)
+    assert history.train[-1] < 0.3 * math.log(23), history.train
