@@ -5,8 +5,9 @@
 
 Both encode the same real sentences from the Wikipedia slice with the same
 batch size, tokenisation included (ours is pure Python, theirs Rust). Prints
-sentences per second of each (median of 3 runs after a warm-up), the ratio,
-and the largest absolute difference between the two sets of embeddings.
+sentences per second of each (median of --repeats runs, default 3, after a
+warm-up), the ratio, and the largest absolute difference between the two sets
+of embeddings.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (the median is printed)")
     args = parser.parse_args()
     device = get_device(args.device)
     from sentence_transformers import SentenceTransformer
@@ -38,7 +40,7 @@ def main() -> None:
         "sentence-transformers": lambda: reference.encode(sentences, batch_size=args.batch_size, convert_to_tensor=True),
         "embedkit": lambda: ours.encode(sentences, batch_size=args.batch_size),
     }
-    seconds = {name: measure(fn, repeat=3, warmup=1, device=device) for name, fn in runs.items()}
+    seconds = {name: measure(fn, repeat=args.repeats, warmup=1, device=device) for name, fn in runs.items()}
     gap = float((ours.encode(sentences, batch_size=args.batch_size) - runs["sentence-transformers"]().cpu()).abs().max())
     print(f"{len(sentences)} Wikipedia sentences, batch {args.batch_size}, on {device}, torch threads {torch.get_num_threads()}")
     for name, s in seconds.items():

@@ -5,7 +5,7 @@
 
 Same 80/20 random split for all. Prints test RMSE and fit time of each, and the
 time ratio against Surprise's SVD (defaults: 100 factors, 20 epochs of SGD).
-Fit times are medians of 3 runs.
+Fit times are medians of --repeats runs (default 3).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from embedkit.timing import measure
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default=None)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (the median is printed)")
     args = parser.parse_args()
     device = get_device(args.device)
     from surprise import SVD
@@ -30,7 +31,7 @@ def main() -> None:
     train, test = random_split(ratings, 0.2, seed=0)
     trainset = surprise_trainset(train)
     svd = SVD(random_state=0)
-    svd_seconds = measure(lambda: svd.fit(trainset), repeat=3, warmup=0)
+    svd_seconds = measure(lambda: svd.fit(trainset), repeat=args.repeats, warmup=0)
     svd_rmse = rmse(torch.tensor([svd.predict(train.user_ids[u], train.item_ids[i]).est
                                   for u, i in zip(test.users.tolist(), test.items.tolist())]), test.values)
     rows = [("Surprise SVD (100 factors, SGD)", svd_rmse, svd_seconds)]
@@ -41,7 +42,7 @@ def main() -> None:
             models.append(BiasedMF(train.n_users, train.n_items, factors=factors))
             fit(models[-1], train, device=device)
 
-        seconds = measure(run, repeat=3, warmup=1, device=device)  # warm-up: first calls pay for kernel set-up
+        seconds = measure(run, repeat=args.repeats, warmup=1, device=device)  # warm-up: first calls pay for kernel set-up
         model = models[-1]
         rows.append((name, rmse(model.predict(test.users, test.items).cpu(), test.values), seconds))
     print(f"MovieLens 100K, 80/20 split; embedkit on {device}, torch threads {torch.get_num_threads()}")
