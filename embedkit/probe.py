@@ -8,7 +8,8 @@ pixels, learned embeddings and random-initialised networks on equal terms.
 `LinearProbe` is multinomial logistic regression with an L2 penalty, fitted
 full-batch by L-BFGS in torch; with ``l2 = 1 / (C * n_samples)`` it minimises the
 same objective as scikit-learn's ``LogisticRegression(C=C)`` (the tests compare
-the two). `knn_predict` is brute-force k-NN with a majority vote.
+the two). `knn_predict` is brute-force k-NN with a majority vote;
+`nearest_neighbour_agreement` is its leave-one-out 1-NN form on one labelled set.
 
 Left out: mini-batch training for data that does not fit in memory, class
 weights, and feature scaling (scale features yourself when their units differ).
@@ -132,3 +133,16 @@ def knn_accuracy(train_x: Array, train_y: Array, test_x: Array, test_y: Array, k
     """Accuracy of `knn_predict` on a labelled test set."""
     predicted = knn_predict(train_x, train_y, test_x, k, metric, device)
     return float((predicted.cpu() == torch.as_tensor(test_y).long().cpu()).float().mean())
+
+
+def nearest_neighbour_agreement(x: Array, labels: Array, device: str | torch.device | None = None) -> float:
+    """Share of the points whose nearest *other* point (by cosine similarity) has the same label:
+    leave-one-out 1-NN accuracy, the book's measure for "similar things lie close" without a training split."""
+    device = get_device(device)
+    x, labels = _check_xy(x, labels, device)
+    if len(x) < 2:
+        raise ValueError("need at least 2 points: each point's neighbour is another point.")
+    unit = F.normalize(x, dim=1)
+    similarity = unit @ unit.T
+    similarity.fill_diagonal_(-float("inf"))
+    return float((labels[similarity.argmax(dim=1)] == labels).float().mean())

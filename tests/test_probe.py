@@ -77,3 +77,21 @@ def test_probe_errors():
         knn_predict(x, y, x, k=5)
     with pytest.raises(ShapeError, match="features"):
         knn_predict(x, y, np.ones((1, 3)))
+
+
+def test_nearest_neighbour_agreement_by_hand_and_against_scikit_learn(digits):
+    from sklearn.neighbors import NearestNeighbors
+
+    from embedkit.probe import nearest_neighbour_agreement
+
+    # (1, 0) and (2, 0.1) point the same way, (0, 1) elsewhere: the first two find each other
+    x = torch.tensor([[1.0, 0.0], [2.0, 0.1], [0.0, 1.0]])
+    assert nearest_neighbour_agreement(x, torch.tensor([0, 0, 1]), device="cpu") == pytest.approx(2 / 3)
+    # (0, 1) is nearer to (2, 0.1) (cosine 0.05) than to (1, 0) (cosine 0): only it agrees here
+    assert nearest_neighbour_agreement(x, torch.tensor([0, 1, 1]), device="cpu") == pytest.approx(1 / 3)
+    features, labels = digits[0], digits[1]
+    neighbours = NearestNeighbors(n_neighbors=2, metric="cosine").fit(features).kneighbors(features)[1]
+    expected = float(np.mean(labels[neighbours[:, 1]] == labels))
+    assert nearest_neighbour_agreement(features, labels, device="cpu") == pytest.approx(expected, abs=2e-3)
+    with pytest.raises(ValueError, match="at least 2"):
+        nearest_neighbour_agreement(x[:1], torch.tensor([0]), device="cpu")
