@@ -1,7 +1,7 @@
 """Word2Vec: skip-gram and CBOW with negative sampling (Mikolov et al. 2013a, 2013b), batched in torch.
 
 Training follows the reference C tool (and gensim) step for step, but updates
-a block of a few thousand positions at once instead of one word at a time:
+a block of 256 to 1,024 positions at once instead of one word at a time:
 
 - frequent words are dropped at random before each epoch (subsampling);
 - each position draws its own window size, uniform in 1..``window`` (the
