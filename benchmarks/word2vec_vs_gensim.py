@@ -8,8 +8,9 @@ Prints words per second (raw corpus words times epochs, divided by training
 time, median of --repeats runs taken in turns) for both, their ratio, and both
 quality scores (WordSim-353 Spearman, Google analogy accuracy). gensim gets
 embedkit's hyperparameters, the learning rate included (0.05 for CBOW, as the
-C tool; gensim's own default is 0.025), and uses --workers threads on the CPU. The ratio, not the absolute speed, is
-the result: both are measured in the same run.
+C tool; gensim's own default is 0.025), and uses --workers threads on the CPU.
+The ratio, not the absolute speed, is the result: both are measured in the
+same run.
 """
 
 from __future__ import annotations

@@ -131,8 +131,10 @@ class Word2Vec:
     def _pad(self, ids: torch.Tensor, sentence: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pad the corpus with ``window`` slots at each end (sentence number -1, never a context), so that
         every window is a slice."""
-        pad = torch.full((self.config.window,), -1, dtype=sentence.dtype, device=sentence.device)
-        return torch.cat([pad + 1, ids, pad + 1]), torch.cat([pad, sentence, pad])
+        w = self.config.window
+        no_sentence = torch.full((w,), -1, dtype=sentence.dtype, device=sentence.device)
+        any_word = torch.zeros(w, dtype=ids.dtype, device=ids.device)  # masked out by the sentence number
+        return torch.cat([any_word, ids, any_word]), torch.cat([no_sentence, sentence, no_sentence])
 
     def _block(self, ids: torch.Tensor, sentence: torch.Tensor, start: int, stop: int, reach: torch.Tensor,
                lr: float) -> tuple[torch.Tensor | float, int]:
@@ -156,10 +158,11 @@ class Word2Vec:
             self.w_in.index_add_(0, inputs, grad[:, 0])
             return loss, len(pairs)
         count = mask.sum(dim=1, keepdim=True)
+        has_context = count > 0  # a centre without context words is no example
         weights = (mask / count.clamp_min(1)).unsqueeze(1)  # (B, 1, 2w + 1): the mean over the context words
-        grad, loss = self._sgns_step(torch.bmm(weights, self._gather(self.w_in, words)), targets, lr, count > 0)
+        grad, loss = self._sgns_step(torch.bmm(weights, self._gather(self.w_in, words)), targets, lr, has_context)
         self.w_in.index_add_(0, inputs, grad[:, 0].index_select(0, pairs // (2 * w + 1)))  # whole gradient to each
-        return loss, int((count > 0).sum())
+        return loss, int(has_context.sum())
 
     @staticmethod
     def _gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
