@@ -49,8 +49,8 @@ def test_shared_negatives_draw_once_per_window(monkeypatch):
     model, shapes = tiny_model(window=2, shared_negatives=True), []
     draw = model._negatives
     monkeypatch.setattr(model, "_negatives", lambda shape: shapes.append(shape) or draw(shape))
-    padded = model._pad(torch.tensor([0, 1, 2, 3, 0, 1]), torch.zeros(6, dtype=torch.long))
-    _, examples = model._block(*padded, 0, 6, torch.full((6,), 2), lr=0.1)
+    laid_out = model._windows(torch.tensor([0, 1, 2, 3, 0, 1]), torch.zeros(6, dtype=torch.long), torch.full((6,), 2))
+    _, examples = model._block(*laid_out, slice(0, 6), lr=0.1)
     assert shapes == [(6, 1)] and examples == 2 + 3 + 4 + 4 + 3 + 2  # 6 windows, 18 pairs
 
 
@@ -68,11 +68,30 @@ def test_full_window_examples_respect_sentence_borders(sg):
     ids = torch.tensor([0, 1, 2, 3, 0, 1])
     sentence = torch.tensor([0, 0, 0, 1, 1, 1])
     reach = torch.full((6,), 2)
-    _, examples = model._block(*model._pad(ids, sentence), 0, 6, reach, lr=0.0)
+    _, examples = model._block(*model._windows(ids, sentence, reach), slice(0, 6), lr=0.0)
     # sentence 1: 3 words, each sees the other 2 -> 6 pairs; sentence 2 the same. CBOW: one example per word.
     assert examples == (12 if sg else 6)
-    _, examples = model._block(*model._pad(ids, sentence), 0, 6, torch.ones(6, dtype=torch.long), lr=0.0)
+    _, examples = model._block(*model._windows(ids, sentence, torch.ones(6, dtype=torch.long)), slice(0, 6), lr=0.0)
     assert examples == (8 if sg else 6)  # window 1: neighbours only
+
+
+@pytest.mark.parametrize("sg", [True, False])
+def test_a_strided_block_keeps_whole_windows(sg):
+    """Centres 1 and 4 of two 3-word sentences: each still sees both neighbours in its sentence."""
+    model = tiny_model(window=2, sg=sg)
+    ids, sentence = torch.tensor([0, 1, 2, 3, 0, 1]), torch.tensor([0, 0, 0, 1, 1, 1])
+    _, examples = model._block(*model._windows(ids, sentence, torch.full((6,), 2)), slice(1, None, 3), lr=0.0)
+    assert examples == (4 if sg else 2)
+
+
+def test_each_epoch_visits_every_position_once_in_spread_out_blocks(monkeypatch):
+    model = tiny_model(window=1, block=4)
+    seen = []
+    original = model._block
+    monkeypatch.setattr(model, "_block", lambda ids, context, centres, lr:
+                        seen.append(torch.arange(len(ids) - 2)[centres]) or original(ids, context, centres, lr))
+    model.train(torch.arange(10) % 4, torch.zeros(10, dtype=torch.long), epochs=1)
+    assert [b.tolist() for b in seen] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]  # 3 blocks of at most 4
 
 
 def test_training_is_deterministic_and_lowers_the_loss():
@@ -95,6 +114,23 @@ def test_bad_input():
         tiny_model().train(torch.tensor([], dtype=torch.long), torch.tensor([], dtype=torch.long))
     with pytest.raises(EmptyInputError):
         train_word2vec([[]], Word2VecConfig(min_count=1))
+    with pytest.raises(ValueError, match="workers"):
+        Word2VecConfig(workers=0)
+    with pytest.raises(ValueError, match="workers=1"):
+        tiny_model(workers=2).train(torch.arange(4), torch.zeros(4, dtype=torch.long), on_block=lambda *a: None)
+
+
+def test_two_workers_learn_and_give_the_threads_back():
+    sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
+    threads = torch.get_num_threads()
+    config = Word2VecConfig(dim=8, min_count=1, epochs=5, sample=0, block=32)
+    _, one = train_word2vec(sentences, config, device="cpu")
+    config.workers = 2
+    _, two = train_word2vec(sentences, config, device="cpu")
+    assert torch.get_num_threads() == threads
+    assert two[-1]["loss"] < two[0]["loss"]
+    # window sizes are drawn before the workers start, so both see the same examples: every block once
+    assert [row["examples"] for row in two] == [row["examples"] for row in one]
 
 
 @pytest.fixture(scope="module")
@@ -102,30 +138,33 @@ def wiki():
     return wikipedia_sentences()
 
 
-@pytest.mark.parametrize("sg, shared, epochs", [(True, False, 3), (True, True, 3), (False, False, 10)],
-                         ids=["skip-gram", "skip-gram-shared-negatives", "cbow"])
-def test_quality_matches_gensim(wiki, sg, shared, epochs):
-    """Same corpus, same hyperparameters: WordSim-353 Spearman within 0.06 of gensim's,
-    analogy accuracy within 1.5 points.
+@pytest.mark.parametrize("sg, shared, epochs, workers", [(True, False, 3, 1), (True, True, 3, 1), (False, False, 10, 1),
+                                                         (False, False, 10, 2)],
+                         ids=["skip-gram", "skip-gram-shared-negatives", "cbow", "cbow-2-workers"])
+def test_quality_matches_gensim(wiki, sg, shared, epochs, workers):
+    """Same corpus, same hyperparameters: WordSim-353 Spearman from 0.03 below gensim's to 0.1
+    above, analogy accuracy from 1 point below to 2 points above.
 
-    gensim gets our learning rate (0.05 for CBOW, as word2vec.c; gensim's default is 0.025).
-    On this small corpus the scores are noisy: two gensim seeds differ by about
-    0.01-0.03; a model that learned nothing scores about 0.
+    gensim (one worker, so that its run is reproducible) gets our learning rate (0.05 for CBOW,
+    as word2vec.c; gensim's default is 0.025). On this small corpus the scores are noisy: over
+    seeds 0-3 each score moves by about 0.03-0.05 and 0.5 points, and ours came out 0 to 0.065
+    above gensim in correlation and 0.3 below to 1 point above in analogies (a block's update
+    averages away some of the noise of single steps). A model that learned nothing scores about 0.
     """
     from gensim.models import Word2Vec as GensimWord2Vec
 
     from embedkit import EmbeddingTable
     from embedkit.evaluate import evaluate_analogies
 
-    config = Word2VecConfig(dim=50, epochs=epochs, sg=sg, shared_negatives=shared)
+    config = Word2VecConfig(dim=50, epochs=epochs, sg=sg, shared_negatives=shared, workers=workers)
     ours, _ = train_word2vec(wiki, config, device="cpu")
     reference = GensimWord2Vec(wiki, vector_size=50, window=5, min_count=5, sg=int(sg), negative=5, sample=1e-3,
-                               alpha=config.alpha, epochs=epochs, workers=2, seed=0)
+                               alpha=config.alpha, epochs=epochs, workers=1, seed=0)
     theirs = EmbeddingTable(reference.wv.index_to_key, reference.wv.vectors, device="cpu")
     assert set(ours.vocab.words) == set(theirs.words)
     ours_rho = evaluate_word_pairs(ours.table(), "wordsim353").spearman
     theirs_rho = evaluate_word_pairs(theirs, "wordsim353").spearman
-    assert abs(ours_rho - theirs_rho) < 0.06, (ours_rho, theirs_rho)
+    assert -0.03 < ours_rho - theirs_rho < 0.1, (ours_rho, theirs_rho)
     assert ours_rho > 0.1
     ours_acc, theirs_acc = evaluate_analogies(ours.table()).accuracy, evaluate_analogies(theirs).accuracy
-    assert abs(ours_acc - theirs_acc) < 0.015, (ours_acc, theirs_acc)
+    assert -0.01 < ours_acc - theirs_acc < 0.02, (ours_acc, theirs_acc)
