@@ -106,6 +106,8 @@ class Word2Vec:
         # distance of each window slot from the centre; the centre slot gets window + 1, beyond any reach
         self._distance = torch.arange(-c.window, c.window + 1, device=self.device).abs()
         self._distance[c.window] = c.window + 1
+        self._label = torch.zeros(1 + c.negative, device=self.device)
+        self._label[0] = 1
 
     def table(self) -> EmbeddingTable:
         """The trained input vectors as an `EmbeddingTable` (what gensim calls ``model.wv``)."""
@@ -126,18 +128,17 @@ class Word2Vec:
         Returns the gradient for ``h`` (already times the rate) and the summed loss (a tensor: reading
         it would make a GPU wait, so it is only read once per epoch).
         """
-        k = self.config.negative
-        candidates = torch.cat([targets[:, None], self._negatives((len(targets), k))], dim=1)  # (n, 1 + k)
+        candidates = self._negatives((len(targets), 1 + self.config.negative))
+        candidates[:, 0] = targets  # (n, 1 + k): the true word, then the noise words
         u = self._gather(self.w_out, candidates)  # (n, 1 + k, d)
         score = torch.bmm(u, h.transpose(1, 2)).transpose(1, 2)  # (n, m, 1 + k)
-        # gradient of the log-likelihood: 1 - sigmoid for the true word, -sigmoid for noise words
-        g = -torch.sigmoid(score)
-        g[:, :, 0] += 1
-        g[:, :, 1:] *= candidates[:, None, 1:] != targets[:, None, None]  # the C tool skips a noise word = target
-        if mask is not None:
-            g *= mask[:, :, None]  # padding: zero gradient and zero loss (log1p(0) = 0)
-        loss = -(torch.log1p(-g[:, :, 0].clamp(max=1 - 1e-7)).sum() + torch.log1p(g[:, :, 1:].clamp(min=-1 + 1e-7)).sum())
-        g *= lr
+        # which scores count: all but a noise word equal to the target (the C tool skips it) and padding rows
+        counts = candidates != targets[:, None]
+        counts[:, 0] = True
+        counts = counts[:, None, :] if mask is None else counts[:, None, :] & mask[:, :, None]
+        label = self._label.expand_as(score)  # 1 for the true word, 0 for noise words
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(score, label, counts, reduction="sum")
+        g = (label - torch.sigmoid(score)) * (counts * lr)  # gradient of the log-likelihood, times the rate
         # (n, 1 + k, d); with one input per example an outer product, faster elementwise on a CPU
         grad_u = g.transpose(1, 2) * h if h.shape[1] == 1 else torch.bmm(g.transpose(1, 2), h)
         self.w_out.index_add_(0, candidates.reshape(-1), grad_u.reshape(-1, h.shape[2]))

@@ -18,7 +18,7 @@ def test_one_negative_sampling_update_by_hand(monkeypatch):
     model = tiny_model()
     model.w_out[:] = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     h = torch.tensor([[[2.0, 0.0]]])
-    monkeypatch.setattr(model, "_negatives", lambda shape: torch.tensor([[2]]))  # noise word 'c'
+    monkeypatch.setattr(model, "_negatives", lambda shape: torch.tensor([[0, 2]]))  # column 0 becomes the target
     before = model.w_out.clone()
     grad, loss = model._sgns_step(h, torch.tensor([1]), lr=0.1)  # predict 'b'
     s_pos, s_neg = torch.sigmoid(torch.tensor(2.0)), torch.sigmoid(torch.tensor(0.0))
@@ -36,8 +36,8 @@ def test_shared_negatives_equal_separate_pairs_with_the_same_draw(monkeypatch):
     for m in (shared, separate):
         m.w_out[:] = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     h = torch.tensor([[[2.0, 0.0], [0.5, -1.0], [9.0, 9.0]]])  # the third is padding
-    monkeypatch.setattr(shared, "_negatives", lambda shape: torch.tensor([[2]]))
-    monkeypatch.setattr(separate, "_negatives", lambda shape: torch.tensor([[2], [2]]))
+    monkeypatch.setattr(shared, "_negatives", lambda shape: torch.tensor([[0, 2]]))
+    monkeypatch.setattr(separate, "_negatives", lambda shape: torch.tensor([[0, 2], [0, 2]]))
     grad, loss = shared._sgns_step(h, torch.tensor([1]), 0.1, mask=torch.tensor([[True, True, False]]))
     grad_pairs, loss_pairs = separate._sgns_step(h[0, :2, None], torch.tensor([1, 1]), 0.1)
     assert torch.allclose(shared.w_out, separate.w_out)
@@ -51,12 +51,12 @@ def test_shared_negatives_draw_once_per_window(monkeypatch):
     monkeypatch.setattr(model, "_negatives", lambda shape: shapes.append(shape) or draw(shape))
     laid_out = model._windows(torch.tensor([0, 1, 2, 3, 0, 1]), torch.zeros(6, dtype=torch.long), torch.full((6,), 2))
     _, examples = model._block(*laid_out, slice(0, 6), lr=0.1)
-    assert shapes == [(6, 1)] and examples == 2 + 3 + 4 + 4 + 3 + 2  # 6 windows, 18 pairs
+    assert shapes == [(6, 2)] and examples == 2 + 3 + 4 + 4 + 3 + 2  # 6 windows, 18 pairs
 
 
 def test_noise_word_equal_to_target_is_skipped(monkeypatch):
     model = tiny_model()
-    monkeypatch.setattr(model, "_negatives", lambda shape: torch.tensor([[1]]))
+    monkeypatch.setattr(model, "_negatives", lambda shape: torch.tensor([[0, 1]]))
     before = model.w_out.clone()
     model._sgns_step(torch.tensor([[[1.0, 1.0]]]), torch.tensor([1]), lr=0.1)
     assert torch.allclose(model.w_out[1], before[1] + 0.1 * 0.5 * torch.tensor([1.0, 1.0]))  # positive only
