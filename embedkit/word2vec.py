@@ -132,13 +132,13 @@ class Word2Vec:
         candidates[:, 0] = targets  # (n, 1 + k): the true word, then the noise words
         u = self._gather(self.w_out, candidates)  # (n, 1 + k, d)
         score = torch.bmm(u, h.transpose(1, 2)).transpose(1, 2)  # (n, m, 1 + k)
-        # which scores count: all but a noise word equal to the target (the C tool skips it) and padding rows
-        counts = candidates != targets[:, None]
-        counts[:, 0] = True
-        counts = counts[:, None, :] if mask is None else counts[:, None, :] & mask[:, :, None]
+        # the scores that count: all but a noise word equal to the target (the C tool skips it) and padding
+        valid = candidates != targets[:, None]
+        valid[:, 0] = True
+        valid = valid[:, None, :] if mask is None else valid[:, None, :] & mask[:, :, None]
         label = self._label.expand_as(score)  # 1 for the true word, 0 for noise words
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(score, label, counts, reduction="sum")
-        g = (label - torch.sigmoid(score)) * (counts * lr)  # gradient of the log-likelihood, times the rate
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(score, label, valid, reduction="sum")
+        g = (label - torch.sigmoid(score)) * (valid * lr)  # gradient of the log-likelihood, times the rate
         # (n, 1 + k, d); with one input per example an outer product, faster elementwise on a CPU
         grad_u = g.transpose(1, 2) * h if h.shape[1] == 1 else torch.bmm(g.transpose(1, 2), h)
         self.w_out.index_add_(0, candidates.reshape(-1), grad_u.reshape(-1, h.shape[2]))
@@ -150,6 +150,8 @@ class Word2Vec:
         each position which of its ``2 * window + 1`` slots hold a context word: same sentence, within the
         position's ``reach``. Computed once per epoch, for all positions at once."""
         w = self.config.window
+        if len(ids) == 0:  # subsampling kept no word (a corpus of a few words): no windows, no blocks
+            return ids, torch.zeros(0, 2 * w + 1, dtype=torch.bool, device=ids.device)
         no_sentence = torch.full((w,), -1, dtype=sentence.dtype, device=sentence.device)  # never a context
         any_word = torch.zeros(w, dtype=ids.dtype, device=ids.device)
         sentence = torch.cat([no_sentence, sentence, no_sentence])
@@ -240,7 +242,7 @@ class Word2Vec:
                         results = list(pool.map(run, shares))
                 done += len(ids)
                 examples = sum(n for _, n in results)
-                history.append({"epoch": epoch + 1, "loss": float(sum(l for l, _ in results)) / max(examples, 1),
+                history.append({"epoch": epoch + 1, "loss": float(sum(loss for loss, _ in results)) / max(examples, 1),
                                 "examples": examples, "words": n_words})
         finally:
             torch.set_num_threads(threads)

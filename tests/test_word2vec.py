@@ -120,6 +120,13 @@ def test_bad_input():
         tiny_model(workers=2).train(torch.arange(4), torch.zeros(4, dtype=torch.long), on_block=lambda *a: None)
 
 
+def test_an_epoch_that_subsampling_empties_trains_nothing():
+    """Three occurrences of one word: each is kept with probability 0.033, so with this seed none is."""
+    model, history = train_word2vec([["a", "a", "a"]], Word2VecConfig(dim=4, min_count=1, epochs=2), device="cpu")
+    assert [(row["words"], row["examples"]) for row in history] == [(0, 0), (0, 0)]
+    assert torch.equal(model.w_out, torch.zeros(1, 4))
+
+
 def test_two_workers_learn_and_give_the_threads_back():
     sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
     threads = torch.get_num_threads()
