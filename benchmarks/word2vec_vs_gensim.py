@@ -20,7 +20,6 @@ import argparse
 import statistics
 import time
 
-
 from embedkit import EmbeddingTable, get_device
 from embedkit.device import synchronize
 from embedkit.evaluate import evaluate_analogies, evaluate_word_pairs

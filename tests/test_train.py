@@ -86,9 +86,11 @@ def test_on_epoch_sees_every_epoch_in_training_mode_afterwards():
     seen = []
 
     def on_epoch(epoch, m):
+        was_training = m.training
         m.eval()  # a probe may switch to evaluation mode; fit switches back
-        seen.append((epoch, train.evaluate(m, mse, (x, y))))
+        seen.append((epoch, train.evaluate(m, mse, (x, y)), was_training))
 
     history = train.fit(model, mse, (x, y), epochs=3, batch_size=16, lr=0.05, device="cpu", on_epoch=on_epoch)
-    assert [e for e, _ in seen] == [1, 2, 3] and seen[-1][1] < seen[0][1]
+    assert [e for e, _, _ in seen] == [1, 2, 3] and seen[-1][1] < seen[0][1]
+    assert all(was_training for _, _, was_training in seen)  # each epoch trained, and was probed, in training mode
     assert len(history.train) == 3
