@@ -4,6 +4,13 @@
 variable, ``EMBEDKIT_DEVICE`` (for example ``cpu`` or ``cuda:1``), overrides the
 choice everywhere; an explicit ``device=`` argument overrides both.
 
+`REPRODUCIBLE_CPU_ENV` lists the environment settings under which CPU float
+results are bit-identical across x86-64 processors with AVX2 (with or without
+AVX-512): each numerical library otherwise picks its code path, and so its
+rounding, by the processor. They are read when a library loads, so they apply
+to new processes only: the book's notebooks run under them in `make notebooks`
+and `make test` (see `reproducible_cpu_env`).
+
 Left out: multi-GPU placement and bit-exact determinism on GPUs (cuBLAS may
 still reorder sums between runs; seeds make CPU runs exactly repeatable).
 """
@@ -19,6 +26,17 @@ import torch
 from .errors import DeviceUnavailableError
 
 ENV_VAR = "EMBEDKIT_DEVICE"
+
+#: Settings that make CPU results identical on every x86-64 CPU with AVX2, AVX-512 or not.
+REPRODUCIBLE_CPU_ENV: dict[str, str] = {
+    "ATEN_CPU_CAPABILITY": "avx2",  # torch's own vectorised kernels (element-wise ops, reductions, Adam)
+    "MKL_CBWR": "AVX2",  # MKL, torch's BLAS and LAPACK: its conditional numerical reproducibility mode
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN, torch's convolutions
+    "OPENBLAS_CORETYPE": "Haswell",  # OpenBLAS, numpy's and scipy's BLAS
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # numpy's own loops (exp, argsort, partition)
+    "OMP_NUM_THREADS": "2",  # sums split over threads round differently with another thread count
+    ENV_VAR: "cpu",  # stored outputs are CPU outputs
+}
 
 
 def _mps_available() -> bool:
@@ -61,6 +79,15 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
             f"{device!r} (from the {source}) asks for MPS, which this machine does not have; use 'cpu'."
         )
     return dev
+
+
+def reproducible_cpu_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Return a copy of ``environ`` (default: ``os.environ``) with `REPRODUCIBLE_CPU_ENV` applied.
+
+    Pass it as the environment of a new process (a notebook kernel, a script):
+    the settings are read when torch, MKL, OpenBLAS and numpy load.
+    """
+    return {**(os.environ if environ is None else environ), **REPRODUCIBLE_CPU_ENV}
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -5,7 +5,9 @@
     python scripts/run_notebooks.py --dry-run        # execute, time, write nothing
 
 Each chapter runs in a fresh kernel with the chapters/ folder as working
-directory. The .ipynb is written from the .md's cells plus their new outputs,
+directory, under `embedkit.device.REPRODUCIBLE_CPU_ENV` (the CPU code paths
+that make the stored outputs the same on every x86-64 CPU with AVX2; nbval
+uses the same ones). The .ipynb is written from the .md's cells plus their new outputs,
 so the pair is in sync afterwards. Exits non-zero when a cell fails or when a
 chapter takes longer than --max-seconds.
 """
@@ -21,6 +23,8 @@ from pathlib import Path
 import jupytext
 import nbformat
 from nbclient import NotebookClient
+
+from embedkit.device import REPRODUCIBLE_CPU_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -42,6 +46,7 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=120.0, help="fail if a chapter takes longer")
     args = parser.parse_args()
     os.environ.setdefault("EMBEDKIT_PROGRESS", "0")
+    os.environ.update(REPRODUCIBLE_CPU_ENV)  # kernels inherit it
     sources = args.sources or sorted((ROOT / "chapters").glob("[0-9]*.md"))
     failed, total = [], 0.0
     print(f"{'chapter':45s} {'seconds':>8s}")
