@@ -17,7 +17,7 @@ itself), returns class logits, and has `embed`, the penultimate-layer vector:
 the embedding. `classification_loss` is the loss for `embedkit.train.fit`;
 `count_flops` counts the multiply-adds of one forward pass. `load_pretrained`
 reads the weights that ``scripts/train_cnns.py`` trained, shipped in
-``data/cnn/`` with a sha256 check.
+``embedkit/pretrained/`` (package data) with a sha256 check.
 
 Left out: data augmentation, the original input sizes (224x224 colour
 images), local response normalisation, Inception's auxiliary classifiers.
@@ -180,8 +180,8 @@ ARCHITECTURES: dict[str, type[_ImageModel]] = {"AlexNet": AlexNet, "VGG": VGG, "
 
 
 def weights_folder() -> Path:
-    """Where the shipped weights live: ``data/cnn`` in the repository."""
-    return Path(__file__).resolve().parent.parent / "data" / "cnn"
+    """Where the shipped weights live: ``embedkit/pretrained``, package data installed with embedkit."""
+    return Path(__file__).resolve().parent / "pretrained"
 
 
 def load_pretrained(name: str, kind: str = "all") -> tuple[_ImageModel, dict]:
@@ -193,7 +193,7 @@ def load_pretrained(name: str, kind: str = "all") -> tuple[_ImageModel, dict]:
         raise KeyError(f"no pretrained {name!r}/{kind!r}; choose from {list(ARCHITECTURES)} and 'all' or 'seen'.")
     filename = f"{name.lower()}-{kind}.safetensors"
     path = verify_file(weights_folder() / filename, PRETRAINED.get(filename, "unknown"),
-                       "Re-create the weights with `python scripts/train_cnns.py`, or restore data/cnn from git.")
+                       "Re-create the weights with `python scripts/train_cnns.py`, or reinstall embedkit (its package data holds them).")
     state, metadata = load_safetensors(path, with_metadata=True)
     model = ARCHITECTURES[name](classes=10)
     model.load_state_dict(state)

@@ -1,6 +1,6 @@
 """Train the four CNNs of embedkit.cnn on Fashion-MNIST and write the weights that the CNN chapter loads.
 
-    python scripts/train_cnns.py            # all models, into data/cnn/
+    python scripts/train_cnns.py            # all models, into embedkit/pretrained/
     python scripts/train_cnns.py --check    # retrain and compare with the shipped files
 
 For each architecture two models are trained, seeded and on the CPU so the

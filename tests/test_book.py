@@ -1,8 +1,8 @@
 """The book builds with warnings as errors, from the stored notebooks, and shows its figures and citations.
 
-`make book` executes notebooks when their cache is stale; here execution is off
-(nbval already re-executes every chapter), so this test checks the Sphinx side:
-cross-references, citations, literalinclude targets, glued numbers.
+Like `make book`, it renders the stored outputs (nbval re-executes every chapter),
+so this test checks the Sphinx side: cross-references, citations,
+literalinclude targets, glued numbers.
 """
 
 import subprocess
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def html(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("book")
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    config["execute"]["execute_notebooks"] = "off"
+    assert config["execute"]["execute_notebooks"] == "off", "make book renders the stored, nbval-checked outputs"
     config_file = out / "_config.yml"
     config_file.write_text(yaml.safe_dump(config))
     jupyter_book = Path(sys.executable).parent / "jupyter-book"

@@ -101,3 +101,18 @@ def test_shipped_weights_are_checked(tmp_path, monkeypatch):
     monkeypatch.setattr(cnn, "weights_folder", lambda: tmp_path)
     with pytest.raises(DataIntegrityError, match="train_cnns.py"):
         cnn.load_pretrained("VGG")
+
+
+def test_shipped_weights_install_with_the_package(tmp_path):
+    """The weights are package data: a wheel of embedkit carries every file that `load_pretrained` checks."""
+    import subprocess
+    import sys
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", str(root),
+                    "-w", str(tmp_path)], check=True, cwd=tmp_path)
+    (wheel,) = tmp_path.glob("embedkit-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"embedkit/pretrained/{f}" for f in cnn.PRETRAINED} <= names

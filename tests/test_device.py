@@ -1,17 +1,33 @@
+import os
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from embedkit import DeviceUnavailableError, get_device, seed_everything
+from embedkit import DeviceUnavailableError, device, get_device, seed_everything
 
 
-def test_default_prefers_cuda_then_mps_then_cpu(monkeypatch):
+@pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (True, False, "cuda"),
+                                                  (False, True, "mps"), (False, False, "cpu")])
+def test_default_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
     monkeypatch.delenv("EMBEDKIT_DEVICE", raising=False)
-    expected = "cuda" if torch.cuda.is_available() else (
-        "mps" if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available() else "cpu")
-    assert get_device().type == expected
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(device, "_mps_available", lambda: mps)
+    assert get_device() == torch.device(expected)
+
+
+def test_reproducible_cpu_env_takes_effect_in_a_new_process():
+    """The pinned settings reach torch and numpy: AVX2 kernels, no AVX-512 loops in numpy, 2 threads, the CPU."""
+    code = ("import torch, numpy, embedkit; from numpy._core._multiarray_umath import __cpu_features__ as f; "
+            "print(torch.backends.cpu.get_cpu_capability(), f.get('X86_V4', False), torch.get_num_threads(), "
+            "embedkit.get_device())")
+    env = device.reproducible_cpu_env({k: v for k, v in os.environ.items() if k != "EMBEDKIT_DEVICE"})
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["AVX2", "False", "2", "cpu"]
+    assert env["PATH"] == os.environ["PATH"]  # the rest of the environment is kept
 
 
 def test_environment_variable_overrides_and_argument_overrides_it(monkeypatch):

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -34,6 +36,36 @@ def test_every_dependency_is_pinned_exactly():
         assert needed in names, needed
 
 
-def test_environment_yml_installs_the_same_lock():
-    env = (ROOT / "environment.yml").read_text()
-    assert "requirements.lock" in env and "python=3.11" in env
+def _makefile_installs() -> tuple[set[str], set[str]]:
+    """The requirement files the Makefile installs with pip: (with dependencies, with --no-deps)."""
+    with_deps, no_deps = set(), set()
+    for line in (ROOT / "Makefile").read_text().splitlines():
+        if "pip install" in line and not line.lstrip().startswith("#"):
+            files = re.findall(r"-r (\S+)", line)
+            (no_deps if "--no-deps" in line else with_deps).update(files)
+            assert files or line.rstrip().endswith("-e ."), f"the Makefile installs something outside a requirements file: {line}"
+    return with_deps, no_deps
+
+
+def test_environment_yml_installs_what_the_makefile_installs():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    pip = next(d["pip"] for d in deps if isinstance(d, dict))
+    python = next(d for d in deps if isinstance(d, str) and d.startswith("python="))
+    with_deps, no_deps = _makefile_installs()
+    assert with_deps and no_deps
+    assert {f"-r {f}" for f in with_deps} | {"-e ."} == set(pip), "environment.yml's pip section differs from the Makefile"
+    comments = [line.lstrip("# ").strip() for line in (ROOT / "environment.yml").read_text().splitlines() if line.startswith("#")]
+    for f in no_deps:
+        assert f"pip install --no-deps -r {f}" in comments, f"environment.yml does not tell conda users to install {f}"
+        assert (ROOT / f).exists(), f
+    minimum = re.search(r"sys.version_info >= \((\d+), (\d+)\)", (ROOT / "Makefile").read_text())
+    assert python == f"python={minimum[1]}.{minimum[2]}", "environment.yml's Python differs from the Makefile's minimum"
+
+
+def test_embedkit_builds_with_the_locked_backend():
+    """No isolated build (which would fetch an unpinned setuptools): the lock pins the backend."""
+    lock = (ROOT / "requirements.lock").read_text().splitlines()
+    assert any(line.startswith("setuptools==") for line in lock)
+    editable = [line for line in (ROOT / "Makefile").read_text().splitlines() if line.rstrip().endswith("-e .")]
+    assert editable and all("--no-build-isolation" in line for line in editable)
