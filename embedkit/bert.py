@@ -211,18 +211,15 @@ class SentenceEncoder:
         from .data import data_path
         from .wordpiece import WordPieceTokenizer
 
-        folder = data_path("minilm-weights").parent
-        for name in ("minilm-vocab", "minilm-config"):  # verify the checksums of the other two files
-            data_path(name)
-        settings = json.loads((folder / "sentence_bert_config.json").read_text())
-        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text())
+        settings = json.loads(data_path("minilm-settings").read_text())  # every file read is sha256-checked
+        pooling = json.loads(data_path("minilm-pooling").read_text())
         if not pooling.get("pooling_mode_mean_tokens"):
-            raise DataIntegrityError(f"{folder}: the pooling configuration is not mean pooling.")
-        encoder = BertEncoder(BertConfig.from_json(folder / "config.json")).load(load_safetensors(folder / "model.safetensors"))
-        tokenizer = WordPieceTokenizer.from_vocab(folder / "vocab.txt", max_length=settings["max_seq_length"])
+            raise DataIntegrityError(f"{data_path('minilm-pooling')}: the pooling configuration is not mean pooling.")
+        encoder = BertEncoder(BertConfig.from_json(data_path("minilm-config"))).load(load_safetensors(data_path("minilm-weights")))
+        tokenizer = WordPieceTokenizer.from_vocab(data_path("minilm-vocab"), max_length=settings["max_seq_length"])
         return cls(encoder, tokenizer, normalize=True, device=device)
 
-    @torch.inference_mode()
+    @torch.no_grad()  # not inference_mode: its tensors cannot be used to train a probe later
     def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
         """One vector per text, (n, hidden), on the CPU, in the order given."""
         if isinstance(texts, str):
@@ -242,7 +239,7 @@ class SentenceEncoder:
             out[torch.as_tensor(chunk)] = vectors.float().cpu()
         return out
 
-    @torch.inference_mode()
+    @torch.no_grad()
     def token_vectors(self, text: str) -> tuple[list[str], torch.Tensor]:
         """The word pieces of one text (with ``[CLS]``/``[SEP]``) and their contextual vectors, (length, hidden)."""
         ids = self.tokenizer.encode(text)

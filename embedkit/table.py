@@ -55,7 +55,9 @@ class EmbeddingTable:
             raise ValueError(f"duplicate words in the vocabulary: {dupes[:5]}; each word must appear once.")
         self.words = words
         self.device = get_device(device)
-        self.vectors = vectors.to(device=self.device, dtype=torch.float32)
+        # A copy, detached: the table never shares storage with a model's weights or the caller's array,
+        # so training on after `table()` cannot change it (nor make the cached unit vectors stale).
+        self.vectors = vectors.detach().to(device=self.device, dtype=torch.float32, copy=True)
         finite = torch.isfinite(self.vectors).all(dim=1)
         if not bool(finite.all()):
             rows = torch.nonzero(~finite).flatten()[:5].tolist()

@@ -32,20 +32,46 @@ def load_safetensors(path: str | os.PathLike, with_metadata: bool = False):
     raw = path.read_bytes()
     try:
         (size,) = struct.unpack("<Q", raw[:8])
+        if 8 + size > len(raw):
+            raise ValueError("header longer than the file")
         header = json.loads(raw[8:8 + size])
+        if not isinstance(header, dict):
+            raise ValueError("header is not a JSON object")
     except (struct.error, ValueError) as exc:
-        raise DataIntegrityError(f"{path} is not a safetensors file (unreadable header).") from exc
+        raise DataIntegrityError(f"{path} is not a safetensors file (unreadable header: {exc}).") from exc
     data, tensors = memoryview(raw)[8 + size:], {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        if info["dtype"] not in _DTYPES or end > len(data):
-            raise DataIntegrityError(f"{path}: tensor {name!r} has dtype {info['dtype']} or lies past the end.")
-        dtype = _DTYPES[info["dtype"]]
+    entries = [_checked_entry(path, name, info) for name, info in header.items() if name != "__metadata__"]
+    position = 0
+    for name, dtype, shape, start, end in sorted(entries, key=lambda e: e[3]):
+        if start != position:  # the format stores tensors back to back: no holes, no overlaps
+            raise DataIntegrityError(f"{path}: tensor {name!r} starts at byte {start}, expected {position} "
+                                     "(overlapping or out-of-order offsets); the file is corrupted, re-create it.")
+        if end > len(data):
+            raise DataIntegrityError(f"{path}: tensor {name!r} ends at byte {end}, past the {len(data)} data bytes; "
+                                     "the file is truncated, re-create it.")
+        position = end
         flat = torch.frombuffer(bytearray(data[start:end]), dtype=dtype) if end > start else torch.empty(0, dtype=dtype)
-        tensors[name] = flat.reshape(info["shape"])
+        tensors[name] = flat.reshape(shape)
+    if position != len(data):
+        raise DataIntegrityError(f"{path}: the tensors cover {position} of {len(data)} data bytes; "
+                                 "the file is truncated or padded, re-create it.")
     return (tensors, header.get("__metadata__", {})) if with_metadata else tensors
+
+
+def _checked_entry(path: Path, name: str, info: object) -> tuple[str, torch.dtype, list[int], int, int]:
+    """One header entry, validated: a known dtype, a shape, and offsets whose length fits dtype and shape."""
+    try:
+        dtype, shape, (start, end) = _DTYPES[info["dtype"]], list(info["shape"]), info["data_offsets"]
+        if not all(isinstance(v, int) and v >= 0 for v in (*shape, start, end)) or end < start:
+            raise ValueError
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataIntegrityError(f"{path}: tensor {name!r} has a bad header entry {info!r} (dtype one of "
+                                 f"{sorted(_DTYPES)}, a shape, and offsets 0 <= start <= end).") from exc
+    expected = dtype.itemsize * int(torch.Size(shape).numel())
+    if end - start != expected:
+        raise DataIntegrityError(f"{path}: tensor {name!r} of shape {shape} needs {expected} bytes, "
+                                 f"its offsets give {end - start}; the file is corrupted, re-create it.")
+    return name, dtype, shape, start, end
 
 
 def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,

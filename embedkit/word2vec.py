@@ -53,7 +53,12 @@ from .text import Vocabulary
 
 @dataclass
 class Word2VecConfig:
-    """Hyperparameters, named as in gensim's ``Word2Vec`` (defaults are gensim's)."""
+    """Hyperparameters, named as in gensim's ``Word2Vec``.
+
+    Defaults are gensim's except: ``alpha`` (by mode, as in the C tool; gensim uses 0.025 for both),
+    ``min_alpha`` (relative to alpha; gensim's is absolute, 1e-4), ``workers`` (1, reproducible;
+    gensim's 3) and ``block``, which gensim does not have.
+    """
 
     dim: int = 100
     window: int = 5
@@ -207,7 +212,9 @@ class Word2Vec:
         c = self.config
         if c.workers > 1 and (self.device.type != "cpu" or on_block is not None):
             raise ValueError("workers > 1 is for training on the CPU without on_block; use workers=1.")
-        epochs = epochs or c.epochs
+        epochs = c.epochs if epochs is None else epochs
+        if epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {epochs}; leave it out to use the config's {c.epochs}.")
         ids, sentence = ids.to(self.device), sentence.to(self.device)
         total, history, done = epochs * len(ids), [], 0
         sum_dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64

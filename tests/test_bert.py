@@ -108,3 +108,15 @@ def test_attention_weights_reproduce_the_fast_path():
     v = attention.value(x).view(2, 5, 2, 4).transpose(1, 2)
     by_hand = attention.output((attention.weights(x, mask) @ v).transpose(1, 2).reshape(2, 5, 8))
     assert torch.allclose(by_hand, attention(x, mask), atol=1e-6)
+
+
+def test_unnormalised_vectors_are_the_mean_pool_and_can_train_a_probe(models, sentences):
+    """normalize=False gives the mean-pooled vectors themselves; encode's output works as training input."""
+    ours, _ = models
+    plain = SentenceEncoder(ours.encoder, ours.tokenizer, normalize=False, device="cpu")
+    raw, unit = plain.encode(sentences[:8]), ours.encode(sentences[:8])
+    assert not torch.allclose(raw.norm(dim=1), torch.ones(8), atol=1e-2)
+    torch.testing.assert_close(torch.nn.functional.normalize(raw, dim=1), unit, atol=1e-6, rtol=0)
+    probe = torch.nn.Linear(raw.shape[1], 2)
+    torch.nn.functional.cross_entropy(probe(unit), torch.tensor([0, 1] * 4)).backward()
+    assert probe.weight.grad is not None

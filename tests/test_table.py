@@ -124,3 +124,19 @@ def test_zero_vector_does_not_produce_nan():
     table = EmbeddingTable(["zero", "x"], np.array([[0.0, 0.0], [1.0, 0.0]]), device="cpu")
     assert torch.isfinite(table.unit).all()
     assert table.similarity("zero", "x") == 0.0
+
+
+def test_table_copies_and_detaches_its_input():
+    weights = torch.nn.Parameter(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+    table = EmbeddingTable(["a", "b"], weights, device="cpu")
+    assert not table.vectors.requires_grad
+    before = table.similarity("a", "b")
+    with torch.no_grad():
+        weights[1] = torch.tensor([1.0, 0.0])  # training goes on after the table was taken
+    assert table.similarity("a", "b") == before
+    array = np.array([[1.0, 2.0]], dtype=np.float32)
+    EmbeddingTable(["x"], array, device="cpu").vectors[0, 0] = 5.0
+    assert array[0, 0] == 1.0
+    copy = table.to("cpu")
+    copy.vectors[0] = 0.0
+    assert table.vectors[0, 0] == 1.0

@@ -33,3 +33,36 @@ def test_bad_files(tmp_path):
         load_safetensors(tmp_path / "missing.safetensors")
     with pytest.raises(TypeError, match="dtype"):
         save_safetensors({"x": torch.zeros(2, dtype=torch.float64)}, tmp_path / "x.safetensors")
+
+
+def _with_header(tmp_path, header: dict, data: bytes):
+    import json
+    import struct
+
+    encoded = json.dumps(header).encode()
+    path = tmp_path / "forged.safetensors"
+    path.write_bytes(struct.pack("<Q", len(encoded)) + encoded + data)
+    return path
+
+
+@pytest.mark.parametrize("header, data, message", [
+    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [-8, 0]}}, b"\0" * 8, "bad header entry"),
+    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}}, b"\0" * 8, "needs 8 bytes"),  # short
+    ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+      "b": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 8, "overlapping"),
+    ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}, b"\0" * 8, "starts at byte 4"),  # a hole
+    ({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}, b"\0" * 12, "cover 4 of 12"),  # padded
+    ({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}, b"\0" * 4, "past the 4 data bytes"),  # truncated
+    ({"a": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}}, b"\0" * 8, "bad header entry"),
+    ({"a": [1, 2]}, b"", "bad header entry"),
+])
+def test_forged_offsets_are_refused(tmp_path, header, data, message):
+    """Offsets are checked against dtype, shape, each other and the file size (the reference library's rules)."""
+    with pytest.raises(DataIntegrityError, match=message):
+        load_safetensors(_with_header(tmp_path, header, data))
+
+
+def test_header_longer_than_the_file(tmp_path):
+    (tmp_path / "short.safetensors").write_bytes(b"\xff\x00\x00\x00\x00\x00\x00\x00{}")
+    with pytest.raises(DataIntegrityError, match="header longer than the file"):
+        load_safetensors(tmp_path / "short.safetensors")

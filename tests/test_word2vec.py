@@ -118,6 +118,8 @@ def test_bad_input():
         Word2VecConfig(workers=0)
     with pytest.raises(ValueError, match="workers=1"):
         tiny_model(workers=2).train(torch.arange(4), torch.zeros(4, dtype=torch.long), on_block=lambda *a: None)
+    with pytest.raises(ValueError, match="epochs must be at least 1"):  # not silently the config's 5
+        tiny_model().train(torch.arange(4), torch.zeros(4, dtype=torch.long), epochs=0)
 
 
 def test_an_epoch_that_subsampling_empties_trains_nothing():
