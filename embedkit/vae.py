@@ -96,7 +96,8 @@ class VAE(nn.Module):
         """Decode ``steps`` codes on the straight line from the mean code of ``a`` to that of ``b`` (single inputs)."""
         if steps < 2:
             raise ValueError(f"steps must be at least 2; got {steps}.")
-        za, zb = self.embed(a.reshape(1, -1)), self.embed(b.reshape(1, -1))
+        device = self.to_mu.weight.device  # the inputs may come from the CPU while the model is on a GPU
+        za, zb = self.embed(a.reshape(1, -1).to(device)), self.embed(b.reshape(1, -1).to(device))
         t = torch.linspace(0, 1, steps, device=za.device).unsqueeze(1)
         return self.decode((1 - t) * za + t * zb)
 

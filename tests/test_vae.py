@@ -40,6 +40,18 @@ def test_elbo_improves_during_training():
     assert history.train[-1] < history.train[0]
     log_lik, kl = model.elbo(data)
     assert (kl >= 0).all() and (log_lik <= 0).all()
+    # A reference value: the best decoder that ignores z outputs the mean image, with KL = 0; its negative
+    # ELBO is the Bernoulli log-loss of the mean image. A VAE that uses its code must beat it.
+    flat = data.reshape(len(data), -1)
+    mean_image = flat.mean(0).clamp(1e-6, 1 - 1e-6)
+    ignores_z = float(torch.nn.functional.binary_cross_entropy(mean_image.expand_as(flat), flat, reduction="sum")) / len(flat)
+    assert after < ignores_z - 20, (after, ignores_z)
+    # ... and its reconstructions depend on z: an image's own code rebuilds it better than another image's code.
+    with torch.no_grad():
+        own = model.decode(model.embed(data))
+        other = model.decode(model.embed(data.roll(len(data) // 2, dims=0)))
+    own_error, other_error = float(((own - flat) ** 2).mean()), float(((other - flat) ** 2).mean())
+    assert own_error < 0.8 * other_error, (own_error, other_error)
 
 
 def test_sampling_and_interpolation():
