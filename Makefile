@@ -3,6 +3,8 @@
 #   make test   set up the environment if needed, then run every test
 # and one for authors:
 #   make notebooks   re-create chapters/*.ipynb from chapters/*.md and execute them
+# and one for readers who run the chapters:
+#   make lab         open the chapters in JupyterLab
 #
 # Set-up: a virtual environment in .venv with the exact versions in
 # requirements.lock, embedkit installed in editable mode (redone only when
@@ -17,7 +19,7 @@ READY := $(VENV)/.ready
 # Quiet progress bars: notebook outputs must not depend on them.
 export EMBEDKIT_PROGRESS ?= 0
 
-.PHONY: book test notebooks env data clean
+.PHONY: book test notebooks lab env data clean
 
 env: $(READY)
 
@@ -58,6 +60,11 @@ test: data
 
 notebooks: data
 	$(BIN)/python scripts/run_notebooks.py
+
+# Optional: the chapters in JupyterLab, with this environment as the kernel. The .md sources open as
+# notebooks (jupytext's contents manager); progress bars show (EMBEDKIT_PROGRESS is unset for it).
+lab: data
+	cd chapters && env -u EMBEDKIT_PROGRESS $(abspath $(BIN))/jupyter lab
 
 clean:
 	rm -rf _build

@@ -69,3 +69,17 @@ def test_embedkit_builds_with_the_locked_backend():
     assert any(line.startswith("setuptools==") for line in lock)
     editable = [line for line in (ROOT / "Makefile").read_text().splitlines() if line.rstrip().endswith("-e .")]
     assert editable and all("--no-build-isolation" in line for line in editable)
+
+
+def test_jupyterlab_opens_the_markdown_sources_as_notebooks():
+    """`make lab` needs JupyterLab and jupytext's server extension (the contents manager that opens .md files)."""
+    import subprocess
+    import sys
+
+    jupyter = Path(sys.executable).parent / "jupyter"
+    listed = subprocess.run([str(jupyter), "server", "extension", "list"], capture_output=True, text=True)
+    lines = (listed.stdout + listed.stderr).splitlines()
+    assert any("jupyterlab " in line and "enabled" in line for line in lines), lines
+    assert any("jupyterlab_jupytext" in line and "enabled" in line for line in lines), lines
+    lab = [line for line in (ROOT / "Makefile").read_text().splitlines() if "jupyter lab" in line]
+    assert lab and "-u EMBEDKIT_PROGRESS" in lab[0], "make lab must let progress bars show"

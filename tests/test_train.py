@@ -94,3 +94,20 @@ def test_on_epoch_sees_every_epoch_in_training_mode_afterwards():
     assert [e for e, _, _ in seen] == [1, 2, 3] and seen[-1][1] < seen[0][1]
     assert all(was_training for _, _, was_training in seen)  # each epoch trained, and was probed, in training mode
     assert len(history.train) == 3
+
+
+def test_progress_bars_follow_the_environment(monkeypatch, capsys):
+    """EMBEDKIT_PROGRESS=0 silences the bars (tests, builds), 1 forces them, unset shows them in IPython."""
+    import sys
+
+    from embedkit import progress
+
+    monkeypatch.setenv("EMBEDKIT_PROGRESS", "0")
+    assert not progress.enabled() and list(progress.progress(range(3), desc="quiet")) == [0, 1, 2]
+    assert "quiet" not in capsys.readouterr().err
+    monkeypatch.setenv("EMBEDKIT_PROGRESS", "1")
+    assert progress.enabled() and list(progress.progress(range(3), total=3, desc="shown")) == [0, 1, 2]
+    assert "shown" in capsys.readouterr().err  # tqdm drew its bar
+    monkeypatch.delenv("EMBEDKIT_PROGRESS")
+    monkeypatch.setitem(sys.modules, "IPython", sys)  # as inside a notebook kernel
+    assert progress.enabled()
