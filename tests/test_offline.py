@@ -23,6 +23,12 @@ def test_outbound_connections_are_blocked_in_process():
         socket.create_connection(("93.184.215.14", 80), timeout=2)
     with pytest.raises(OSError, match="blocked"):
         socket.getaddrinfo("pypi.org", 443)
+    with pytest.raises(OSError, match="blocked"):
+        socket.gethostbyname("pypi.org")
+    with pytest.raises(OSError, match="blocked"):
+        socket.gethostbyname_ex("pypi.org")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, pytest.raises(OSError, match="blocked"):
+        udp.sendto(b"x", ("8.8.8.8", 53))
 
 
 def test_outbound_connections_are_blocked_in_child_processes():
@@ -40,3 +46,12 @@ def test_loopback_still_works():
         client.close()
     finally:
         server.close()
+
+
+def test_a_distributions_own_sitecustomize_still_runs(tmp_path):
+    """Ours comes first on PYTHONPATH; it must run the next sitecustomize on the path instead of hiding it."""
+    (tmp_path / "sitecustomize.py").write_text("import builtins\nbuiltins.OTHER_SITECUSTOMIZE_RAN = True\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.environ["PYTHONPATH"], str(tmp_path)])}
+    code = "import builtins; print(getattr(builtins, 'OTHER_SITECUSTOMIZE_RAN', False))\n" + ATTEMPT
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.split() == ["True", "blocked"]
