@@ -22,16 +22,21 @@ One module per idea, mirroring the chapters:
 - `cnn`: AlexNet-, VGG-, ResNet- and Inception-style networks and their embeddings.
 - `wordpiece`: BERT's WordPiece tokenizer.
 - `bert`: the BERT encoder, safetensors loading, sentence embeddings.
+- `mlm`: masked and next-word language models on the BERT encoder.
+- `contrastive`: SimCLR's augmentations and the NT-Xent loss.
+- `errors`: the exceptions, each subclassing the built-in one a caller would catch.
+- `progress`: progress bars that show in interactive use and stay quiet in tests.
+- `timing`: wall-clock timing that waits for the device.
 """
 
 from .device import get_device, seed_everything
 from .errors import (DataIntegrityError, DataNotFoundError, DeviceUnavailableError, EmptyInputError,
-                     ShapeError, UnknownWordError)
+                     ShapeError, UnknownIDError, UnknownNameError, UnknownWordError)
 from .table import EmbeddingTable
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EmbeddingTable", "get_device", "seed_everything", "DataIntegrityError", "DataNotFoundError",
-    "DeviceUnavailableError", "EmptyInputError", "ShapeError", "UnknownWordError",
+    "DeviceUnavailableError", "EmptyInputError", "ShapeError", "UnknownIDError", "UnknownNameError", "UnknownWordError",
 ]

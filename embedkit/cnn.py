@@ -33,6 +33,7 @@ import json
 from pathlib import Path
 
 from .data import verify_file
+from .errors import UnknownNameError
 from .images import check_images
 
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics
@@ -190,7 +191,7 @@ def load_pretrained(name: str, kind: str = "all") -> tuple[_ImageModel, dict]:
     from .weights import load_safetensors
 
     if name not in ARCHITECTURES or kind not in ("all", "seen"):
-        raise KeyError(f"no pretrained {name!r}/{kind!r}; choose from {list(ARCHITECTURES)} and 'all' or 'seen'.")
+        raise UnknownNameError(f"no pretrained {name!r}/{kind!r}; choose from {list(ARCHITECTURES)} and 'all' or 'seen'.")
     filename = f"{name.lower()}-{kind}.safetensors"
     path = verify_file(weights_folder() / filename, PRETRAINED.get(filename, "unknown"),
                        "Re-create the weights with `python scripts/train_cnns.py`, or reinstall embedkit (its package data holds them).")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataIntegrityError, DataNotFoundError
+from .errors import DataIntegrityError, DataNotFoundError, UnknownNameError
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,7 @@ def verify_file(path: str | os.PathLike, sha256: str, fix: str = "") -> Path:
 def data_path(name: str) -> Path:
     """Locate the packaged data file ``name`` (a key of `FILES`) and verify its checksum."""
     if name not in FILES:
-        raise KeyError(f"unknown data file {name!r}; known: {', '.join(sorted(FILES))}")
+        raise UnknownNameError(f"unknown data file {name!r}; known: {', '.join(sorted(FILES))}")
     entry = FILES[name]
     spec = importlib.util.find_spec(entry.package)
     if spec is None or not spec.submodule_search_locations:

@@ -31,6 +31,13 @@ class UnknownIDError(KeyError):
         return str(self.args[0])
 
 
+class UnknownNameError(KeyError):
+    """A name (a data file, a pretrained model) that the library does not know; the message lists the known ones."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return str(self.args[0])
+
+
 class EmptyInputError(ValueError):
     """An input that must hold at least one item is empty."""
 

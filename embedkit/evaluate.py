@@ -13,6 +13,8 @@ Left out: 3CosMul, and the statistical significance of differences in scores.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -140,11 +142,16 @@ def evaluate_word_pairs(table: EmbeddingTable, pairs: str | list = "wordsim353",
                         case_insensitive: bool = True) -> WordPairResult:
     """Correlate the table's cosine similarities with human scores on word pairs.
 
-    ``pairs`` is ``'wordsim353'``, ``'simlex999'``, a file path, or a list of
+    ``pairs`` is ``'wordsim353'``, ``'simlex999'``, a file path, or a sequence of
     ``(word1, word2, score)``.
     """
-    if isinstance(pairs, str) or not isinstance(pairs, list):
+    if isinstance(pairs, (str, os.PathLike)):
         pairs = read_word_pairs(pairs)
+    else:  # any sequence of (word1, word2, score): a list, a tuple, ...
+        pairs = list(pairs)
+        bad = [p for p in pairs if not (isinstance(p, (tuple, list)) and len(p) == 3)]
+        if bad:
+            raise ValueError(f"word pairs must be (word1, word2, score) triples; got {bad[0]!r}.")
     key = str.upper if case_insensitive else (lambda w: w)
     vocab = _vocabulary(table, restrict_vocab, case_insensitive)
     known = [(vocab[key(a)], vocab[key(b)], score) for a, b, score in pairs

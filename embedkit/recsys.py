@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .data import data_path
-from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, UnknownIDError
+from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, UnknownIDError
 
 
 @dataclass
@@ -163,6 +163,10 @@ def ranking_metrics(scores: torch.Tensor, train: Ratings, test: Ratings, k: int 
     items are the user's test items rated at least ``relevant_from``; users
     without any are skipped. NDCG uses binary gains.
     """
+    if scores.ndim != 2:
+        raise ShapeError(f"scores must be a users x items matrix; got shape {tuple(scores.shape)}.")
+    if not 1 <= k <= scores.shape[1]:
+        raise ValueError(f"k={k} must be between 1 and the number of items, {scores.shape[1]}.")
     scores = scores.detach().clone().float().cpu()
     scores[train.users, train.items] = -torch.inf
     relevant = torch.zeros_like(scores, dtype=torch.bool)

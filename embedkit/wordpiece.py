@@ -174,6 +174,8 @@ class WordPieceTokenizer:
 
     def pad(self, encoded: Sequence[Sequence[int]]) -> Batch:
         """Id lists (from `encode`) padded with ``[PAD]`` to the longest, with the attention mask."""
+        if len(encoded) == 0:
+            raise EmptyInputError("pad got no id lists; encode at least one text first.")
         length = max(map(len, encoded))
         ids = torch.full((len(encoded), length), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(encoded), length), dtype=torch.long)

@@ -80,3 +80,14 @@ def test_word_categories_by_hand():
                       "rome": "capital", "tbilisi": "capital"}  # 'georgia' is ambiguous; gram2 unused
     assert data.word_categories(questions, min_size=3) == {w: c for w, c in labels.items()
                                                            if c in {"country", "capital"}}
+
+
+def test_unknown_names_say_what_is_known_without_quotes():
+    from embedkit.cnn import load_pretrained
+    from embedkit.errors import UnknownNameError
+
+    with pytest.raises(UnknownNameError) as caught:
+        data.data_path("no-such-file")
+    assert str(caught.value).startswith("unknown data file 'no-such-file'; known:")  # not wrapped in quotes
+    with pytest.raises(KeyError, match="choose from"):  # still a KeyError for callers that catch one
+        load_pretrained("LeNet")

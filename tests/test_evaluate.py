@@ -83,6 +83,10 @@ def test_evaluation_errors(tiny):
         evaluate_analogies(tiny, [])
     with pytest.raises(EmptyInputError, match="only 0 of 1"):
         evaluate_word_pairs(tiny, [("x", "y", 1.0)])
+    with pytest.raises(ValueError, match="triples"):
+        evaluate_word_pairs(tiny, [("king", "queen")])
+    pairs = (("king", "queen", 8.0), ("man", "woman", 7.0), ("king", "apple", 1.0))
+    assert evaluate_word_pairs(tiny, pairs) == evaluate_word_pairs(tiny, list(pairs))  # a tuple works like a list
     with pytest.raises(ValueError, match="constant"):
         pearson([1, 1, 1], [1, 2, 3])
     with pytest.raises(ValueError, match="differ in length"):

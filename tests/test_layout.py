@@ -83,3 +83,16 @@ def test_jupyterlab_opens_the_markdown_sources_as_notebooks():
     assert any("jupyterlab_jupytext" in line and "enabled" in line for line in lines), lines
     lab = [line for line in (ROOT / "Makefile").read_text().splitlines() if "jupyter lab" in line]
     assert lab and "-u EMBEDKIT_PROGRESS" in lab[0], "make lab must let progress bars show"
+
+
+def test_package_docstring_names_every_module_and_exports_every_error():
+    import inspect
+
+    import embedkit
+    from embedkit import errors
+
+    modules = {p.stem for p in (ROOT / "embedkit").glob("*.py") if p.stem != "__init__"}
+    named = set(re.findall(r"^- `(\w+)`", embedkit.__doc__, flags=re.M))
+    assert named == modules, f"not in embedkit's docstring: {modules - named}; no such module: {named - modules}"
+    classes = {n for n, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, Exception) and c.__module__ == errors.__name__}
+    assert classes <= set(embedkit.__all__), f"errors not exported by embedkit: {classes - set(embedkit.__all__)}"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from embedkit.errors import DataIntegrityError, DataNotFoundError, EmptyInputError, UnknownIDError
+from embedkit.errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, UnknownIDError
 from embedkit.recsys import (Ratings, leave_last_out, mae, movielens_100k, random_split, ranking_metrics,
                              read_movielens, rmse)
 
@@ -91,3 +91,7 @@ def test_ranking_metrics_by_hand():
     ndcg0 = (1 / math.log2(3)) / 1  # hit at rank 2, one relevant item
     ndcg1 = 1 / (1 + 1 / math.log2(3))  # hit at rank 1, two relevant items
     assert m["ndcg@2"] == pytest.approx((ndcg0 + ndcg1) / 2)
+    with pytest.raises(ValueError, match="between 1 and the number of items, 4"):
+        ranking_metrics(scores, train, test, k=5)
+    with pytest.raises(ShapeError):
+        ranking_metrics(scores[0], train, test, k=2)

@@ -35,6 +35,8 @@ def test_bad_input():
         tok.batch("able")
     with pytest.raises(EmptyInputError):
         tok.batch([])
+    with pytest.raises(EmptyInputError, match="no id lists"):
+        tok.pad([])
     assert tok.encode("") == [2, 3]
     with pytest.raises(DataIntegrityError, match="special tokens"):
         WordPieceTokenizer(["a", "b"])
