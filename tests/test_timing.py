@@ -11,9 +11,20 @@ def test_format_seconds():
     assert format_seconds(5e-9) == "5 ns"
 
 
-def test_measure_runs_warmup_plus_repeats():
+def test_measure_runs_warmup_plus_repeats_and_returns_the_median_of_the_repeats(monkeypatch):
+    """A fake clock: the warm-up runs are not timed, and the result is the median of the timed runs."""
+    from embedkit import timing
+
+    durations = iter([100.0, 100.0, 3.0, 1.0, 2.0])  # two warm-ups (ignored), then three timed runs
+    now = [0.0]
     calls = []
-    seconds = measure(lambda: calls.append(1), repeat=3, warmup=2)
-    assert len(calls) == 5 and seconds >= 0
+
+    def run():
+        calls.append(1)
+        now[0] += next(durations)
+
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
+    assert measure(run, repeat=3, warmup=2) == 2.0
+    assert len(calls) == 5
     with pytest.raises(ValueError):
         measure(lambda: None, repeat=0)

@@ -178,3 +178,16 @@ def test_quality_matches_gensim(wiki, sg, shared, epochs, workers):
     assert ours_rho > 0.1
     ours_acc, theirs_acc = evaluate_analogies(ours.table()).accuracy, evaluate_analogies(theirs).accuracy
     assert -0.01 < ours_acc - theirs_acc < 0.02, (ours_acc, theirs_acc)
+
+
+@pytest.mark.parametrize("min_alpha", [1e-4, 0.6])
+def test_learning_rate_falls_linearly_with_words_processed_down_to_min_alpha(monkeypatch, min_alpha):
+    """As in word2vec.c: alpha * (1 - words done / all words), never below alpha * min_alpha."""
+    model = tiny_model(block=1, alpha=0.1, min_alpha=min_alpha, epochs=2)
+    rates = []
+    monkeypatch.setattr(model, "_block", lambda e_ids, context, positions, lr: (rates.append(lr), (torch.zeros(()), 1))[1])
+    ids = torch.arange(4).repeat(5)  # 20 words, none subsampled (sample=0): 20 blocks of one position per epoch
+    model.train(ids, torch.zeros(20, dtype=torch.long))
+    expected = [0.1 * max(1 - k / 40, min_alpha) for k in range(40)]
+    assert rates == pytest.approx(expected)
+    assert rates[0] == 0.1 and min(rates) == pytest.approx(0.1 * max(min_alpha, 1 / 40))
