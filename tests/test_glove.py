@@ -56,6 +56,24 @@ def test_one_adagrad_step_follows_the_gradient():
     assert torch.allclose(model.gradsq[0], 1 + (0.05 * w.grad[0]) ** 2)
 
 
+def test_a_row_repeated_in_a_batch_gets_the_sum_of_its_steps():
+    """Word 0 meets contexts 1 and 2 in one batch: both steps use the parameters from before the batch
+    (like two glove.c threads reading the same row) and add up, and so do the squared steps."""
+    model = GloVe(3, dim=2, device="cpu")
+    model.gradsq[:] = torch.tensor([4.0, 9.0, 16.0])[:, None]  # accumulators past their start, to see the division
+    rows, cols, counts = torch.tensor([0, 0]), torch.tensor([1, 2]), torch.tensor([3.0, 20.0])
+    w, wc, acc = model.w.clone(), model.wc.clone(), model.gradsq.clone()
+    steps = []
+    for j, count in zip([1, 2], counts):  # each entry's gradient, times lr, by hand from the old parameters
+        diff = float(w[0, :2] @ wc[j, :2] + w[0, 2] + wc[j, 2] - count.log())
+        f = float(weighting(count))
+        steps.append(torch.cat([0.05 * f * diff * wc[j, :2], torch.tensor([0.05 * f * diff])]))
+    model._step(rows, cols, counts.log(), weighting(counts))
+    assert torch.allclose(model.w[0], w[0] - (steps[0] + steps[1]) / acc[0].sqrt(), atol=1e-7)
+    assert torch.allclose(model.gradsq[0], acc[0] + steps[0] ** 2 + steps[1] ** 2, atol=1e-6)
+    assert torch.equal(model.w[1:], w[1:])  # rows 1 and 2 are context rows here: their word vectors stay
+
+
 def test_adagrad_reaches_the_optimum_found_by_scipy(wiki_ids):
     """The same objective on the 40 most frequent words, dim 4: our AdaGrad against L-BFGS from 3 starts."""
     ids, sentence = wiki_ids
