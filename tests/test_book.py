@@ -41,3 +41,12 @@ def test_every_chapter_page_exists_with_figures(html):
 def test_glued_numbers_are_rendered(html):
     page = (html / "chapters" / "01_what_is_an_embedding.html").read_text()
     assert "{glue" not in page and "pasted-text" in page
+
+
+def test_api_reference_documents_every_module(html):
+    """api.md renders each module's docstring and members (autodoc), so signatures are one click away."""
+    page = (html / "api.html").read_text()
+    for module in sorted(p.stem for p in (ROOT / "embedkit").glob("*.py") if p.stem != "__init__"):
+        assert f'id="module-embedkit.{module}"' in page, f"the API page lacks embedkit.{module}: add it to api.md"
+    for member in ["embedkit.word2vec.Word2VecConfig", "embedkit.table.EmbeddingTable.neighbours", "embedkit.pca.PCA.fit"]:
+        assert f'id="{member}"' in page, member

@@ -29,6 +29,27 @@ def test_one_negative_sampling_update_by_hand(monkeypatch):
     assert torch.equal(model.w_out[[0, 3]], before[[0, 3]])
 
 
+def test_one_cbow_update_by_hand(monkeypatch):
+    """CBOW, window 1, corpus a b c d (ids 0-3): the centre 'c' is predicted from the mean of 'b' and 'd',
+    against the noise word 'a'; the output vectors move as in skip-gram, and the whole input gradient goes to
+    each context word (word2vec.c's rule)."""
+    model = tiny_model(sg=False, window=1)
+    model.w_in[:] = torch.tensor([[5.0, 5.0], [1.0, 0.0], [7.0, 7.0], [0.0, 2.0]])
+    model.w_out[:] = torch.tensor([[0.5, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
+    monkeypatch.setattr(model, "_negatives", lambda shape: torch.tensor([[0, 0]]))  # column 0 becomes the target
+    w_in, w_out = model.w_in.clone(), model.w_out.clone()
+    laid_out = model._windows(torch.tensor([0, 1, 2, 3]), torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long))
+    loss, examples = model._block(*laid_out, slice(2, 3), lr=0.1)  # the centre at position 2: 'c'
+    h = (w_in[1] + w_in[3]) / 2  # (0.5, 1.0)
+    s_pos, s_neg = torch.sigmoid(h @ w_out[2]), torch.sigmoid(h @ w_out[0])
+    assert examples == 1 and float(loss) == pytest.approx(float(-torch.log(s_pos) - torch.log(1 - s_neg)), rel=1e-6)
+    assert torch.allclose(model.w_out[2], w_out[2] + 0.1 * (1 - s_pos) * h)
+    assert torch.allclose(model.w_out[0], w_out[0] - 0.1 * s_neg * h)
+    grad = 0.1 * ((1 - s_pos) * w_out[2] - s_neg * w_out[0])
+    assert torch.allclose(model.w_in[1], w_in[1] + grad) and torch.allclose(model.w_in[3], w_in[3] + grad)
+    assert torch.equal(model.w_in[[0, 2]], w_in[[0, 2]])  # neither the noise word nor the centre is an input
+
+
 def test_shared_negatives_equal_separate_pairs_with_the_same_draw(monkeypatch):
     """Two context words sharing one noise draw: the same update as two pairs drawing that word each;
     a masked (padding) context changes nothing."""
