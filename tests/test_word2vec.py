@@ -168,26 +168,31 @@ def wiki():
     return wikipedia_sentences()
 
 
-@pytest.mark.parametrize("sg, shared, epochs, workers", [(True, False, 3, 1), (True, True, 3, 1), (False, False, 10, 1),
-                                                         (False, False, 10, 2)],
-                         ids=["skip-gram", "skip-gram-shared-negatives", "cbow", "cbow-2-workers"])
-def test_quality_matches_gensim(wiki, sg, shared, epochs, workers):
-    """Same corpus, same hyperparameters: WordSim-353 Spearman from 0.03 below gensim's to 0.1
-    above, analogy accuracy from 1 point below to 2 points above.
+@pytest.mark.parametrize("sg, shared, epochs", [(True, False, 3), (True, True, 3), (False, False, 10)],
+                         ids=["skip-gram", "skip-gram-shared-negatives", "cbow"])
+def test_quality_matches_gensim(wiki, sg, shared, epochs):
+    """Same corpus, same hyperparameters, one worker each (reproducible): our scores against gensim's.
 
-    gensim (one worker, so that its run is reproducible) gets our learning rate (0.05 for CBOW,
-    as word2vec.c; gensim's default is 0.025). On this small corpus the scores are noisy: over
-    seeds 0-3 each score moves by about 0.03-0.06 and 1 point, and ours minus gensim (same seed)
-    came out -0.03 to +0.06 in correlation and -0.4 to +1.3 points in analogies, mostly above (a
-    block's update averages away some of the noise of single steps). A model that learned
-    nothing scores about 0.
+    gensim gets our learning rate (0.05 for CBOW, as word2vec.c; gensim's default is 0.025). On this
+    small corpus the scores are noisy, so the bounds come from a seed sweep with a margin on both sides.
+    Measured over seeds 0-4 (same seed for both), 2026-11-26:
+
+    | mode | ours - gensim, WordSim-353 rho | ours / gensim, analogy accuracy |
+    |---|---|---|
+    | skip-gram | +0.020 to +0.059 | 0.82 to 1.51 |
+    | shared negatives | +0.017 to +0.055 | 0.76 to 1.15 |
+    | CBOW | -0.014 to +0.041 | 0.97 to 1.47 |
+
+    (an earlier sweep, seeds 0-3: -0.03 to +0.06 and up to 1.8). The test asserts -0.05 < delta rho < 0.1,
+    ours rho above 0.75 x gensim's (worst seen: 0.96 x), and 0.6 < accuracy ratio < 2.2: a model at a third
+    of gensim's analogy accuracy, or with a much weaker correlation, fails.
     """
     from gensim.models import Word2Vec as GensimWord2Vec
 
     from embedkit import EmbeddingTable
     from embedkit.evaluate import evaluate_analogies
 
-    config = Word2VecConfig(dim=50, epochs=epochs, sg=sg, shared_negatives=shared, workers=workers)
+    config = Word2VecConfig(dim=50, epochs=epochs, sg=sg, shared_negatives=shared)
     ours, _ = train_word2vec(wiki, config, device="cpu")
     reference = GensimWord2Vec(wiki, vector_size=50, window=5, min_count=5, sg=int(sg), negative=5, sample=1e-3,
                                alpha=config.alpha, epochs=epochs, workers=1, seed=0)
@@ -195,10 +200,20 @@ def test_quality_matches_gensim(wiki, sg, shared, epochs, workers):
     assert set(ours.vocab.words) == set(theirs.words)
     ours_rho = evaluate_word_pairs(ours.table(), "wordsim353").spearman
     theirs_rho = evaluate_word_pairs(theirs, "wordsim353").spearman
-    assert -0.03 < ours_rho - theirs_rho < 0.1, (ours_rho, theirs_rho)
-    assert ours_rho > 0.1
+    assert -0.05 < ours_rho - theirs_rho < 0.1, (ours_rho, theirs_rho)
+    assert ours_rho > 0.75 * theirs_rho, (ours_rho, theirs_rho)
     ours_acc, theirs_acc = evaluate_analogies(ours.table()).accuracy, evaluate_analogies(theirs).accuracy
-    assert -0.01 < ours_acc - theirs_acc < 0.02, (ours_acc, theirs_acc)
+    assert 0.6 < ours_acc / theirs_acc < 2.2, (ours_acc, theirs_acc)
+
+
+def test_two_workers_on_real_text_smoke(wiki):
+    """Hogwild CBOW (2 threads) is not reproducible, so it gets a smoke test, not parity: it must learn
+    (one worker scores 0.33-0.38 on WordSim-353 and 3-4% on analogies; a model that learned nothing, 0)."""
+    from embedkit.evaluate import evaluate_analogies
+
+    model, _ = train_word2vec(wiki, Word2VecConfig(dim=50, epochs=10, sg=False, workers=2), device="cpu")
+    assert evaluate_word_pairs(model.table(), "wordsim353").spearman > 0.2
+    assert evaluate_analogies(model.table()).accuracy > 0.01
 
 
 @pytest.mark.parametrize("min_alpha", [1e-4, 0.6])
