@@ -34,7 +34,7 @@ from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError
 _WHITESPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
     chr(c) for c in range(0x2000, 0x200B))
 _CJK = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F), (0x2B740, 0x2B81F),
-        (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+        (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))  # as the Rust `tokenizers` (Python's has 0x2B820)
 
 
 def _is_control(c: str) -> bool:
@@ -119,7 +119,7 @@ class WordPieceTokenizer:
         path = Path(path)
         if not path.is_file():
             raise DataNotFoundError(f"vocabulary file {path} does not exist.")
-        tokens = path.read_text(encoding="utf-8").split("\n")
+        tokens = [t.removesuffix("\r") for t in path.read_text(encoding="utf-8").split("\n")]  # LF or CRLF lines
         if tokens and tokens[-1] == "":
             tokens.pop()
         if len(set(tokens)) != len(tokens):

@@ -73,7 +73,8 @@ def test_same_ids_on_whole_articles_and_tricky_text(pair, articles):
               "a\u200bb\u00a0c\u3000d", "e\x00f\ufffd g\x0bh\x0ci\x85j", "$100 + 5% = ?! <tag> {x} [y] ~z^ `q` |p|",
               "—–‐ “quoted” ‘single’ «guillemets» …", "pneumonoultramicroscopicsilicovolcanoconiosis" * 3, "x" * 101,
               "x" * 100, "emoji 😀🚀 ✓ © ® ™ € £", "ﬁnance ﬀ", "Ａｂｃ１２３", "tab\tnew\nline\rreturn", "ᄀᄁ한국어",
-              "\u0301accent first", "x\u2028y\u2029z\u0085w", "Zürich's 3.5-m² flat (€1,200/month) — isn't it?"]
+              "\u0301accent first", "x\u2028y\u2029z\u0085w", "Zürich's 3.5-m² flat (€1,200/month) — isn't it?",
+              "a\U0002B820b a\U0002B91Fb a\U0002B920b"]  # the edge of a CJK block the two libraries differ on
     for text in tricky:
         assert ours.encode(text) == reference.encode(text).ids, repr(text)
 
@@ -91,3 +92,14 @@ def test_truncation_matches(pair, articles):
     batch = ours.batch([articles[0][1], "short"])
     assert batch.input_ids.shape == (2, 256) and int(batch.attention_mask[1].sum()) == 3
     assert torch.equal(batch.input_ids[1, 3:], torch.zeros(253, dtype=torch.long))
+
+
+def test_a_vocabulary_with_windows_line_ends_reads_the_same(tmp_path, articles):
+    """vocab.txt saved with CRLF: the reference strips the \\r, and so must we (else no token would match)."""
+    source = data_path("minilm-vocab")
+    crlf = tmp_path / "vocab.txt"
+    crlf.write_bytes(source.read_bytes().replace(b"\n", b"\r\n"))
+    plain, windows = WordPieceTokenizer.from_vocab(source), WordPieceTokenizer.from_vocab(crlf)
+    assert windows.tokens == plain.tokens
+    text = articles[0][1][:2000]
+    assert windows.encode(text) == plain.encode(text)
