@@ -119,7 +119,8 @@ class WordPieceTokenizer:
         path = Path(path)
         if not path.is_file():
             raise DataNotFoundError(f"vocabulary file {path} does not exist.")
-        tokens = [t.removesuffix("\r") for t in path.read_text(encoding="utf-8").split("\n")]  # LF or CRLF lines
+        with path.open(encoding="utf-8", newline="") as file:  # lines end at "\n" only, as in the reference
+            tokens = [t.removesuffix("\r") for t in file.read().split("\n")]  # a CRLF line loses its "\r"
         if tokens and tokens[-1] == "":
             tokens.pop()
         if len(set(tokens)) != len(tokens):

@@ -94,8 +94,15 @@ def test_truncation_matches(pair, articles):
     assert torch.equal(batch.input_ids[1, 3:], torch.zeros(253, dtype=torch.long))
 
 
-def test_a_vocabulary_with_windows_line_ends_reads_the_same(tmp_path, articles):
-    """vocab.txt saved with CRLF: the reference strips the \\r, and so must we (else no token would match)."""
+def test_vocabulary_lines_are_read_as_the_reference_reads_them(tmp_path, articles):
+    """The reference (tokenizers' WordPiece.read_file) ends lines at "\\n" only and drops the "\\r" of a CRLF;
+    a lone "\\r" stays inside its token. The MiniLM vocabulary saved with CRLF reads like the original."""
+    from tokenizers.models import WordPiece
+
+    forged = tmp_path / "forged.txt"
+    forged.write_bytes(b"[PAD]\r\n[UNK]\r\n[CLS]\r\n[SEP]\r\n[MASK]\r\na\rb\r\nc\n\rd\r\n")
+    reference = WordPiece.read_file(str(forged))
+    assert WordPieceTokenizer.from_vocab(forged).tokens == sorted(reference, key=reference.get)
     source = data_path("minilm-vocab")
     crlf = tmp_path / "vocab.txt"
     crlf.write_bytes(source.read_bytes().replace(b"\n", b"\r\n"))
