@@ -27,6 +27,19 @@ One module per idea, mirroring the chapters:
 - `errors`: the exceptions, each subclassing the built-in one a caller would catch.
 - `progress`: progress bars that show in interactive use and stay quiet in tests.
 - `timing`: wall-clock timing that waits for the device.
+
+API conventions, the same in every module:
+
+- Devices: whatever computes takes ``device=``; ``None`` means `get_device`'s choice (CUDA, then MPS,
+  then the CPU), which ``$EMBEDKIT_DEVICE`` overrides (`device.DEVICE_ENV_VAR`).
+- Sizes: ``batch_size`` is the number of examples per optimisation step or per chunk of work;
+  Word2Vec's ``block`` is its own thing, the centre positions updated at once (as word2vec.c's threads).
+- Epochs count from 1: ``on_epoch(epoch, model)`` callbacks and ``History.best_epoch`` alike.
+- Randomness: ``seed=`` arguments; CPU runs with the same seed are exactly repeatable.
+- Errors: the classes in `errors`, each a subclass of the built-in exception a caller would catch
+  (``KeyError``, ``ValueError``, ``FileNotFoundError``), with a message that says what to do.
+- Environment variables: ``EMBEDKIT_DEVICE``, ``EMBEDKIT_FASHION_MNIST`` (`images.FASHION_MNIST_ENV_VAR`),
+  ``EMBEDKIT_PROGRESS`` (0 silences progress bars, 1 forces them).
 """
 
 from .device import get_device, seed_everything

@@ -25,7 +25,7 @@ import torch
 
 from .errors import DeviceUnavailableError
 
-ENV_VAR = "EMBEDKIT_DEVICE"
+DEVICE_ENV_VAR = "EMBEDKIT_DEVICE"
 
 #: Settings that make CPU results identical on every x86-64 CPU with AVX2, AVX-512 or not.
 REPRODUCIBLE_CPU_ENV: dict[str, str] = {
@@ -35,7 +35,7 @@ REPRODUCIBLE_CPU_ENV: dict[str, str] = {
     "OPENBLAS_CORETYPE": "Haswell",  # OpenBLAS, numpy's and scipy's BLAS
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # numpy's own loops (exp, argsort, partition)
     "OMP_NUM_THREADS": "2",  # sums split over threads round differently with another thread count
-    ENV_VAR: "cpu",  # stored outputs are CPU outputs
+    DEVICE_ENV_VAR: "cpu",  # stored outputs are CPU outputs
 }
 
 
@@ -51,8 +51,8 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     Raises `DeviceUnavailableError` when the requested device is not present.
     """
     source = "argument"
-    if device is None and os.environ.get(ENV_VAR, "").strip():
-        device, source = os.environ[ENV_VAR].strip(), f"${ENV_VAR}"
+    if device is None and os.environ.get(DEVICE_ENV_VAR, "").strip():
+        device, source = os.environ[DEVICE_ENV_VAR].strip(), f"${DEVICE_ENV_VAR}"
     if device is None:
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -68,7 +68,7 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceUnavailableError(
-                f"{device!r} (from the {source}) asks for CUDA, but torch sees no CUDA GPU here; use 'cpu' or unset {ENV_VAR}."
+                f"{device!r} (from the {source}) asks for CUDA, but torch sees no CUDA GPU here; use 'cpu' or unset {DEVICE_ENV_VAR}."
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise DeviceUnavailableError(

@@ -151,7 +151,7 @@ class GloVe:
         return 0.5 * (fx * diff * diff).sum()
 
     @torch.no_grad()
-    def train(self, x: Cooccurrence, epochs: int = 25, batch: int = 4096) -> list[dict[str, float]]:
+    def train(self, x: Cooccurrence, epochs: int = 25, batch_size: int = 4096) -> list[dict[str, float]]:
         """Fit to the non-zero counts of ``x``; returns the mean loss of each epoch."""
         if len(x) == 0:
             raise EmptyInputError("the co-occurrence matrix has no non-zero entries.")
@@ -164,8 +164,8 @@ class GloVe:
         for epoch in progress(range(epochs), total=epochs, desc="GloVe epochs"):
             order = torch.randperm(len(x), generator=self.generator, device=self.device)
             total = torch.zeros((), dtype=torch.float64, device=self.device)
-            for start in range(0, len(x), batch):
-                pick = order[start:start + batch]
+            for start in range(0, len(x), batch_size):
+                pick = order[start:start + batch_size]
                 total += self._step(rows[pick], cols[pick], log_x[pick], fx[pick])
             loss = float(total) / len(x)  # the mean loss over the epoch, as glove.c prints it
             if not math.isfinite(loss):

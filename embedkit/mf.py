@@ -85,28 +85,28 @@ def _device_data(ratings: Ratings, device: torch.device) -> tuple[torch.Tensor, 
 
 
 def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01, l2: float = 0.1,
-            batch: int = 2048, seed: int = 0, test: Ratings | None = None,
+            batch_size: int = 2048, seed: int = 0, test: Ratings | None = None,
             device: str | torch.device | None = None) -> list[dict[str, float]]:
     """Fit by minibatch Adam; returns per-epoch train RMSE (and test RMSE when ``test`` is given)."""
     device = get_device(device)
     model.to(device)
     model.mu.fill_(float(train.values.mean()))
     users, items, values = _device_data(train, device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     history = []
     for epoch in progress(range(epochs), total=epochs, desc="SGD epochs"):
         order = torch.randperm(len(values), generator=generator).to(device)
-        for start in range(0, len(values), batch):
-            pick = order[start:start + batch]
+        for start in range(0, len(values), batch_size):
+            pick = order[start:start + batch_size]
             u, i, r = users[pick], items[pick], values[pick]
             error = model(u, i) - r
             penalty = (model.user(u).pow(2).sum(-1) + model.item(i).pow(2).sum(-1)
                        + model.user_bias(u).squeeze(-1).pow(2) + model.item_bias(i).squeeze(-1).pow(2))
             loss = (error.pow(2) + l2 * penalty).mean()
-            optimiser.zero_grad()
+            optimizer.zero_grad()
             loss.backward()
-            optimiser.step()
+            optimizer.step()
         history.append(_epoch_row(model, epoch, train, test))
     return history
 

@@ -64,17 +64,17 @@ class LinearProbe:
             raise ValueError(f"need at least two classes to train a classifier; got only {self.classes.tolist()}.")
         weight = torch.zeros(x.shape[1], len(self.classes), device=self.device, requires_grad=True)
         bias = torch.zeros(len(self.classes), device=self.device, requires_grad=True)
-        optimiser = torch.optim.LBFGS([weight, bias], lr=1, max_iter=self.max_iter, history_size=20,
+        optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=self.max_iter, history_size=20,
                                       tolerance_grad=1e-6, tolerance_change=1e-10,
                                       line_search_fn="strong_wolfe")
 
         def closure() -> torch.Tensor:
-            optimiser.zero_grad()
+            optimizer.zero_grad()
             loss = F.cross_entropy(x @ weight + bias, target) + 0.5 * self.l2 * (weight * weight).sum()
             loss.backward()
             return loss
 
-        optimiser.step(closure)
+        optimizer.step(closure)
         self.weight, self.bias = weight.detach(), bias.detach()
         return self
 

@@ -34,7 +34,11 @@ LossFn = Callable[..., torch.Tensor]
 
 @dataclass
 class History:
-    """Mean training (and validation) loss per epoch, the epoch whose weights were kept, and the seconds taken."""
+    """Mean training (and validation) loss per epoch, the epoch whose weights were kept, and the seconds taken.
+
+    Epochs count from 1, as in `fit`'s ``on_epoch``: ``best_epoch`` is the number of the kept epoch, and its
+    losses are ``train[best_epoch - 1]`` and ``val[best_epoch - 1]``.
+    """
 
     train: list[float] = field(default_factory=list)
     val: list[float] = field(default_factory=list)
@@ -120,11 +124,11 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
             on_epoch(epoch + 1, model)
             model.train()
         if val is None:
-            history.best_epoch = epoch
+            history.best_epoch = epoch + 1
             continue
         history.val.append(evaluate(model, loss_fn, val, batch_size=max(batch_size, 1024)))
         if history.val[-1] < best:
-            best, best_state, waited, history.best_epoch = history.val[-1], copy.deepcopy(model.state_dict()), 0, epoch
+            best, best_state, waited, history.best_epoch = history.val[-1], copy.deepcopy(model.state_dict()), 0, epoch + 1
         else:
             waited += 1
             if patience is not None and waited >= patience:

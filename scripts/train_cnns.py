@@ -43,7 +43,7 @@ def train_one(name: str, classes: list[int], x: torch.Tensor, y: torch.Tensor) -
                         patience=SETTINGS["patience"], seed=SETTINGS["seed"], device="cpu", desc=name)
     metadata = {"architecture": name, "classes": json.dumps(classes), "settings": json.dumps(SETTINGS),
                 "train_seconds": f"{history.seconds:.1f}", "epochs_run": str(len(history.train)),
-                "best_epoch": str(history.best_epoch + 1), "train_loss": json.dumps(history.train),
+                "best_epoch": str(history.best_epoch), "train_loss": json.dumps(history.train),
                 "val_loss": json.dumps(history.val)}
     return model.state_dict(), metadata
 

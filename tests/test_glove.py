@@ -98,7 +98,7 @@ def test_adagrad_reaches_the_optimum_found_by_scipy(wiki_ids):
                         method="L-BFGS-B", options={"maxiter": 20000, "gtol": 1e-12, "ftol": 1e-15}).fun
                for seed in range(3))
     model = GloVe(size, dim, device="cpu")
-    history = model.train(x, epochs=2000, batch=256)
+    history = model.train(x, epochs=2000, batch_size=256)
     assert model.loss(x) == pytest.approx(best, rel=5e-3)
     assert history[-1]["loss"] == pytest.approx(model.loss(x), rel=0.1)  # measured during the last epoch
     assert history[-1]["loss"] < history[0]["loss"] / 2

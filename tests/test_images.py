@@ -63,7 +63,7 @@ def test_fashion_mnist_from_a_named_folder_and_corruption(tmp_path, monkeypatch)
     # uncompressed files in a folder named by the environment variable work too
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(gzip.decompress((tmp_path / "t10k-labels-idx1-ubyte.gz").read_bytes()))
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
-    monkeypatch.setenv(images.ENV_VAR, str(tmp_path))
+    monkeypatch.setenv(images.FASHION_MNIST_ENV_VAR, str(tmp_path))
     x, y = images.fashion_mnist("test")
     assert x.shape == (10_000, 28, 28) and torch.bincount(y).tolist() == [1000] * 10
     labels = bytearray((tmp_path / "t10k-labels-idx1-ubyte").read_bytes())

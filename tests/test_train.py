@@ -43,10 +43,10 @@ def test_early_stopping_restores_the_best_epoch():
     history = train.fit(model, mse, (x, y), val=(xv, yv), epochs=30, batch_size=256, lr=3.0, patience=3, device="cpu")
     assert len(history.val) == len(history.train) <= 30
     best = min(history.val)
-    assert history.val[history.best_epoch] == best
+    assert history.val[history.best_epoch - 1] == best  # epochs count from 1
     assert train.evaluate(model, mse, (xv, yv)) == pytest.approx(best, rel=1e-6)
-    if history.best_epoch < len(history.val) - 1:
-        assert len(history.val) - 1 - history.best_epoch == 3  # stopped after `patience` epochs without gain
+    if history.best_epoch < len(history.val):
+        assert len(history.val) - history.best_epoch == 3  # stopped after `patience` epochs without gain
 
 
 def test_cosine_schedule_by_hand():
@@ -111,3 +111,14 @@ def test_progress_bars_follow_the_environment(monkeypatch, capsys):
     monkeypatch.delenv("EMBEDKIT_PROGRESS")
     monkeypatch.setitem(sys.modules, "IPython", sys)  # as inside a notebook kernel
     assert progress.enabled()
+
+
+def test_best_epoch_counts_from_one_like_on_epoch():
+    x, y = regression()
+    seen = []
+    torch.manual_seed(0)
+    history = train.fit(nn.Linear(3, 1), mse, (x, y), val=(x, y), epochs=4, batch_size=64, lr=1e-2, device="cpu",
+                        on_epoch=lambda epoch, model: seen.append(epoch))
+    assert seen == [1, 2, 3, 4]
+    assert history.val == sorted(history.val, reverse=True)  # a small step: every epoch improves
+    assert history.best_epoch == seen[-1] == 4
