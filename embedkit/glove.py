@@ -46,7 +46,7 @@ class Cooccurrence:
 
     def dense(self) -> torch.Tensor:
         """The full ``size x size`` matrix (only for small vocabularies)."""
-        x = torch.zeros(self.size, self.size, dtype=torch.float64)
+        x = torch.zeros(self.size, self.size, dtype=self.counts.dtype, device=self.counts.device)
         x[self.rows, self.cols] = self.counts
         return x
 
@@ -71,12 +71,12 @@ def cooccurrence(ids: torch.Tensor, sentence: torch.Tensor, vocab_size: int, win
         same = sentence[:-d] == sentence[d:]
         a, b = ids[:-d][same], ids[d:][same]
         keys += [a * vocab_size + b, b * vocab_size + a]
-        weights += [torch.full((2 * len(a),), 1.0 / d, dtype=torch.float64)]
+        weights += [torch.full((2 * len(a),), 1.0 / d, dtype=torch.float64, device=ids.device)]
     keys = torch.cat(keys)
     if len(keys) == 0:
         raise EmptyInputError("no two words share a sentence: there is nothing to count.")
     unique, inverse = torch.unique(keys, return_inverse=True)
-    counts = torch.zeros(len(unique), dtype=torch.float64).index_add_(0, inverse, torch.cat(weights))
+    counts = torch.zeros(len(unique), dtype=torch.float64, device=ids.device).index_add_(0, inverse, torch.cat(weights))
     return Cooccurrence(unique // vocab_size, unique % vocab_size, counts, vocab_size)
 
 
