@@ -34,7 +34,8 @@ API conventions, the same in every module:
   then the CPU), which ``$EMBEDKIT_DEVICE`` overrides (`device.DEVICE_ENV_VAR`).
 - Sizes: ``batch_size`` is the number of examples per optimisation step or per chunk of work;
   Word2Vec's ``block`` is its own thing, the centre positions updated at once (as word2vec.c's threads).
-- Epochs count from 1: ``on_epoch(epoch, model)`` callbacks and ``History.best_epoch`` alike.
+- Training returns a `train.History`: one dict per epoch (``pandas.DataFrame(history)`` is a table), with
+  ``best_epoch`` and ``seconds``. Epochs count from 1, in its rows, in ``best_epoch`` and in ``on_epoch``.
 - Randomness: ``seed=`` arguments; CPU runs with the same seed are exactly repeatable.
 - Errors: the classes in `errors`, each a subclass of the built-in exception a caller would catch
   (``KeyError``, ``ValueError``, ``FileNotFoundError``), with a message that says what to do.

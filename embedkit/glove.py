@@ -22,6 +22,7 @@ and asymmetric windows.
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -30,6 +31,7 @@ from .device import get_device
 from .errors import EmptyInputError, ShapeError
 from .progress import progress
 from .table import EmbeddingTable
+from .train import History
 
 
 @dataclass
@@ -151,8 +153,8 @@ class GloVe:
         return 0.5 * (fx * diff * diff).sum()
 
     @torch.no_grad()
-    def train(self, x: Cooccurrence, epochs: int = 25, batch_size: int = 4096) -> list[dict[str, float]]:
-        """Fit to the non-zero counts of ``x``; returns the mean loss of each epoch."""
+    def train(self, x: Cooccurrence, epochs: int = 25, batch_size: int = 4096) -> History:
+        """Fit to the non-zero counts of ``x``; returns a `History` with the mean loss of each epoch."""
         if len(x) == 0:
             raise EmptyInputError("the co-occurrence matrix has no non-zero entries.")
         if x.size != self.w.shape[0]:
@@ -160,7 +162,7 @@ class GloVe:
         rows, cols = x.rows.to(self.device), x.cols.to(self.device)
         counts = x.counts.to(self.device, torch.float32)
         log_x, fx = counts.log(), weighting(counts, self.x_max, self.alpha)
-        history = []
+        history, start = History(), time.perf_counter()
         for epoch in progress(range(epochs), total=epochs, desc="GloVe epochs"):
             order = torch.randperm(len(x), generator=self.generator, device=self.device)
             total = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -171,6 +173,7 @@ class GloVe:
             if not math.isfinite(loss):
                 raise FloatingPointError(f"GloVe diverged in epoch {epoch + 1} (loss {loss}); lower lr (now {self.lr}).")
             history.append({"epoch": epoch + 1, "loss": loss})
+        history.best_epoch, history.seconds = len(history), time.perf_counter() - start
         return history
 
     def vectors(self) -> torch.Tensor:

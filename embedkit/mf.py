@@ -23,13 +23,16 @@ and side features for cold-start users and items.
 
 from __future__ import annotations
 
+import time
+
 import torch
 from torch import nn
 
-from .device import get_device
+from .device import get_device, synchronize
 from .errors import ShapeError
 from .progress import progress
 from .recsys import Ratings, rmse
+from .train import History
 
 
 class BiasedMF(nn.Module):
@@ -86,15 +89,15 @@ def _device_data(ratings: Ratings, device: torch.device) -> tuple[torch.Tensor, 
 
 def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01, l2: float = 0.1,
             batch_size: int = 2048, seed: int = 0, test: Ratings | None = None,
-            device: str | torch.device | None = None) -> list[dict[str, float]]:
-    """Fit by minibatch Adam; returns per-epoch train RMSE (and test RMSE when ``test`` is given)."""
+            device: str | torch.device | None = None) -> History:
+    """Fit by minibatch Adam; returns a `History` of train RMSE (and test RMSE when ``test`` is given)."""
     device = get_device(device)
     model.to(device)
     model.mu.fill_(float(train.values.mean()))
     users, items, values = _device_data(train, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    history = []
+    history, start = History(), time.perf_counter()
     for epoch in progress(range(epochs), total=epochs, desc="SGD epochs"):
         order = torch.randperm(len(values), generator=generator).to(device)
         for start in range(0, len(values), batch_size):
@@ -108,6 +111,8 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
             loss.backward()
             optimizer.step()
         history.append(_epoch_row(model, epoch, train, test))
+    synchronize(device)
+    history.best_epoch, history.seconds = len(history), time.perf_counter() - start
     return history
 
 
@@ -134,8 +139,8 @@ def _ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l
 
 @torch.no_grad()
 def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15, test: Ratings | None = None,
-            device: str | torch.device | None = None, damping: float = 0.0) -> list[dict[str, float]]:
-    """Fit by alternating least squares on the (dense, masked) rating matrix; returns per-epoch RMSEs."""
+            device: str | torch.device | None = None, damping: float = 0.0) -> History:
+    """Fit by alternating least squares on the (dense, masked) rating matrix; returns a `History` of RMSEs."""
     device = get_device(device)
     model.to(device)
     mu = float(train.values.mean())
@@ -143,7 +148,7 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
     ratings = train.matrix().to(device)
     mask = torch.zeros_like(ratings)
     mask[train.users.to(device), train.items.to(device)] = 1.0
-    history = []
+    history, start = History(), time.perf_counter()
     for epoch in progress(range(epochs), total=epochs, desc="ALS epochs"):
         # users: solve for [p_u, b_u] against fixed [q_i, 1]; target r - mu - b_i
         items = torch.cat([model.item.weight, torch.ones(ratings.shape[1], 1, device=device)], dim=1)
@@ -156,6 +161,8 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
         model.item.weight.copy_(solved[:, :-1])
         model.item_bias.weight.copy_(solved[:, -1:])
         history.append(_epoch_row(model, epoch, train, test))
+    synchronize(device)
+    history.best_epoch, history.seconds = len(history), time.perf_counter() - start
     return history
 
 

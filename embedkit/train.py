@@ -19,8 +19,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
@@ -32,18 +31,36 @@ from .progress import progress
 LossFn = Callable[..., torch.Tensor]
 
 
-@dataclass
-class History:
-    """Mean training (and validation) loss per epoch, the epoch whose weights were kept, and the seconds taken.
+class History(list):
+    """What every training function in embedkit returns: one dict per epoch, plus two attributes.
 
-    Epochs count from 1, as in `fit`'s ``on_epoch``: ``best_epoch`` is the number of the kept epoch, and its
-    losses are ``train[best_epoch - 1]`` and ``val[best_epoch - 1]``.
+    Each row holds ``"epoch"`` (counting from 1) and that epoch's numbers (`fit`: ``"train loss"`` and
+    ``"val loss"``; Word2Vec: ``"loss"``, ``"examples"``, ``"words"``; matrix factorisation: ``"train rmse"``,
+    ``"test rmse"``), so ``pandas.DataFrame(history)`` is a table. ``best_epoch`` is the number of the epoch
+    whose weights were kept (the last one unless early stopping restored an earlier one), ``seconds`` the
+    training time.
     """
 
-    train: list[float] = field(default_factory=list)
-    val: list[float] = field(default_factory=list)
-    best_epoch: int = 0
-    seconds: float = 0.0
+    def __init__(self, rows: Iterable[dict] = (), best_epoch: int = 0, seconds: float = 0.0) -> None:
+        super().__init__(rows)
+        self.best_epoch, self.seconds = best_epoch, seconds
+
+    def column(self, key: str) -> list[float]:
+        """The values of ``key`` over the epochs that recorded it."""
+        return [row[key] for row in self if key in row]
+
+    @property
+    def train(self) -> list[float]:
+        """`fit`'s mean training loss per epoch."""
+        return self.column("train loss")
+
+    @property
+    def val(self) -> list[float]:
+        """`fit`'s validation loss per epoch (empty without validation data)."""
+        return self.column("val loss")
+
+    def __repr__(self) -> str:
+        return f"History({list.__repr__(self)}, best_epoch={self.best_epoch}, seconds={self.seconds:.3g})"
 
 
 def _check(tensors: tuple[torch.Tensor, ...], what: str) -> int:
@@ -117,7 +134,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
             optimizer.step()
             schedule.step()
             total += loss.detach() * len(index)
-        history.train.append(float(total) / n)
+        row = {"epoch": epoch + 1, "train loss": float(total) / n}
+        history.append(row)
         if not torch.isfinite(total):
             raise FloatingPointError(f"the training loss became {float(total)} in epoch {epoch + 1}; lower lr.")
         if on_epoch is not None:
@@ -126,9 +144,9 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
         if val is None:
             history.best_epoch = epoch + 1
             continue
-        history.val.append(evaluate(model, loss_fn, val, batch_size=max(batch_size, 1024)))
-        if history.val[-1] < best:
-            best, best_state, waited, history.best_epoch = history.val[-1], copy.deepcopy(model.state_dict()), 0, epoch + 1
+        row["val loss"] = evaluate(model, loss_fn, val, batch_size=max(batch_size, 1024))
+        if row["val loss"] < best:
+            best, best_state, waited, history.best_epoch = row["val loss"], copy.deepcopy(model.state_dict()), 0, epoch + 1
         else:
             waited += 1
             if patience is not None and waited >= patience:

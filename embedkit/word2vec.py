@@ -38,6 +38,7 @@ Left out: hierarchical softmax, phrases, and sub-word vectors (fastText).
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable
@@ -49,6 +50,7 @@ from .errors import EmptyInputError
 from .progress import progress
 from .table import EmbeddingTable
 from .text import Vocabulary
+from .train import History
 
 
 @dataclass
@@ -198,10 +200,10 @@ class Word2Vec:
 
     @torch.no_grad()
     def train(self, ids: torch.Tensor, sentence: torch.Tensor, epochs: int | None = None,
-              on_block=None) -> list[dict[str, float]]:
+              on_block=None) -> History:
         """Train on a corpus given as flat word ids and the sentence number of each word.
 
-        Returns one row per epoch: mean loss per example, examples, words after
+        Returns a `History`, one row per epoch: mean loss per example, examples, words after
         subsampling. ``on_block(words_done, model)``, if given, is called after
         every block (the chapter uses it to record training curves; one worker only).
         """
@@ -216,7 +218,8 @@ class Word2Vec:
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs}; leave it out to use the config's {c.epochs}.")
         ids, sentence = ids.to(self.device), sentence.to(self.device)
-        total, history, done = epochs * len(ids), [], 0
+        total, history, done = epochs * len(ids), History(), 0
+        start = time.perf_counter()
         sum_dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
         threads = torch.get_num_threads()
         if c.workers > 1:
@@ -253,11 +256,12 @@ class Word2Vec:
                                 "examples": examples, "words": n_words})
         finally:
             torch.set_num_threads(threads)
+        history.best_epoch, history.seconds = len(history), time.perf_counter() - start
         return history
 
 
 def train_word2vec(sentences: list[list[str]], config: Word2VecConfig | None = None,
-                   device: str | torch.device | None = None) -> tuple[Word2Vec, list[dict[str, float]]]:
+                   device: str | torch.device | None = None) -> tuple[Word2Vec, History]:
     """Build the vocabulary, encode the corpus and train: the one-call version."""
     config = config or Word2VecConfig()
     vocab = Vocabulary.build(sentences, config.min_count)

@@ -122,3 +122,29 @@ def test_best_epoch_counts_from_one_like_on_epoch():
     assert seen == [1, 2, 3, 4]
     assert history.val == sorted(history.val, reverse=True)  # a small step: every epoch improves
     assert history.best_epoch == seen[-1] == 4
+
+
+def test_every_training_function_returns_a_history():
+    """One return type: rows per epoch (epoch from 1), best_epoch, seconds; a DataFrame of it is a table."""
+    import pandas as pd
+
+    from embedkit.glove import GloVe, cooccurrence
+    from embedkit.mf import BiasedMF, fit_als, fit_sgd
+    from embedkit.recsys import Ratings
+    from embedkit.word2vec import Word2VecConfig, train_word2vec
+
+    x, y = regression()
+    histories = {"fit": train.fit(nn.Linear(3, 1), mse, (x, y), val=(x, y), epochs=2, device="cpu")}
+    _, histories["word2vec"] = train_word2vec([["a", "b", "c", "a", "b"]] * 20, Word2VecConfig(dim=4, min_count=1, epochs=2), device="cpu")
+    ids = torch.tensor([0, 1, 2, 0, 1, 2, 1])
+    histories["glove"] = GloVe(3, dim=2, device="cpu").train(cooccurrence(ids, torch.zeros(7, dtype=torch.long), 3, 2), epochs=2)
+    ratings = Ratings(torch.tensor([0, 0, 1, 1]), torch.tensor([0, 1, 0, 1]), torch.tensor([5.0, 3.0, 4.0, 2.0]),
+                      torch.zeros(4, dtype=torch.long), [10, 11], [20, 21])
+    histories["fit_sgd"] = fit_sgd(BiasedMF(2, 2, factors=1), ratings, epochs=2, device="cpu")
+    histories["fit_als"] = fit_als(BiasedMF(2, 2, factors=1), ratings, epochs=2, device="cpu")
+    for name, history in histories.items():
+        assert isinstance(history, train.History), name
+        assert [row["epoch"] for row in history] == [1, 2], name
+        assert history.best_epoch in (1, 2) and history.seconds > 0, name
+        assert list(pd.DataFrame(history)["epoch"]) == [1, 2], name
+    assert histories["fit"].train == histories["fit"].column("train loss") and len(histories["fit"].val) == 2
