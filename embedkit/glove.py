@@ -162,7 +162,7 @@ class GloVe:
         rows, cols = x.rows.to(self.device), x.cols.to(self.device)
         counts = x.counts.to(self.device, torch.float32)
         log_x, fx = counts.log(), weighting(counts, self.x_max, self.alpha)
-        history, start = History(), time.perf_counter()
+        history, started = History(), time.perf_counter()
         for epoch in progress(range(epochs), total=epochs, desc="GloVe epochs"):
             order = torch.randperm(len(x), generator=self.generator, device=self.device)
             total = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -173,7 +173,7 @@ class GloVe:
             if not math.isfinite(loss):
                 raise FloatingPointError(f"GloVe diverged in epoch {epoch + 1} (loss {loss}); lower lr (now {self.lr}).")
             history.append({"epoch": epoch + 1, "loss": loss})
-        history.best_epoch, history.seconds = len(history), time.perf_counter() - start
+        history.best_epoch, history.seconds = len(history), time.perf_counter() - started
         return history
 
     def vectors(self) -> torch.Tensor:

@@ -97,7 +97,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
     users, items, values = _device_data(train, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    history, start = History(), time.perf_counter()
+    history, started = History(), time.perf_counter()
     for epoch in progress(range(epochs), total=epochs, desc="SGD epochs"):
         order = torch.randperm(len(values), generator=generator).to(device)
         for start in range(0, len(values), batch_size):
@@ -112,7 +112,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
             optimizer.step()
         history.append(_epoch_row(model, epoch, train, test))
     synchronize(device)
-    history.best_epoch, history.seconds = len(history), time.perf_counter() - start
+    history.best_epoch, history.seconds = len(history), time.perf_counter() - started
     return history
 
 
@@ -148,7 +148,7 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
     ratings = train.matrix().to(device)
     mask = torch.zeros_like(ratings)
     mask[train.users.to(device), train.items.to(device)] = 1.0
-    history, start = History(), time.perf_counter()
+    history, started = History(), time.perf_counter()
     for epoch in progress(range(epochs), total=epochs, desc="ALS epochs"):
         # users: solve for [p_u, b_u] against fixed [q_i, 1]; target r - mu - b_i
         items = torch.cat([model.item.weight, torch.ones(ratings.shape[1], 1, device=device)], dim=1)
@@ -162,7 +162,7 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
         model.item_bias.weight.copy_(solved[:, -1:])
         history.append(_epoch_row(model, epoch, train, test))
     synchronize(device)
-    history.best_epoch, history.seconds = len(history), time.perf_counter() - start
+    history.best_epoch, history.seconds = len(history), time.perf_counter() - started
     return history
 
 

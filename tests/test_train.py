@@ -145,6 +145,6 @@ def test_every_training_function_returns_a_history():
     for name, history in histories.items():
         assert isinstance(history, train.History), name
         assert [row["epoch"] for row in history] == [1, 2], name
-        assert history.best_epoch in (1, 2) and history.seconds > 0, name
+        assert history.best_epoch in (1, 2) and 0 < history.seconds < 30, name  # a real duration
         assert list(pd.DataFrame(history)["epoch"]) == [1, 2], name
     assert histories["fit"].train == histories["fit"].column("train loss") and len(histories["fit"].val) == 2
