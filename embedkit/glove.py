@@ -22,7 +22,6 @@ and asymmetric windows.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import torch
@@ -162,7 +161,7 @@ class GloVe:
         rows, cols = x.rows.to(self.device), x.cols.to(self.device)
         counts = x.counts.to(self.device, torch.float32)
         log_x, fx = counts.log(), weighting(counts, self.x_max, self.alpha)
-        history, started = History(), time.perf_counter()
+        history = History()
         for epoch in progress(range(epochs), total=epochs, desc="GloVe epochs"):
             order = torch.randperm(len(x), generator=self.generator, device=self.device)
             total = torch.zeros((), dtype=torch.float64, device=self.device)
@@ -173,8 +172,7 @@ class GloVe:
             if not math.isfinite(loss):
                 raise FloatingPointError(f"GloVe diverged in epoch {epoch + 1} (loss {loss}); lower lr (now {self.lr}).")
             history.append({"epoch": epoch + 1, "loss": loss})
-        history.best_epoch, history.seconds = len(history), time.perf_counter() - started
-        return history
+        return history.finish(self.device)
 
     def vectors(self) -> torch.Tensor:
         """The embedding the paper uses: word plus context vectors, W + W~ (biases dropped)."""

@@ -23,12 +23,10 @@ and side features for cold-start users and items.
 
 from __future__ import annotations
 
-import time
-
 import torch
 from torch import nn
 
-from .device import get_device, synchronize
+from .device import get_device
 from .errors import ShapeError
 from .progress import progress
 from .recsys import Ratings, rmse
@@ -97,7 +95,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
     users, items, values = _device_data(train, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
-    history, started = History(), time.perf_counter()
+    history = History()
     for epoch in progress(range(epochs), total=epochs, desc="SGD epochs"):
         order = torch.randperm(len(values), generator=generator).to(device)
         for start in range(0, len(values), batch_size):
@@ -111,9 +109,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
             loss.backward()
             optimizer.step()
         history.append(_epoch_row(model, epoch, train, test))
-    synchronize(device)
-    history.best_epoch, history.seconds = len(history), time.perf_counter() - started
-    return history
+    return history.finish(device)
 
 
 def _epoch_row(model: BiasedMF, epoch: int, train: Ratings, test: Ratings | None) -> dict[str, float]:
@@ -148,7 +144,7 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
     ratings = train.matrix().to(device)
     mask = torch.zeros_like(ratings)
     mask[train.users.to(device), train.items.to(device)] = 1.0
-    history, started = History(), time.perf_counter()
+    history = History()
     for epoch in progress(range(epochs), total=epochs, desc="ALS epochs"):
         # users: solve for [p_u, b_u] against fixed [q_i, 1]; target r - mu - b_i
         items = torch.cat([model.item.weight, torch.ones(ratings.shape[1], 1, device=device)], dim=1)
@@ -161,9 +157,7 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
         model.item.weight.copy_(solved[:, :-1])
         model.item_bias.weight.copy_(solved[:, -1:])
         history.append(_epoch_row(model, epoch, train, test))
-    synchronize(device)
-    history.best_epoch, history.seconds = len(history), time.perf_counter() - started
-    return history
+    return history.finish(device)
 
 
 def recommend(model: BiasedMF, train: Ratings, raw_user, k: int = 10) -> list[tuple[object, float]]:

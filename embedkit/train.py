@@ -44,6 +44,15 @@ class History(list):
     def __init__(self, rows: Iterable[dict] = (), best_epoch: int = 0, seconds: float = 0.0) -> None:
         super().__init__(rows)
         self.best_epoch, self.seconds = best_epoch, seconds
+        self._started = time.perf_counter()  # training starts when its History is made
+
+    def finish(self, device: torch.device) -> "History":
+        """Stop the clock once the device has finished (``seconds``); without early stopping the kept
+        epoch is the last one."""
+        synchronize(device)
+        self.seconds = time.perf_counter() - self._started
+        self.best_epoch = self.best_epoch or len(self)
+        return self
 
     def column(self, key: str) -> list[float]:
         """The values of ``key`` over the epochs that recorded it."""
@@ -121,7 +130,6 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)) if cosine else 1.0)
     history, best, best_state, waited = History(), float("inf"), None, 0
-    start_time = time.perf_counter()
     model.train()
     for epoch in progress(range(epochs), total=epochs, desc=desc):
         order = torch.randperm(n, generator=order_rng).to(device)
@@ -154,9 +162,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    synchronize(device)
-    history.seconds = time.perf_counter() - start_time
-    return history
+    return history.finish(device)
 
 
 @torch.no_grad()

@@ -38,7 +38,6 @@ Left out: hierarchical softmax, phrases, and sub-word vectors (fastText).
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterable
@@ -219,7 +218,6 @@ class Word2Vec:
             raise ValueError(f"epochs must be at least 1, got {epochs}; leave it out to use the config's {c.epochs}.")
         ids, sentence = ids.to(self.device), sentence.to(self.device)
         total, history, done = epochs * len(ids), History(), 0
-        started = time.perf_counter()
         sum_dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
         threads = torch.get_num_threads()
         if c.workers > 1:
@@ -256,8 +254,7 @@ class Word2Vec:
                                 "examples": examples, "words": n_words})
         finally:
             torch.set_num_threads(threads)
-        history.best_epoch, history.seconds = len(history), time.perf_counter() - started
-        return history
+        return history.finish(self.device)
 
 
 def train_word2vec(sentences: list[list[str]], config: Word2VecConfig | None = None,
