@@ -212,9 +212,9 @@ class SentenceEncoder:
         from .wordpiece import WordPieceTokenizer
 
         settings = json.loads(data_path("minilm-settings").read_text())  # every file read is sha256-checked
-        pooling = json.loads(data_path("minilm-pooling").read_text())
-        if not pooling.get("pooling_mode_mean_tokens"):
-            raise DataIntegrityError(f"{data_path('minilm-pooling')}: the pooling configuration is not mean pooling.")
+        pooling_file = data_path("minilm-pooling")
+        if not json.loads(pooling_file.read_text()).get("pooling_mode_mean_tokens"):
+            raise DataIntegrityError(f"{pooling_file}: the pooling configuration is not mean pooling.")
         encoder = BertEncoder(BertConfig.from_json(data_path("minilm-config"))).load(load_safetensors(data_path("minilm-weights")))
         tokenizer = WordPieceTokenizer.from_vocab(data_path("minilm-vocab"), max_length=settings["max_seq_length"])
         return cls(encoder, tokenizer, normalize=True, device=device)

@@ -8,7 +8,14 @@ and each message says what to do next.
 from __future__ import annotations
 
 
-class UnknownWordError(KeyError):
+class _UnquotedKeyError(KeyError):
+    """A KeyError whose message prints as written (KeyError would otherwise quote it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class UnknownWordError(_UnquotedKeyError):
     """A word (or several) is not in the vocabulary of an embedding table."""
 
     def __init__(self, words: list[str], hint: str = "") -> None:
@@ -20,22 +27,13 @@ class UnknownWordError(KeyError):
         super().__init__(msg)
         self.message = msg
 
-    def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return self.message
 
-
-class UnknownIDError(KeyError):
+class UnknownIDError(_UnquotedKeyError):
     """A user or item ID that the model never saw in training."""
 
-    def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return str(self.args[0])
 
-
-class UnknownNameError(KeyError):
+class UnknownNameError(_UnquotedKeyError):
     """A name (a data file, a pretrained model) that the library does not know; the message lists the known ones."""
-
-    def __str__(self) -> str:  # KeyError would otherwise quote the message
-        return str(self.args[0])
 
 
 class EmptyInputError(ValueError):

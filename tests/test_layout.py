@@ -1,6 +1,8 @@
 """The project keeps the promises the README makes: layout, two commands, pinned dependencies."""
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -73,9 +75,6 @@ def test_embedkit_builds_with_the_locked_backend():
 
 def test_jupyterlab_opens_the_markdown_sources_as_notebooks():
     """`make lab` needs JupyterLab and jupytext's server extension (the contents manager that opens .md files)."""
-    import subprocess
-    import sys
-
     jupyter = Path(sys.executable).parent / "jupyter"
     listed = subprocess.run([str(jupyter), "server", "extension", "list"], capture_output=True, text=True)
     lines = (listed.stdout + listed.stderr).splitlines()
@@ -94,5 +93,6 @@ def test_package_docstring_names_every_module_and_exports_every_error():
     modules = {p.stem for p in (ROOT / "embedkit").glob("*.py") if p.stem != "__init__"}
     named = set(re.findall(r"^- `(\w+)`", embedkit.__doc__, flags=re.M))
     assert named == modules, f"not in embedkit's docstring: {modules - named}; no such module: {named - modules}"
-    classes = {n for n, c in inspect.getmembers(errors, inspect.isclass) if issubclass(c, Exception) and c.__module__ == errors.__name__}
+    classes = {n for n, c in inspect.getmembers(errors, inspect.isclass)
+               if issubclass(c, Exception) and c.__module__ == errors.__name__ and not n.startswith("_")}
     assert classes <= set(embedkit.__all__), f"errors not exported by embedkit: {classes - set(embedkit.__all__)}"
