@@ -27,6 +27,7 @@ One module per idea, mirroring the chapters:
 - `errors`: the exceptions, each subclassing the built-in one a caller would catch.
 - `progress`: progress bars that show in interactive use and stay quiet in tests.
 - `timing`: wall-clock timing that waits for the device.
+- `diagrams`: the schematic pictures of the chapters (boxes, arrows, grids of cells) in matplotlib.
 
 API conventions, the same in every module:
 
