@@ -19,7 +19,7 @@ import torch
 from embedkit import get_device
 from embedkit.bert import SentenceEncoder
 from embedkit.data import data_path
-from embedkit.text import split_sentences, wikipedia_articles
+from embedkit.corpora import split_sentences, wikipedia_articles
 from embedkit.timing import measure
 
 
@@ -38,10 +38,10 @@ def main() -> None:
     reference = SentenceTransformer(str(data_path("minilm-weights").parent), device=str(device))
     runs = {
         "sentence-transformers": lambda: reference.encode(sentences, batch_size=args.batch_size, convert_to_tensor=True),
-        "embedkit": lambda: ours.encode(sentences, batch_size=args.batch_size),
+        "embedkit": lambda: ours.embed(sentences, batch_size=args.batch_size),
     }
     seconds = {name: measure(fn, repeat=args.repeats, warmup=1, device=device) for name, fn in runs.items()}
-    gap = float((ours.encode(sentences, batch_size=args.batch_size) - runs["sentence-transformers"]().cpu()).abs().max())
+    gap = float((ours.embed(sentences, batch_size=args.batch_size) - runs["sentence-transformers"]().cpu()).abs().max())
     print(f"{len(sentences)} Wikipedia sentences, batch {args.batch_size}, on {device}, torch threads {torch.get_num_threads()}")
     for name, s in seconds.items():
         print(f"{name:24s} {len(sentences) / s:9.1f} sentences/s")

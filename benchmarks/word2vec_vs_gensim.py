@@ -23,7 +23,8 @@ import time
 from embedkit import EmbeddingTable, get_device
 from embedkit.device import synchronize
 from embedkit.evaluate import evaluate_analogies, evaluate_word_pairs
-from embedkit.text import Vocabulary, wikipedia_sentences
+from embedkit.corpora import wikipedia_sentences
+from embedkit.vocab import Vocabulary
 from embedkit.word2vec import Word2Vec, Word2VecConfig
 
 

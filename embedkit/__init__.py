@@ -8,7 +8,8 @@ One module per idea, mirroring the chapters:
 - `evaluate`: analogy accuracy and word-similarity correlation.
 - `probe`: linear and k-NN probes that measure what an embedding encodes.
 - `concentration`: distance concentration, the curse of dimensionality.
-- `text`: the Wikipedia corpus, vocabulary, subsampling and noise distribution.
+- `corpora`: the Wikipedia and news corpora, read offline; words and sentences.
+- `vocab`: the vocabulary, frequent-word subsampling and the noise distribution.
 - `word2vec`: skip-gram and CBOW with negative sampling.
 - `glove`: co-occurrence counts and the GloVe model.
 - `recsys`: ratings data (MovieLens), splits and recommender metrics.
@@ -33,6 +34,14 @@ API conventions, the same in every module:
 
 - Devices: whatever computes takes ``device=``; ``None`` means `get_device`'s choice (CUDA, then MPS,
   then the CPU), which ``$EMBEDKIT_DEVICE`` overrides (`device.DEVICE_ENV_VAR`).
+  Tensors come back on the device that computed them (a model's, or ``device=``), from every function and
+  method alike; call ``.cpu()`` before numpy, scikit-learn or matplotlib. Inputs may live anywhere: they
+  are moved to the computing device. Scores and metrics come back as Python numbers.
+- Names: ``embed`` gives the embedding of a batch of inputs, on every model (an image network's
+  penultimate layer, an autoencoder's code, a VAE's posterior mean, a sentence encoder's pooled vector);
+  ``encode`` is the first half of an encoder/decoder pair (autoencoders, the VAE: what ``decode`` takes)
+  and, for text, the step from text to ids (`vocab.Vocabulary.encode`, `wordpiece.WordPieceTokenizer.encode`).
+  Public methods that tests and chapters call have no leading underscore.
 - Sizes: ``batch_size`` is the number of examples per optimisation step or per chunk of work;
   Word2Vec's ``block`` is its own thing, the centre positions updated at once (as word2vec.c's threads).
 - Training returns a `train.History`: one dict per epoch (``pandas.DataFrame(history)`` is a table), with

@@ -73,6 +73,10 @@ class DenseAutoencoder(nn.Module):
         """The code (embedding) of each input: ``(n, code_size)``."""
         return self.encoder(flatten_inputs(x, self.in_features))
 
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The embedding of each input: its code, as `encode` gives it (every model of the book has ``embed``)."""
+        return self.encode(x)
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstructions ``(n, in_features)`` from codes."""
         out = self.decoder(check_codes(z, self.code_size))
@@ -103,6 +107,10 @@ class ConvAutoencoder(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code of each image ``(n, 1, 28, 28)``: ``(n, code_size)``."""
         return self.encoder(check_images(x))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The embedding of each image: its code, as `encode` gives it."""
+        return self.encode(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images ``(n, 1, 28, 28)`` in [0, 1] from codes."""

@@ -113,7 +113,7 @@ class BertEncoder(nn.Module):
         self.embedding_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.layers = nn.ModuleList(Layer(config) for _ in range(config.num_hidden_layers))
 
-    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+    def input_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
         """The input of the first layer: LN(token + position + token type 0)."""
         if input_ids.ndim != 2:
             raise ShapeError(f"input_ids must be (batch, length); got shape {tuple(input_ids.shape)}.")
@@ -135,7 +135,7 @@ class BertEncoder(nn.Module):
         if causal:
             n = input_ids.shape[1]
             mask = mask & torch.ones(n, n, dtype=torch.bool, device=mask.device).tril()
-        x = self.embed(input_ids)
+        x = self.input_embeddings(input_ids)
         for layer in self.layers:
             x = layer(x, mask)
         return x
@@ -144,7 +144,7 @@ class BertEncoder(nn.Module):
     def attention_maps(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Attention probabilities of every layer and head: (layers, batch, heads, length, length)."""
         mask = attention_mask.bool()[:, None, None, :]
-        x, maps = self.embed(input_ids), []
+        x, maps = self.input_embeddings(input_ids), []
         for layer in self.layers:
             maps.append(layer.attention.weights(x, mask))
             x = layer(x, mask)
@@ -220,15 +220,16 @@ class SentenceEncoder:
         return cls(encoder, tokenizer, normalize=True, device=device)
 
     @torch.no_grad()  # not inference_mode: its tensors cannot be used to train a probe later
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
-        """One vector per text, (n, hidden), on the CPU, in the order given."""
+    def embed(self, texts: Sequence[str], batch_size: int = 64) -> torch.Tensor:
+        """One vector per text, (n, hidden), in the order given, on the encoder's device
+        (sentence-transformers calls this ``encode``; here ``encode`` is the tokenizer's text -> ids)."""
         if isinstance(texts, str):
             texts = [texts]
         if len(texts) == 0:
-            raise EmptyInputError("no texts to encode.")
+            raise EmptyInputError("no texts to embed: pass a non-empty list of strings.")
         ids = [self.tokenizer.encode(t) for t in texts]
         order = np.argsort([-len(i) for i in ids], kind="stable")  # longest first: batches of similar length
-        out = torch.empty(len(ids), self.encoder.config.hidden_size)
+        out = torch.empty(len(ids), self.encoder.config.hidden_size, device=self.device)
         for start in range(0, len(ids), batch_size):
             chunk = order[start:start + batch_size]
             batch = self.tokenizer.pad([ids[i] for i in chunk])
@@ -236,7 +237,7 @@ class SentenceEncoder:
             vectors = mean_pool(self.encoder(input_ids, mask), mask)
             if self.normalize:
                 vectors = F.normalize(vectors, dim=-1)
-            out[torch.as_tensor(chunk)] = vectors.float().cpu()
+            out[torch.as_tensor(chunk, device=self.device)] = vectors.float()
         return out
 
     @torch.no_grad()
@@ -244,5 +245,5 @@ class SentenceEncoder:
         """The word pieces of one text (with ``[CLS]``/``[SEP]``) and their contextual vectors, (length, hidden)."""
         ids = self.tokenizer.encode(text)
         tensor = torch.tensor([ids], device=self.device)
-        hidden = self.encoder(tensor, torch.ones_like(tensor))[0].cpu()
+        hidden = self.encoder(tensor, torch.ones_like(tensor))[0]
         return [self.tokenizer.tokens[i] for i in ids], hidden

@@ -52,7 +52,7 @@ PRETRAINED: dict[str, str] = {
 }
 
 
-class _ImageModel(nn.Module):
+class ImageModel(nn.Module):
     """Input checks, normalisation, and the split into `features` (-> embedding) and `head` (-> logits)."""
 
     features: nn.Module
@@ -79,7 +79,7 @@ class _ImageModel(nn.Module):
         return self.head(self.embed(x))
 
 
-class AlexNet(_ImageModel):
+class AlexNet(ImageModel):
     """5x5 then 3x3 convolutions with max-pooling, then dense layers with dropout; embedding: the last hidden layer."""
 
     def __init__(self, classes: int = 10, width: int = 16, embedding_dim: int = 128) -> None:
@@ -96,7 +96,7 @@ class AlexNet(_ImageModel):
         self.head = nn.Linear(embedding_dim, classes)
 
 
-class VGG(_ImageModel):
+class VGG(ImageModel):
     """Blocks of 3x3 convolutions (2, 2, 3 of them) each closed by a 2x2 max-pool; two dense layers with dropout."""
 
     def __init__(self, classes: int = 10, width: int = 8, embedding_dim: int = 128) -> None:
@@ -130,7 +130,7 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-class ResNet(_ImageModel):
+class ResNet(ImageModel):
     """A 3x3 stem, three stages of two basic blocks (8, 16, 32 channels; stride 2 between), global average pooling."""
 
     def __init__(self, classes: int = 10, width: int = 8, blocks_per_stage: int = 2) -> None:
@@ -161,7 +161,7 @@ class InceptionBlock(nn.Module):
         return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)], dim=1)
 
 
-class Inception(_ImageModel):
+class Inception(ImageModel):
     """A 3x3 stem, two Inception blocks, a max-pool, two more, global average pooling."""
 
     def __init__(self, classes: int = 10, width: int = 8) -> None:
@@ -177,7 +177,7 @@ class Inception(_ImageModel):
         self.head = nn.Linear(d.outputs, classes)
 
 
-ARCHITECTURES: dict[str, type[_ImageModel]] = {"AlexNet": AlexNet, "VGG": VGG, "ResNet": ResNet, "Inception": Inception}
+ARCHITECTURES: dict[str, type[ImageModel]] = {"AlexNet": AlexNet, "VGG": VGG, "ResNet": ResNet, "Inception": Inception}
 
 
 def weights_folder() -> Path:
@@ -185,7 +185,7 @@ def weights_folder() -> Path:
     return Path(__file__).resolve().parent / "pretrained"
 
 
-def load_pretrained(name: str, kind: str = "all") -> tuple[_ImageModel, dict]:
+def load_pretrained(name: str, kind: str = "all") -> tuple[ImageModel, dict]:
     """The shipped model ``name`` (a key of `ARCHITECTURES`) trained on ``kind`` = ``'all'`` classes or the
     ``'seen'`` ones, in evaluation mode, and its training metadata (settings, seconds, loss curves)."""
     from .weights import load_safetensors

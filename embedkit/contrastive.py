@@ -70,7 +70,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     n = len(z1)
     logits = z @ z.T / temperature
     logits.fill_diagonal_(float("-inf"))  # a view is not its own candidate
-    partner = torch.cat([torch.arange(n, 2 * n), torch.arange(n)]).to(z.device)
+    partner = torch.cat([torch.arange(n, 2 * n, device=z.device), torch.arange(n, device=z.device)])
     return F.cross_entropy(logits, partner)
 
 

@@ -8,7 +8,7 @@ command that fixes the problem. Nothing is ever downloaded.
 
 Readers here: the pretrained GloVe 6B-50d vectors, the Google analogy questions,
 and the WordSim-353 / SimLex-999 word-pair files (the Wikipedia text slice is
-read by `embedkit.text`). Left out: any data set whose
+read by `embedkit.corpora`). Left out: any data set whose
 licence forbids shipping it (later chapters read those from a folder you name).
 """
 

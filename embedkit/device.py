@@ -39,7 +39,8 @@ REPRODUCIBLE_CPU_ENV: dict[str, str] = {
 }
 
 
-def _mps_available() -> bool:
+def mps_available() -> bool:
+    """Whether this torch build can use Apple's MPS backend on this machine."""
     mps = getattr(torch.backends, "mps", None)
     return bool(mps is not None and mps.is_available())
 
@@ -56,7 +57,7 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
     if device is None:
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if _mps_available():
+        if mps_available():
             return torch.device("mps")
         return torch.device("cpu")
     try:
@@ -74,7 +75,7 @@ def get_device(device: str | torch.device | None = None) -> torch.device:
             raise DeviceUnavailableError(
                 f"{device!r}: only {torch.cuda.device_count()} CUDA device(s) are present."
             )
-    if dev.type == "mps" and not _mps_available():
+    if dev.type == "mps" and not mps_available():
         raise DeviceUnavailableError(
             f"{device!r} (from the {source}) asks for MPS, which this machine does not have; use 'cpu'."
         )

@@ -15,6 +15,12 @@ Two steps, as in the reference C tool:
    order each epoch, a batch at a time (gradients from the same parameters,
    added with ``index_add_``). The embedding is W + W~, as in the paper.
 
+The update is the one of glove.c as released with the paper (2014). Since
+2019, glove.c clips each component of a vector's gradient to +-100 (first
++-10) before multiplying by the rate; ``grad_clip=100`` does the same. That
+change also dropped the rate from glove.c's bias steps (an unannounced side
+effect, kept by later releases); ours keep it.
+
 Left out: the C tool's out-of-core shuffling of counts larger than memory,
 and asymmetric windows.
 """
@@ -87,68 +93,58 @@ def weighting(x: torch.Tensor, x_max: float = 100.0, alpha: float = 0.75) -> tor
 
 
 class GloVe:
-    """Word and context vectors with biases, trained on a `Cooccurrence` by AdaGrad."""
+    """Word vectors ``w`` and context vectors ``wc`` with biases ``b``, ``bc``, trained on a `Cooccurrence`
+    by AdaGrad; ``gradsq_*`` hold AdaGrad's sums of squared steps, one per parameter, starting at 1
+    (glove.c's rule)."""
 
     def __init__(self, vocab_size: int, dim: int = 100, x_max: float = 100.0, alpha: float = 0.75,
-                 lr: float = 0.05, seed: int = 0, device: str | torch.device | None = None) -> None:
+                 lr: float = 0.05, seed: int = 0, grad_clip: float | None = None,
+                 device: str | torch.device | None = None) -> None:
         if vocab_size < 1 or dim < 1:
             raise ValueError(f"vocab_size and dim must be at least 1; got {vocab_size}, {dim}.")
-        self.x_max, self.alpha, self.lr = x_max, alpha, lr
+        if grad_clip is not None and grad_clip <= 0:
+            raise ValueError(f"grad_clip must be positive (or None for no clipping), got {grad_clip}.")
+        self.x_max, self.alpha, self.lr, self.dim, self.grad_clip = x_max, alpha, lr, dim, grad_clip
         self.device = get_device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
-        # per word, one row holds the vector, the bias (as glove.c stores them) and their AdaGrad
-        # accumulators, so that one gather and one scatter serve all four
-        init = lambda: torch.cat([(torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim,
-                                  torch.ones(vocab_size, dim + 1, device=self.device)], dim=1)
-        self._word, self._context = init(), init()
-        self.dim = dim
+        # as glove.c: each vector and its bias uniform in +-0.5 / dim, drawn together, words then contexts
+        word = (torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim
+        context = (torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim
+        self.w, self.b = word[:, :dim].contiguous(), word[:, dim].contiguous()
+        self.wc, self.bc = context[:, :dim].contiguous(), context[:, dim].contiguous()
+        self.gradsq_w, self.gradsq_b = torch.ones_like(self.w), torch.ones_like(self.b)
+        self.gradsq_wc, self.gradsq_bc = torch.ones_like(self.wc), torch.ones_like(self.bc)
 
-    @property
-    def w(self) -> torch.Tensor:
-        """Word vectors with the bias as the last column (a view)."""
-        return self._word[:, :self.dim + 1]
-
-    @property
-    def wc(self) -> torch.Tensor:
-        """Context vectors with the bias as the last column (a view)."""
-        return self._context[:, :self.dim + 1]
-
-    @property
-    def gradsq(self) -> torch.Tensor:
-        """AdaGrad's sums of squared steps for `w` (a view); they start at 1 as in glove.c."""
-        return self._word[:, self.dim + 1:]
-
-    @property
-    def gradsq_c(self) -> torch.Tensor:
-        """AdaGrad's sums of squared steps for `wc` (a view)."""
-        return self._context[:, self.dim + 1:]
-
-    @staticmethod
-    def _residual(w: torch.Tensor, wc: torch.Tensor, log_x: torch.Tensor) -> torch.Tensor:
-        """w_i . w~_j + b_i + b~_j - log X_ij for rows of vectors with their bias in the last column."""
-        return (w[:, :-1] * wc[:, :-1]).sum(dim=1) + w[:, -1] + wc[:, -1] - log_x
+    def residual(self, rows: torch.Tensor, cols: torch.Tensor, log_x: torch.Tensor) -> torch.Tensor:
+        """w_i . w~_j + b_i + b~_j - log X_ij for the entries ``(rows, cols)``."""
+        return (self.w[rows] * self.wc[cols]).sum(dim=1) + self.b[rows] + self.bc[cols] - log_x
 
     def loss(self, x: Cooccurrence) -> float:
         """The objective J, halved as glove.c reports it, divided by the number of non-zero counts."""
         rows, cols = x.rows.to(self.device), x.cols.to(self.device)
         counts = x.counts.to(self.device, torch.float32)
-        diff = self._residual(self.w[rows], self.wc[cols], counts.log())
+        diff = self.residual(rows, cols, counts.log())
         return float(0.5 * (weighting(counts, self.x_max, self.alpha) * diff * diff).sum() / len(x))
 
-    def _step(self, rows: torch.Tensor, cols: torch.Tensor, log_x: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
-        """One AdaGrad update from a batch of non-zero entries (their log counts and weights), the C tool's rule.
+    def step(self, rows: torch.Tensor, cols: torch.Tensor, log_x: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
+        """One AdaGrad update from a batch of non-zero entries (their log counts and weights), glove.c's rule.
 
-        Returns the batch's share of the loss before the update, as glove.c accumulates it.
+        Every entry's step is computed from the parameters before the batch; a word met twice gets both
+        (added). Returns the batch's share of the loss before the update, as glove.c accumulates it.
         """
-        k = self.dim + 1
-        word, context = self._word[rows], self._context[cols]  # vectors, biases and accumulators
-        w, wc = word[:, :k], context[:, :k]
-        diff = self._residual(w, wc, log_x)
-        fdiff = (fx * diff * self.lr)[:, None]
-        grad_w = torch.cat([fdiff * wc[:, :-1], fdiff], dim=1)  # d/dw and d/db of the weighted loss, times lr
-        grad_wc = torch.cat([fdiff * w[:, :-1], fdiff], dim=1)
-        self._word.index_add_(0, rows, torch.cat([-grad_w / word[:, k:].sqrt(), grad_w * grad_w], dim=1))
-        self._context.index_add_(0, cols, torch.cat([-grad_wc / context[:, k:].sqrt(), grad_wc * grad_wc], dim=1))
+        w, wc = self.w[rows], self.wc[cols]
+        diff = (w * wc).sum(dim=1) + self.b[rows] + self.bc[cols] - log_x
+        fdiff = fx * diff * self.lr  # the weighted residual times the rate: the bias steps
+        for vec, bias, sq_vec, sq_bias, index, other in ((self.w, self.b, self.gradsq_w, self.gradsq_b, rows, wc),
+                                                          (self.wc, self.bc, self.gradsq_wc, self.gradsq_bc, cols, w)):
+            if self.grad_clip is None:
+                grad = fdiff[:, None] * other  # d/dw of the weighted loss, times the rate
+            else:  # glove.c since 2019: each component clipped to +-grad_clip, then times the rate
+                grad = ((fx * diff)[:, None] * other).clamp(-self.grad_clip, self.grad_clip) * self.lr
+            vec.index_add_(0, index, -grad / sq_vec[index].sqrt())
+            bias.index_add_(0, index, -fdiff / sq_bias[index].sqrt())
+            sq_vec.index_add_(0, index, grad * grad)
+            sq_bias.index_add_(0, index, fdiff * fdiff)
         return 0.5 * (fx * diff * diff).sum()
 
     @torch.no_grad()
@@ -156,8 +152,8 @@ class GloVe:
         """Fit to the non-zero counts of ``x``; returns a `History` with the mean loss of each epoch."""
         if len(x) == 0:
             raise EmptyInputError("the co-occurrence matrix has no non-zero entries.")
-        if x.size != self.w.shape[0]:
-            raise ShapeError(f"the matrix is for {x.size} words but the model has {self.w.shape[0]}.")
+        if x.size != len(self.w):
+            raise ShapeError(f"the matrix is for {x.size} words but the model has {len(self.w)}.")
         rows, cols = x.rows.to(self.device), x.cols.to(self.device)
         counts = x.counts.to(self.device, torch.float32)
         log_x, fx = counts.log(), weighting(counts, self.x_max, self.alpha)
@@ -167,7 +163,7 @@ class GloVe:
             total = torch.zeros((), dtype=torch.float64, device=self.device)
             for start in range(0, len(x), batch_size):
                 pick = order[start:start + batch_size]
-                total += self._step(rows[pick], cols[pick], log_x[pick], fx[pick])
+                total += self.step(rows[pick], cols[pick], log_x[pick], fx[pick])
             loss = float(total) / len(x)  # the mean loss over the epoch, as glove.c prints it
             if not math.isfinite(loss):
                 raise FloatingPointError(f"GloVe diverged in epoch {epoch + 1} (loss {loss}); lower lr (now {self.lr}).")
@@ -176,7 +172,7 @@ class GloVe:
 
     def vectors(self) -> torch.Tensor:
         """The embedding the paper uses: word plus context vectors, W + W~ (biases dropped)."""
-        return self.w[:, :-1] + self.wc[:, :-1]
+        return self.w + self.wc
 
     def table(self, words: list[str]) -> EmbeddingTable:
         """W + W~ as an `EmbeddingTable` over ``words``."""

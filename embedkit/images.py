@@ -101,6 +101,11 @@ def _find(folder: Path, stem: str) -> Path:
 _cache: dict[tuple[str, str], tuple[torch.Tensor, torch.Tensor]] = {}
 
 
+def clear_cache() -> None:
+    """Forget the Fashion-MNIST arrays read so far: the next call reads and checks the files again."""
+    _cache.clear()
+
+
 def fashion_mnist(split: str = "train", folder: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Fashion-MNIST ``split`` (``'train'``: 60,000, ``'test'``: 10,000): uint8 images ``(n, 28, 28)`` and labels.
 

@@ -63,9 +63,11 @@ class BiasedMF(nn.Module):
             if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= n):
                 raise IndexError(f"{name} indices must lie in 0..{n - 1}; translate raw IDs with Ratings.{name}().")
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Predicted ratings (not clipped) for index pairs."""
-        self._check(users, items)
+    def forward(self, users: torch.Tensor, items: torch.Tensor, check: bool = True) -> torch.Tensor:
+        """Predicted ratings (not clipped) for index pairs. ``check=False`` skips the range check of the ids,
+        which makes a GPU wait (the training loop checks its data once, up front)."""
+        if check:
+            self._check(users, items)
         return (self.mu + self.user_bias(users).squeeze(-1) + self.item_bias(items).squeeze(-1)
                 + (self.user(users) * self.item(items)).sum(-1))
 
@@ -93,6 +95,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
     model.to(device)
     model.mu.fill_(float(train.values.mean()))
     users, items, values = _device_data(train, device)
+    model._check(users, items)  # once here, not per minibatch
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(seed)
     history = History()
@@ -101,7 +104,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
         for start in range(0, len(values), batch_size):
             pick = order[start:start + batch_size]
             u, i, r = users[pick], items[pick], values[pick]
-            error = model(u, i) - r
+            error = model(u, i, check=False) - r
             penalty = (model.user(u).pow(2).sum(-1) + model.item(i).pow(2).sum(-1)
                        + model.user_bias(u).squeeze(-1).pow(2) + model.item_bias(i).squeeze(-1).pow(2))
             loss = (error.pow(2) + l2 * penalty).mean()
@@ -119,9 +122,12 @@ def _epoch_row(model: BiasedMF, epoch: int, train: Ratings, test: Ratings | None
     return row
 
 
-def _ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l2: float,
+def ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l2: float,
                 chunk: int = 128, damping: float = 0.0) -> torch.Tensor:
-    """For each row r: argmin_x sum_j mask[r,j] (target[r,j] - fixed[j].x)^2 + l2 * (n_r + damping) * |x|^2."""
+    """One half of an ALS sweep: for each row r, the ridge solution
+    ``argmin_x sum_j mask[r, j] (target[r, j] - fixed[j] . x)^2 + l2 (n_r + damping) ||x||^2``, where n_r is the
+    number of observed entries of row r (at least 1). Rows are solved ``chunk`` at a time, each from its normal
+    equations ``(F^T M_r F + l2 (n_r + damping) I) x = F^T M_r t_r``."""
     out = torch.empty(mask.shape[0], fixed.shape[1], device=mask.device)
     eye = torch.eye(fixed.shape[1], device=mask.device)
     for start in range(0, mask.shape[0], chunk):
@@ -148,12 +154,12 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
     for epoch in progress(range(epochs), total=epochs, desc="ALS epochs"):
         # users: solve for [p_u, b_u] against fixed [q_i, 1]; target r - mu - b_i
         items = torch.cat([model.item.weight, torch.ones(ratings.shape[1], 1, device=device)], dim=1)
-        solved = _ridge_rows(mask, ratings - mu - model.item_bias.weight.T, items, l2, damping=damping)
+        solved = ridge_rows(mask, ratings - mu - model.item_bias.weight.T, items, l2, damping=damping)
         model.user.weight.copy_(solved[:, :-1])
         model.user_bias.weight.copy_(solved[:, -1:])
         # items: solve for [q_i, b_i] against fixed [p_u, 1]; target r - mu - b_u
         users = torch.cat([model.user.weight, torch.ones(ratings.shape[0], 1, device=device)], dim=1)
-        solved = _ridge_rows(mask.T, (ratings - mu - model.user_bias.weight).T, users, l2, damping=damping)
+        solved = ridge_rows(mask.T, (ratings - mu - model.user_bias.weight).T, users, l2, damping=damping)
         model.item.weight.copy_(solved[:, :-1])
         model.item_bias.weight.copy_(solved[:, -1:])
         history.append(_epoch_row(model, epoch, train, test))

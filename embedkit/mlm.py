@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from .bert import BertConfig, BertEncoder
 from .errors import DataIntegrityError, EmptyInputError
-from .text import Vocabulary
+from .vocab import Vocabulary
 
 PAD, UNK, MASK = 0, 1, 2
 SPECIAL = ["[PAD]", "[UNK]", "[MASK]"]

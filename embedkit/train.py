@@ -168,7 +168,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
 @torch.no_grad()
 def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 2048,
             device: str | torch.device | None = None) -> torch.Tensor:
-    """``fn`` applied to ``x`` in chunks on ``device``; the results concatenated on the CPU.
+    """``fn`` applied to ``x`` in chunks on ``device``, without gradients; the results concatenated there.
 
     ``device`` defaults to the device of the module whose method ``fn`` is
     (``batched(model.embed, x)``), else to `get_device`'s choice.
@@ -179,4 +179,4 @@ def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_s
     device = get_device(device)
     if len(x) == 0:
         raise EmptyInputError("nothing to process: the input is empty.")
-    return torch.cat([fn(x[i:i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+    return torch.cat([fn(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)])

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 
@@ -48,8 +48,20 @@ from .device import get_device
 from .errors import EmptyInputError
 from .progress import progress
 from .table import EmbeddingTable
-from .text import Vocabulary
+from .vocab import Vocabulary
 from .train import History
+
+
+def default_block(sg: bool, shared_negatives: bool, device: torch.device) -> int:
+    """Centre positions per update when the config leaves ``block`` out, by mode and device.
+
+    On a CPU, the fastest measured: 256 (skip-gram), 512 (shared negatives), 1,024 (CBOW). On a GPU,
+    larger blocks give each kernel enough work: 2,048 (skip-gram) and 4,096 (CBOW), half the sizes at
+    which frequent words diverged on the Wikipedia slice (4,096 and 8,192, measured on the CPU).
+    """
+    if device.type == "cpu":
+        return (512 if shared_negatives else 256) if sg else 1024
+    return 2048 if sg else 4096
 
 
 @dataclass
@@ -58,7 +70,7 @@ class Word2VecConfig:
 
     Defaults are gensim's except: ``alpha`` (by mode, as in the C tool; gensim uses 0.025 for both),
     ``min_alpha`` (relative to alpha; gensim's is absolute, 1e-4), ``workers`` (1, reproducible;
-    gensim's 3) and ``block``, which gensim does not have.
+    gensim's 3) and ``block``, which gensim does not have (None: `default_block`).
     """
 
     dim: int = 100
@@ -72,23 +84,47 @@ class Word2VecConfig:
     min_alpha: float = 1e-4  # final rate, relative to alpha as in the C tool
     shared_negatives: bool = False  # skip-gram: one draw of noise words per window instead of per pair
     workers: int = 1  # CPU threads training blocks at once (Hogwild; gensim: 3); > 1 is faster, not reproducible
-    # centre positions updated at once (None: 256 skip-gram, 512 shared, 1024 CBOW: the fastest on a CPU);
-    # on the Wikipedia slice frequent words diverge from 4,096 (skip-gram) and 8,192 (CBOW)
-    block: int | None = None
+    block: int | None = None  # centre positions updated at once; None: `default_block` for the model's device
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.shared_negatives and not self.sg:
             raise ValueError("shared_negatives applies to skip-gram only: CBOW already draws one set per window.")
-        if self.block is None:
-            self.block = (512 if self.shared_negatives else 256) if self.sg else 1024
-        for name in ("dim", "window", "epochs", "block", "min_count", "workers"):
+        for name in ("dim", "window", "epochs", "min_count", "workers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
+        if self.block is not None and self.block < 1:
+            raise ValueError(f"block must be at least 1 (or None for the device's default), got {self.block}.")
         if self.negative < 1:
             raise ValueError("negative must be at least 1: this implementation trains by negative sampling.")
         if self.alpha is None:
             self.alpha = 0.025 if self.sg else 0.05
+
+
+def _gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Rows of ``table`` for an index of any shape: ``index.shape + (dim,)``."""
+    return table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
+
+
+def hogwild(run: Callable[[range], tuple[torch.Tensor, int]], n_blocks: int, workers: int,
+            desc: str) -> list[tuple[torch.Tensor, int]]:
+    """Run the blocks ``0..n_blocks-1``: worker t takes every ``workers``-th block, in its own thread.
+
+    One worker runs them in order in this thread (reproducible). More workers write the shared vectors
+    without locks, as word2vec.c's threads do (Recht et al. 2011); torch releases the GIL inside each
+    operation, so each thread keeps one core busy. Returns each worker's ``run`` result.
+    """
+    shares = [range(t, n_blocks, workers) for t in range(workers)]
+    first = progress(shares[0], total=len(shares[0]), desc=desc)
+    if workers == 1:
+        return [run(first)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # each worker thread runs its own blocks, one core each
+    try:
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(run, [first, *shares[1:]]))
+    finally:
+        torch.set_num_threads(threads)
 
 
 class Word2Vec:
@@ -99,6 +135,7 @@ class Word2Vec:
         self.vocab, self.config = vocab, config or Word2VecConfig()
         self.device = get_device(device)
         c = self.config
+        self.block = c.block or default_block(c.sg, c.shared_negatives, self.device)
         self.generator = torch.Generator(device=self.device).manual_seed(c.seed)
         v = len(vocab)
         self.w_in = ((torch.rand(v, c.dim, generator=self.generator, device=self.device) - 0.5) / c.dim)
@@ -114,29 +151,29 @@ class Word2Vec:
         self._distance[c.window] = c.window + 1
         self._label = torch.zeros(1 + c.negative, device=self.device)
         self._label[0] = 1
+        # one update rule per mode, each a method below
+        self.step = self.cbow_step if not c.sg else self.skipgram_shared_step if c.shared_negatives else self.skipgram_step
 
     def table(self) -> EmbeddingTable:
-        """The trained input vectors as an `EmbeddingTable` (what gensim calls ``model.wv``)."""
+        """The trained input vectors as an `EmbeddingTable` (what gensim calls ``model.wv``), a copy."""
         return EmbeddingTable(self.vocab.words, self.w_in, self.device)
 
-    def _rand(self, n: int) -> torch.Tensor:
-        return torch.rand(n, generator=self.generator, device=self.device)
-
-    def _negatives(self, shape: tuple[int, ...]) -> torch.Tensor:
+    def noise_words(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Word ids drawn from the noise distribution (unigram^0.75), in a tensor of ``shape``."""
         picks = torch.randint(len(self._noise_table), shape, generator=self.generator, device=self.device)
         return self._noise_table.index_select(0, picks.reshape(-1)).view(shape)
 
-    def _sgns_step(self, h: torch.Tensor, targets: torch.Tensor, lr: float,
-                   mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def negative_sampling(self, h: torch.Tensor, targets: torch.Tensor, lr: float,
+                          mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """One negative-sampling update of the output vectors: the ``m`` hidden vectors ``h[i]`` (n, m, d)
         all predict ``targets[i]`` against the same noise words (``mask`` (n, m) drops padding rows).
 
         Returns the gradient for ``h`` (already times the rate) and the summed loss (a tensor: reading
         it would make a GPU wait, so it is only read once per epoch).
         """
-        candidates = self._negatives((len(targets), 1 + self.config.negative))
+        candidates = self.noise_words((len(targets), 1 + self.config.negative))
         candidates[:, 0] = targets  # (n, 1 + k): the true word, then the noise words
-        u = self._gather(self.w_out, candidates)  # (n, 1 + k, d)
+        u = _gather(self.w_out, candidates)  # (n, 1 + k, d)
         score = torch.bmm(u, h.transpose(1, 2)).transpose(1, 2)  # (n, m, 1 + k)
         # the scores that count: all but a noise word equal to the target (the C tool skips it) and padding
         valid = candidates != targets[:, None]
@@ -150,11 +187,11 @@ class Word2Vec:
         self.w_out.index_add_(0, candidates.reshape(-1), grad_u.reshape(-1, h.shape[2]))
         return torch.bmm(g, u), loss
 
-    def _windows(self, ids: torch.Tensor, sentence: torch.Tensor,
-                 reach: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def windows(self, ids: torch.Tensor, sentence: torch.Tensor,
+                reach: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The corpus padded with ``window`` slots at each end, so that every window is a slice, and for
         each position which of its ``2 * window + 1`` slots hold a context word: same sentence, within the
-        position's ``reach``. Computed once per epoch, for all positions at once."""
+        position's ``reach``. Computed once per epoch, for all positions at once; the step methods take it."""
         w = self.config.window
         if len(ids) == 0:  # subsampling kept no word (a corpus of a few words): no windows, no blocks
             return ids, torch.zeros(0, 2 * w + 1, dtype=torch.bool, device=ids.device)
@@ -165,41 +202,56 @@ class Word2Vec:
                    & (self._distance[None, :] <= reach[:, None]))
         return torch.cat([any_word, ids, any_word]), context
 
-    def _block(self, ids: torch.Tensor, context: torch.Tensor, centres: slice,
-               lr: float) -> tuple[torch.Tensor | float, int]:
-        """Update for the centre positions ``centres`` (a slice, possibly strided) of a corpus laid out by
-        `_windows`; returns the summed loss and the number of examples."""
+    def _block(self, ids: torch.Tensor, context: torch.Tensor,
+               centres: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The windows of the centre positions ``centres`` (a slice, possibly strided) of a laid-out corpus:
+        their words (B, 2w + 1), centre words (B,), context mask (B, 2w + 1) and context words, in order."""
         w = self.config.window
-        words = ids.unfold(0, 2 * w + 1, 1)[centres]  # (B, 2w + 1): each centre's window, a view
-        targets = ids[w:len(ids) - w][centres]
+        words = ids.unfold(0, 2 * w + 1, 1)[centres]  # each centre's window, a view
         mask = context[centres]
-        inputs = words[mask]  # the context words, centre after centre
+        return words, ids[w:len(ids) - w][centres], mask, words[mask]
+
+    def skipgram_step(self, ids: torch.Tensor, context: torch.Tensor, centres: slice,
+                      lr: float) -> tuple[torch.Tensor | float, int]:
+        """Skip-gram, word2vec.c's way: each context word's vector predicts the centre word, its own noise
+        words per pair. Updates the block ``centres`` of a corpus laid out by `windows`; returns the summed
+        loss and the number of examples (pairs)."""
+        _, targets, mask, inputs = self._block(ids, context, centres)
         if len(inputs) == 0:
             return 0.0, 0
-        if self.config.sg and self.config.shared_negatives:  # each window's context words share one noise draw
-            grad, loss = self._sgns_step(self._gather(self.w_in, words), targets, lr, mask)
-            self.w_in.index_add_(0, inputs, grad[mask])
-            return loss, len(inputs)
         count = mask.sum(dim=1)
-        if self.config.sg:  # word2vec.c: the context word's vector predicts the centre word
-            grad, loss = self._sgns_step(self.w_in.index_select(0, inputs)[:, None],
-                                         targets.repeat_interleave(count, output_size=len(inputs)), lr)
-            self.w_in.index_add_(0, inputs, grad[:, 0])
-            return loss, len(inputs)
+        grad, loss = self.negative_sampling(self.w_in.index_select(0, inputs)[:, None],
+                                            targets.repeat_interleave(count, output_size=len(inputs)), lr)
+        self.w_in.index_add_(0, inputs, grad[:, 0])
+        return loss, len(inputs)
+
+    def skipgram_shared_step(self, ids: torch.Tensor, context: torch.Tensor, centres: slice,
+                             lr: float) -> tuple[torch.Tensor | float, int]:
+        """Skip-gram with one noise draw per window, shared by its context words (as `skipgram_step`)."""
+        words, targets, mask, inputs = self._block(ids, context, centres)
+        if len(inputs) == 0:
+            return 0.0, 0
+        grad, loss = self.negative_sampling(_gather(self.w_in, words), targets, lr, mask)
+        self.w_in.index_add_(0, inputs, grad[mask])
+        return loss, len(inputs)
+
+    def cbow_step(self, ids: torch.Tensor, context: torch.Tensor, centres: slice,
+                  lr: float) -> tuple[torch.Tensor | float, int]:
+        """CBOW: the mean of the context vectors predicts the centre word, and the whole gradient goes to
+        each context word, as in word2vec.c (as `skipgram_step`; examples are centres with a context)."""
+        _, targets, mask, inputs = self._block(ids, context, centres)
+        if len(inputs) == 0:
+            return 0.0, 0
+        count = mask.sum(dim=1)
         has_context = count > 0  # a centre without context words is no example (its mean below is 0)
         h = torch.nn.functional.embedding_bag(inputs, self.w_in, count.cumsum(0) - count, mode="mean")
-        grad, loss = self._sgns_step(h[:, None], targets, lr, has_context[:, None])
-        # the whole gradient goes to each context word, as in word2vec.c
+        grad, loss = self.negative_sampling(h[:, None], targets, lr, has_context[:, None])
         self.w_in.index_add_(0, inputs, grad[:, 0].repeat_interleave(count, dim=0, output_size=len(inputs)))
         return loss, int(has_context.sum())
 
-    @staticmethod
-    def _gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        return table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
-
     @torch.no_grad()
     def train(self, ids: torch.Tensor, sentence: torch.Tensor, epochs: int | None = None,
-              on_block=None) -> History:
+              on_block: Callable[[float, "Word2Vec"], None] | None = None) -> History:
         """Train on a corpus given as flat word ids and the sentence number of each word.
 
         Returns a `History`, one row per epoch: mean loss per example, examples, words after
@@ -219,41 +271,29 @@ class Word2Vec:
         ids, sentence = ids.to(self.device), sentence.to(self.device)
         total, history, done = epochs * len(ids), History(), 0
         sum_dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
-        threads = torch.get_num_threads()
-        if c.workers > 1:
-            torch.set_num_threads(1)  # each worker thread runs its own blocks, one core each
-        try:
-            for epoch in range(epochs):
-                kept = self._rand(len(ids)) < self._keep[ids]
-                n_words = int(kept.sum())
-                reach = torch.randint(1, c.window + 1, (n_words,), generator=self.generator, device=self.device)
-                e_ids, context = self._windows(ids[kept], sentence[kept], reach)
-                n_blocks = -(-n_words // c.block)
+        for epoch in range(epochs):
+            kept = torch.rand(len(ids), generator=self.generator, device=self.device) < self._keep[ids]
+            n_words = int(kept.sum())
+            reach = torch.randint(1, c.window + 1, (n_words,), generator=self.generator, device=self.device)
+            e_ids, context = self.windows(ids[kept], sentence[kept], reach)
+            n_blocks = -(-n_words // self.block)
 
-                def run(blocks: Iterable[int]) -> tuple[torch.Tensor, int]:
-                    loss_sum, examples = torch.zeros((), device=self.device, dtype=sum_dtype), 0
-                    for j in blocks:
-                        # learning rate decays linearly with the raw corpus words processed, as in word2vec.c
-                        lr = c.alpha * max(1 - (done + j / n_blocks * len(ids)) / total, c.min_alpha)
-                        loss, n = self._block(e_ids, context, slice(j, None, n_blocks), lr)
-                        loss_sum, examples = loss_sum + loss, examples + n
-                        if on_block is not None:
-                            on_block(done + (j + 1) / n_blocks * len(ids), self)
-                    return loss_sum, examples
+            def run(blocks: Iterable[int]) -> tuple[torch.Tensor, int]:
+                loss_sum, examples = torch.zeros((), device=self.device, dtype=sum_dtype), 0
+                for j in blocks:  # block j: the positions j, j + n_blocks, j + 2 n_blocks, ...
+                    # learning rate decays linearly with the raw corpus words processed, as in word2vec.c
+                    lr = c.alpha * max(1 - (done + j / n_blocks * len(ids)) / total, c.min_alpha)
+                    loss, n = self.step(e_ids, context, slice(j, None, n_blocks), lr)
+                    loss_sum, examples = loss_sum + loss, examples + n
+                    if on_block is not None:
+                        on_block(done + (j + 1) / n_blocks * len(ids), self)
+                return loss_sum, examples
 
-                shares = [range(t, n_blocks, c.workers) for t in range(c.workers)]  # worker t: every workers-th block
-                shares[0] = progress(shares[0], total=len(shares[0]), desc=f"epoch {epoch + 1}/{epochs}")
-                if c.workers == 1:
-                    results = [run(shares[0])]
-                else:
-                    with ThreadPoolExecutor(c.workers) as pool:  # torch releases the GIL inside each operation
-                        results = list(pool.map(run, shares))
-                done += len(ids)
-                examples = sum(n for _, n in results)
-                history.append({"epoch": epoch + 1, "loss": float(sum(loss for loss, _ in results)) / max(examples, 1),
-                                "examples": examples, "words": n_words})
-        finally:
-            torch.set_num_threads(threads)
+            results = hogwild(run, n_blocks, c.workers, desc=f"epoch {epoch + 1}/{epochs}")
+            done += len(ids)
+            examples = sum(n for _, n in results)
+            history.append({"epoch": epoch + 1, "loss": float(sum(loss for loss, _ in results)) / max(examples, 1),
+                            "examples": examples, "words": n_words})
         return history.finish(self.device)
 
 

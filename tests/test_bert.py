@@ -6,7 +6,7 @@ import torch
 from embedkit.bert import BertConfig, BertEncoder, SentenceEncoder, mean_pool
 from embedkit.data import data_path
 from embedkit.errors import DataIntegrityError, EmptyInputError, ShapeError
-from embedkit.text import split_sentences, wikipedia_articles
+from embedkit.corpora import split_sentences, wikipedia_articles
 
 TINY = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=2, num_attention_heads=2, intermediate_size=16,
                   max_position_embeddings=10)
@@ -55,7 +55,7 @@ def test_equals_sentence_transformers_on_real_sentences(models, sentences):
     ours, reference = models
     assert len(sentences) >= 1000
     expected = torch.from_numpy(reference.encode(sentences, batch_size=32, convert_to_numpy=True))
-    got = ours.encode(sentences, batch_size=32)
+    got = ours.embed(sentences, batch_size=32)
     assert got.shape == (len(sentences), 384)
     assert float((got - expected).abs().max()) <= 1e-5
     assert torch.allclose(got.norm(dim=1), torch.ones(len(sentences)), atol=1e-5)
@@ -64,8 +64,8 @@ def test_equals_sentence_transformers_on_real_sentences(models, sentences):
 def test_alone_or_in_a_padded_batch_gives_the_same_vector(models, sentences):
     ours, _ = models
     short, long = min(sentences, key=len), max(sentences, key=len)
-    alone = ours.encode([short])
-    with_long = ours.encode([short, long], batch_size=2)  # the short one is padded to the long one
+    alone = ours.embed([short])
+    with_long = ours.embed([short, long], batch_size=2)  # the short one is padded to the long one
     assert float((alone[0] - with_long[0]).abs().max()) <= 1e-6
 
 
@@ -82,12 +82,12 @@ def test_edge_cases_behave_like_the_reference(models):
     long_text = wikipedia_articles(max_articles=1)[0][1]  # thousands of tokens: truncated to 256
     texts = ["", long_text, long_text[:2000]]
     expected = torch.from_numpy(reference.encode(texts, convert_to_numpy=True))
-    assert float((ours.encode(texts) - expected).abs().max()) <= 1e-5
+    assert float((ours.embed(texts) - expected).abs().max()) <= 1e-5
     assert len(ours.tokenizer.encode(long_text)) == 256
     with pytest.raises(TypeError, match="expected a string"):
-        ours.encode(["fine", 42])
+        ours.embed(["fine", 42])
     with pytest.raises(EmptyInputError):
-        ours.encode([])
+        ours.embed([])
 
 
 def test_attention_maps_are_distributions_that_ignore_padding(models):
@@ -114,7 +114,7 @@ def test_unnormalised_vectors_are_the_mean_pool_and_can_train_a_probe(models, se
     """normalize=False gives the mean-pooled vectors themselves; encode's output works as training input."""
     ours, _ = models
     plain = SentenceEncoder(ours.encoder, ours.tokenizer, normalize=False, device="cpu")
-    raw, unit = plain.encode(sentences[:8]), ours.encode(sentences[:8])
+    raw, unit = plain.embed(sentences[:8]), ours.embed(sentences[:8])
     assert not torch.allclose(raw.norm(dim=1), torch.ones(8), atol=1e-2)
     torch.testing.assert_close(torch.nn.functional.normalize(raw, dim=1), unit, atol=1e-6, rtol=0)
     probe = torch.nn.Linear(raw.shape[1], 2)

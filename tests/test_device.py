@@ -15,7 +15,7 @@ from embedkit import DeviceUnavailableError, device, get_device, seed_everything
 def test_default_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, expected):
     monkeypatch.delenv("EMBEDKIT_DEVICE", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    monkeypatch.setattr(device, "_mps_available", lambda: mps)
+    monkeypatch.setattr(device, "mps_available", lambda: mps)
     assert get_device() == torch.device(expected)
 
 

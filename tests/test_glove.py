@@ -7,7 +7,8 @@ from scipy.optimize import minimize
 
 from embedkit.errors import EmptyInputError, ShapeError
 from embedkit.glove import GloVe, cooccurrence, weighting
-from embedkit.text import Vocabulary, wikipedia_sentences
+from embedkit.corpora import wikipedia_sentences
+from embedkit.vocab import Vocabulary
 
 
 def test_cooccurrence_by_hand():
@@ -44,34 +45,41 @@ def test_weighting():
 def test_one_adagrad_step_follows_the_gradient():
     model = GloVe(3, dim=2, device="cpu")
     rows, cols, counts = torch.tensor([0]), torch.tensor([2]), torch.tensor([7.0])
-    params = [model.w.clone().requires_grad_(), model.wc.clone().requires_grad_()]
-    w, wc = params
-    diff = (w[0, :2] * wc[2, :2]).sum() + w[0, 2] + wc[2, 2] - torch.log(counts[0])
+    names = ["w", "b", "wc", "bc"]
+    params = {n: getattr(model, n).clone().requires_grad_() for n in names}
+    p = params
+    diff = (p["w"][0] * p["wc"][2]).sum() + p["b"][0] + p["bc"][2] - torch.log(counts[0])
     (0.5 * weighting(counts[0]) * diff**2).backward()
-    before_w, before_wc = model.w.clone(), model.wc.clone()
-    model._step(rows, cols, counts.log(), weighting(counts))
+    model.step(rows, cols, counts.log(), weighting(counts))
     # first step: accumulators are 1, so the update is -lr * gradient
-    assert torch.allclose(model.w, before_w - 0.05 * w.grad, atol=1e-7)
-    assert torch.allclose(model.wc, before_wc - 0.05 * wc.grad, atol=1e-7)
-    assert torch.allclose(model.gradsq[0], 1 + (0.05 * w.grad[0]) ** 2)
+    for n in names:
+        assert torch.allclose(getattr(model, n), p[n].detach() - 0.05 * p[n].grad, atol=1e-7), n
+    assert torch.allclose(model.gradsq_w[0], 1 + (0.05 * p["w"].grad[0]) ** 2)
+    assert torch.allclose(model.gradsq_bc[2], 1 + (0.05 * p["bc"].grad[2]) ** 2)
+    assert torch.equal(model.gradsq_w[1:], torch.ones(2, 2))  # untouched rows keep their accumulators
 
 
 def test_a_row_repeated_in_a_batch_gets_the_sum_of_its_steps():
     """Word 0 meets contexts 1 and 2 in one batch: both steps use the parameters from before the batch
     (like two glove.c threads reading the same row) and add up, and so do the squared steps."""
     model = GloVe(3, dim=2, device="cpu")
-    model.gradsq[:] = torch.tensor([4.0, 9.0, 16.0])[:, None]  # accumulators past their start, to see the division
+    model.gradsq_w[:] = torch.tensor([4.0, 9.0, 16.0])[:, None]  # accumulators past their start, to see the division
+    model.gradsq_b[:] = torch.tensor([25.0, 1.0, 1.0])
     rows, cols, counts = torch.tensor([0, 0]), torch.tensor([1, 2]), torch.tensor([3.0, 20.0])
-    w, wc, acc = model.w.clone(), model.wc.clone(), model.gradsq.clone()
-    steps = []
+    w, b, wc, bc = model.w.clone(), model.b.clone(), model.wc.clone(), model.bc.clone()
+    acc, acc_b = model.gradsq_w.clone(), model.gradsq_b.clone()
+    steps, bias_steps = [], []
     for j, count in zip([1, 2], counts):  # each entry's gradient, times lr, by hand from the old parameters
-        diff = float(w[0, :2] @ wc[j, :2] + w[0, 2] + wc[j, 2] - count.log())
+        diff = float(w[0] @ wc[j] + b[0] + bc[j] - count.log())
         f = float(weighting(count))
-        steps.append(torch.cat([0.05 * f * diff * wc[j, :2], torch.tensor([0.05 * f * diff])]))
-    model._step(rows, cols, counts.log(), weighting(counts))
+        steps.append(0.05 * f * diff * wc[j])
+        bias_steps.append(0.05 * f * diff)
+    model.step(rows, cols, counts.log(), weighting(counts))
     assert torch.allclose(model.w[0], w[0] - (steps[0] + steps[1]) / acc[0].sqrt(), atol=1e-7)
-    assert torch.allclose(model.gradsq[0], acc[0] + steps[0] ** 2 + steps[1] ** 2, atol=1e-6)
-    assert torch.equal(model.w[1:], w[1:])  # rows 1 and 2 are context rows here: their word vectors stay
+    assert float(model.b[0]) == pytest.approx(float(b[0]) - sum(bias_steps) / 5.0, abs=1e-7)
+    assert torch.allclose(model.gradsq_w[0], acc[0] + steps[0] ** 2 + steps[1] ** 2, atol=1e-6)
+    assert float(model.gradsq_b[0]) == pytest.approx(float(acc_b[0]) + sum(s * s for s in bias_steps), abs=1e-6)
+    assert torch.equal(model.w[1:], w[1:]) and torch.equal(model.b[1:], b[1:])  # rows 1, 2 are context rows here
 
 
 def test_adagrad_reaches_the_optimum_found_by_scipy(wiki_ids):
@@ -118,3 +126,20 @@ def test_bad_input():
         GloVe(3, 2, device="cpu").train(x, epochs=1)
     with pytest.raises(FloatingPointError, match="lower lr"):
         GloVe(2, 2, lr=1e6, device="cpu").train(cooccurrence(torch.tensor([0, 1] * 50), torch.zeros(100, dtype=torch.long), 2), epochs=5)
+
+
+def test_gradient_clipping_as_in_glove_c():
+    """glove.c (since 2019) clips each component of fx * diff * w~ to +-grad_clip before the rate; biases are not
+    clipped. Clipping at 1e9 changes nothing; at 1e-3 the first step of each component is exactly +-1e-3 * lr."""
+    rows, cols, counts = torch.tensor([0, 1]), torch.tensor([2, 0]), torch.tensor([7.0, 300.0])
+    plain, loose, tight = (GloVe(3, dim=4, device="cpu", grad_clip=c) for c in (None, 1e9, 1e-3))
+    for model in (plain, loose, tight):
+        model.step(rows, cols, counts.log(), weighting(counts))
+    assert torch.allclose(loose.w, plain.w, atol=1e-7) and torch.allclose(loose.wc, plain.wc, atol=1e-7)
+    start = GloVe(3, dim=4, device="cpu")
+    unclipped = start.w[0] - plain.w[0]  # the first step (accumulators 1): lr * gradient, no clipping
+    assert bool((unclipped.abs() > 0.05 * 1e-3).all())  # so every component of the tight model is clipped
+    assert torch.allclose(start.w[0] - tight.w[0], 0.05 * 1e-3 * unclipped.sign(), rtol=1e-5)
+    assert torch.equal(tight.b, plain.b)  # biases: no clipping
+    with pytest.raises(ValueError, match="grad_clip"):
+        GloVe(3, 2, grad_clip=0)

@@ -69,7 +69,7 @@ def test_fashion_mnist_from_a_named_folder_and_corruption(tmp_path, monkeypatch)
     labels = bytearray((tmp_path / "t10k-labels-idx1-ubyte").read_bytes())
     labels[100] = (labels[100] + 1) % 10  # one wrong label
     (tmp_path / "t10k-labels-idx1-ubyte").write_bytes(bytes(labels))
-    images._cache.clear()
+    images.clear_cache()
     with pytest.raises(DataIntegrityError, match="corrupted"):
         images.fashion_mnist("test")
     with pytest.raises(ValueError, match="'train' or 'test'"):

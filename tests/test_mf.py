@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from embedkit.errors import ShapeError
-from embedkit.mf import BiasedMF, _ridge_rows, fit_als, fit_sgd, recommend
+from embedkit.mf import BiasedMF, ridge_rows, fit_als, fit_sgd, recommend
 from embedkit.recsys import Ratings, movielens_100k, random_split, rmse, surprise_trainset
 
 
@@ -14,13 +14,13 @@ def test_ridge_rows_equal_numpy_least_squares():
     g = torch.Generator().manual_seed(0)
     mask = (torch.rand(5, 30, generator=g) < 0.5).float()
     target, fixed = torch.randn(5, 30, generator=g), torch.randn(30, 4, generator=g)
-    solved = _ridge_rows(mask, target, fixed, l2=0.3, chunk=2)
+    solved = ridge_rows(mask, target, fixed, l2=0.3, chunk=2)
     for r in range(5):
         keep = mask[r].bool()
         a, b = fixed[keep].double(), target[r, keep].double()
         expected = torch.linalg.solve(a.T @ a + 0.3 * keep.sum() * torch.eye(4, dtype=torch.float64), a.T @ b)
         assert torch.allclose(solved[r].double(), expected, atol=1e-4)
-    damped = _ridge_rows(mask, target, fixed, l2=0.3, damping=10.0)
+    damped = ridge_rows(mask, target, fixed, l2=0.3, damping=10.0)
     keep = mask[0].bool()
     a, b = fixed[keep].double(), target[0, keep].double()
     expected = torch.linalg.solve(a.T @ a + 0.3 * (keep.sum() + 10) * torch.eye(4, dtype=torch.float64), a.T @ b)

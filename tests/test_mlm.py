@@ -10,7 +10,7 @@ from embedkit.bert import BertConfig
 from embedkit.errors import DataIntegrityError, EmptyInputError
 from embedkit.mlm import (IGNORE, MASK, UNK, MaskedLM, causal_lm_loss, mask_tokens, mlm_loss, vocabulary_words,
                           word_windows)
-from embedkit.text import Vocabulary
+from embedkit.vocab import Vocabulary
 from embedkit.train import fit
 
 SIZES = dict(vocab_size=50, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,

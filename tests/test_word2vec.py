@@ -5,8 +5,9 @@ import torch
 
 from embedkit.errors import EmptyInputError
 from embedkit.evaluate import evaluate_word_pairs
-from embedkit.text import Vocabulary, wikipedia_sentences
-from embedkit.word2vec import Word2Vec, Word2VecConfig, train_word2vec
+from embedkit.corpora import wikipedia_sentences
+from embedkit.vocab import Vocabulary
+from embedkit.word2vec import Word2Vec, Word2VecConfig, default_block, train_word2vec
 
 
 def tiny_model(**overrides) -> Word2Vec:
@@ -18,9 +19,9 @@ def test_one_negative_sampling_update_by_hand(monkeypatch):
     model = tiny_model()
     model.w_out[:] = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     h = torch.tensor([[[2.0, 0.0]]])
-    monkeypatch.setattr(model, "_negatives", lambda shape: torch.tensor([[0, 2]]))  # column 0 becomes the target
+    monkeypatch.setattr(model, "noise_words", lambda shape: torch.tensor([[0, 2]]))  # column 0 becomes the target
     before = model.w_out.clone()
-    grad, loss = model._sgns_step(h, torch.tensor([1]), lr=0.1)  # predict 'b'
+    grad, loss = model.negative_sampling(h, torch.tensor([1]), lr=0.1)  # predict 'b'
     s_pos, s_neg = torch.sigmoid(torch.tensor(2.0)), torch.sigmoid(torch.tensor(0.0))
     assert float(loss) == pytest.approx(float(-torch.log(s_pos) - torch.log(1 - s_neg)), rel=1e-6)
     assert torch.allclose(model.w_out[1], before[1] + 0.1 * (1 - s_pos) * h[0, 0])
@@ -36,10 +37,10 @@ def test_one_cbow_update_by_hand(monkeypatch):
     model = tiny_model(sg=False, window=1)
     model.w_in[:] = torch.tensor([[5.0, 5.0], [1.0, 0.0], [7.0, 7.0], [0.0, 2.0]])
     model.w_out[:] = torch.tensor([[0.5, 0.0], [0.0, 0.0], [1.0, 1.0], [0.0, 0.0]])
-    monkeypatch.setattr(model, "_negatives", lambda shape: torch.tensor([[0, 0]]))  # column 0 becomes the target
+    monkeypatch.setattr(model, "noise_words", lambda shape: torch.tensor([[0, 0]]))  # column 0 becomes the target
     w_in, w_out = model.w_in.clone(), model.w_out.clone()
-    laid_out = model._windows(torch.tensor([0, 1, 2, 3]), torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long))
-    loss, examples = model._block(*laid_out, slice(2, 3), lr=0.1)  # the centre at position 2: 'c'
+    laid_out = model.windows(torch.tensor([0, 1, 2, 3]), torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long))
+    loss, examples = model.step(*laid_out, slice(2, 3), lr=0.1)  # the centre at position 2: 'c'
     h = (w_in[1] + w_in[3]) / 2  # (0.5, 1.0)
     s_pos, s_neg = torch.sigmoid(h @ w_out[2]), torch.sigmoid(h @ w_out[0])
     assert examples == 1 and float(loss) == pytest.approx(float(-torch.log(s_pos) - torch.log(1 - s_neg)), rel=1e-6)
@@ -57,10 +58,10 @@ def test_shared_negatives_equal_separate_pairs_with_the_same_draw(monkeypatch):
     for m in (shared, separate):
         m.w_out[:] = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     h = torch.tensor([[[2.0, 0.0], [0.5, -1.0], [9.0, 9.0]]])  # the third is padding
-    monkeypatch.setattr(shared, "_negatives", lambda shape: torch.tensor([[0, 2]]))
-    monkeypatch.setattr(separate, "_negatives", lambda shape: torch.tensor([[0, 2], [0, 2]]))
-    grad, loss = shared._sgns_step(h, torch.tensor([1]), 0.1, mask=torch.tensor([[True, True, False]]))
-    grad_pairs, loss_pairs = separate._sgns_step(h[0, :2, None], torch.tensor([1, 1]), 0.1)
+    monkeypatch.setattr(shared, "noise_words", lambda shape: torch.tensor([[0, 2]]))
+    monkeypatch.setattr(separate, "noise_words", lambda shape: torch.tensor([[0, 2], [0, 2]]))
+    grad, loss = shared.negative_sampling(h, torch.tensor([1]), 0.1, mask=torch.tensor([[True, True, False]]))
+    grad_pairs, loss_pairs = separate.negative_sampling(h[0, :2, None], torch.tensor([1, 1]), 0.1)
     assert torch.allclose(shared.w_out, separate.w_out)
     assert torch.allclose(grad[0, :2], grad_pairs[:, 0]) and torch.equal(grad[0, 2], torch.zeros(2))
     assert float(loss) == pytest.approx(float(loss_pairs), rel=1e-6)
@@ -68,18 +69,18 @@ def test_shared_negatives_equal_separate_pairs_with_the_same_draw(monkeypatch):
 
 def test_shared_negatives_draw_once_per_window(monkeypatch):
     model, shapes = tiny_model(window=2, shared_negatives=True), []
-    draw = model._negatives
-    monkeypatch.setattr(model, "_negatives", lambda shape: shapes.append(shape) or draw(shape))
-    laid_out = model._windows(torch.tensor([0, 1, 2, 3, 0, 1]), torch.zeros(6, dtype=torch.long), torch.full((6,), 2))
-    _, examples = model._block(*laid_out, slice(0, 6), lr=0.1)
+    draw = model.noise_words
+    monkeypatch.setattr(model, "noise_words", lambda shape: shapes.append(shape) or draw(shape))
+    laid_out = model.windows(torch.tensor([0, 1, 2, 3, 0, 1]), torch.zeros(6, dtype=torch.long), torch.full((6,), 2))
+    _, examples = model.step(*laid_out, slice(0, 6), lr=0.1)
     assert shapes == [(6, 2)] and examples == 2 + 3 + 4 + 4 + 3 + 2  # 6 windows, 18 pairs
 
 
 def test_noise_word_equal_to_target_is_skipped(monkeypatch):
     model = tiny_model()
-    monkeypatch.setattr(model, "_negatives", lambda shape: torch.tensor([[0, 1]]))
+    monkeypatch.setattr(model, "noise_words", lambda shape: torch.tensor([[0, 1]]))
     before = model.w_out.clone()
-    model._sgns_step(torch.tensor([[[1.0, 1.0]]]), torch.tensor([1]), lr=0.1)
+    model.negative_sampling(torch.tensor([[[1.0, 1.0]]]), torch.tensor([1]), lr=0.1)
     assert torch.allclose(model.w_out[1], before[1] + 0.1 * 0.5 * torch.tensor([1.0, 1.0]))  # positive only
 
 
@@ -89,10 +90,10 @@ def test_full_window_examples_respect_sentence_borders(sg):
     ids = torch.tensor([0, 1, 2, 3, 0, 1])
     sentence = torch.tensor([0, 0, 0, 1, 1, 1])
     reach = torch.full((6,), 2)
-    _, examples = model._block(*model._windows(ids, sentence, reach), slice(0, 6), lr=0.0)
+    _, examples = model.step(*model.windows(ids, sentence, reach), slice(0, 6), lr=0.0)
     # sentence 1: 3 words, each sees the other 2 -> 6 pairs; sentence 2 the same. CBOW: one example per word.
     assert examples == (12 if sg else 6)
-    _, examples = model._block(*model._windows(ids, sentence, torch.ones(6, dtype=torch.long)), slice(0, 6), lr=0.0)
+    _, examples = model.step(*model.windows(ids, sentence, torch.ones(6, dtype=torch.long)), slice(0, 6), lr=0.0)
     assert examples == (8 if sg else 6)  # window 1: neighbours only
 
 
@@ -101,15 +102,15 @@ def test_a_strided_block_keeps_whole_windows(sg):
     """Centres 1 and 4 of two 3-word sentences: each still sees both neighbours in its sentence."""
     model = tiny_model(window=2, sg=sg)
     ids, sentence = torch.tensor([0, 1, 2, 3, 0, 1]), torch.tensor([0, 0, 0, 1, 1, 1])
-    _, examples = model._block(*model._windows(ids, sentence, torch.full((6,), 2)), slice(1, None, 3), lr=0.0)
+    _, examples = model.step(*model.windows(ids, sentence, torch.full((6,), 2)), slice(1, None, 3), lr=0.0)
     assert examples == (4 if sg else 2)
 
 
 def test_each_epoch_visits_every_position_once_in_spread_out_blocks(monkeypatch):
     model = tiny_model(window=1, block=4)
     seen = []
-    original = model._block
-    monkeypatch.setattr(model, "_block", lambda ids, context, centres, lr:
+    original = model.step
+    monkeypatch.setattr(model, "step", lambda ids, context, centres, lr:
                         seen.append(torch.arange(len(ids) - 2)[centres]) or original(ids, context, centres, lr))
     model.train(torch.arange(10) % 4, torch.zeros(10, dtype=torch.long), epochs=1)
     assert [b.tolist() for b in seen] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]  # 3 blocks of at most 4
@@ -124,11 +125,20 @@ def test_training_is_deterministic_and_lowers_the_loss():
     assert history[-1]["loss"] < history[0]["loss"]
 
 
+def test_block_size_by_mode_and_device():
+    assert [tiny_model(sg=sg, shared_negatives=sh).block for sg, sh in [(True, False), (True, True), (False, False)]] \
+        == [256, 512, 1024]
+    assert default_block(True, False, torch.device("cuda")) == 2048 and default_block(False, False, torch.device("cuda")) == 4096
+    assert tiny_model(block=7).block == 7
+
+
 def test_bad_input():
     with pytest.raises(ValueError, match="negative"):
         Word2VecConfig(negative=0)
     with pytest.raises(ValueError, match="window"):
         Word2VecConfig(window=0)
+    with pytest.raises(ValueError, match="block"):
+        Word2VecConfig(block=0)
     with pytest.raises(ValueError, match="skip-gram only"):
         Word2VecConfig(sg=False, shared_negatives=True)
     with pytest.raises(EmptyInputError):
@@ -221,7 +231,7 @@ def test_learning_rate_falls_linearly_with_words_processed_down_to_min_alpha(mon
     """As in word2vec.c: alpha * (1 - words done / all words), never below alpha * min_alpha."""
     model = tiny_model(block=1, alpha=0.1, min_alpha=min_alpha, epochs=2)
     rates = []
-    monkeypatch.setattr(model, "_block", lambda e_ids, context, positions, lr: (rates.append(lr), (torch.zeros(()), 1))[1])
+    monkeypatch.setattr(model, "step", lambda e_ids, context, positions, lr: (rates.append(lr), (torch.zeros(()), 1))[1])
     ids = torch.arange(4).repeat(5)  # 20 words, none subsampled (sample=0): 20 blocks of one position per epoch
     model.train(ids, torch.zeros(20, dtype=torch.long))
     expected = [0.1 * max(1 - k / 40, min_alpha) for k in range(40)]

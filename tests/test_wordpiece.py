@@ -6,7 +6,7 @@ from tokenizers import Tokenizer
 
 from embedkit.data import data_path
 from embedkit.errors import DataIntegrityError, EmptyInputError
-from embedkit.text import split_sentences, wikipedia_articles
+from embedkit.corpora import split_sentences, wikipedia_articles
 from embedkit.wordpiece import WordPieceTokenizer, normalize, pre_tokenize
 
 TINY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "aff", "able", "!", "a", "##b"]
