@@ -50,3 +50,24 @@ def test_api_reference_documents_every_module(html):
         assert f'id="module-embedkit.{module}"' in page, f"the API page lacks embedkit.{module}: add it to api.md"
     for member in ["embedkit.word2vec.Word2VecConfig", "embedkit.table.EmbeddingTable.neighbours", "embedkit.pca.PCA.fit"]:
         assert f'id="{member}"' in page, member
+
+
+def test_no_page_loads_anything_from_the_network(html):
+    """Offline readers get everything: no script, stylesheet, image or frame comes from a URL, MathJax is the
+    packaged copy, and no stylesheet imports one. (Links the reader may click are fine.)"""
+    import re
+
+    loads = re.compile(r"<(script|link|img|iframe|source)\b[^>]*\b(src|href)=\"(https?:)?//[^\"]*\"", re.I)
+    pages = sorted(html.rglob("*.html"))
+    assert len(pages) > 12
+    for page in pages:
+        text = page.read_text()
+        found = [m.group(0) for m in loads.finditer(text) if m.group(1).lower() != "link" or "stylesheet" in m.group(0)
+                 or "preload" in m.group(0) or "icon" in m.group(0)]
+        assert not found, f"{page.relative_to(html)} loads {found[:3]} from the network"
+    chapter = (html / "chapters" / "06_recommender_systems.html").read_text()
+    mathjax = re.search(r"<script[^>]*src=\"([^\"]*MathJax\.js)[^\"]*\"", chapter)
+    assert mathjax and (html / "chapters" / mathjax.group(1)).resolve().is_file(), "MathJax is not served from _static"
+    for css in html.rglob("*.css"):
+        assert not re.search(r"(@import|url\()\s*['\"]?(https?:)?//", css.read_text(errors="replace")), \
+            f"{css.relative_to(html)} pulls a file from the network"
