@@ -14,6 +14,7 @@ One module per idea, mirroring the chapters:
 - `glove`: co-occurrence counts and the GloVe model.
 - `recsys`: ratings data (MovieLens), splits and recommender metrics.
 - `mf`: biased matrix factorisation by Adam and by ALS.
+- `bpr`: Bayesian personalised ranking, embeddings from implicit feedback.
 - `pca`: principal component analysis (exact and randomised SVD).
 - `images`: Fashion-MNIST (IDX files) and an MNIST subset.
 - `train`: the training loop shared by the neural networks (early stopping, any device).
