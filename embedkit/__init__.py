@@ -26,6 +26,9 @@ One module per idea, mirroring the chapters:
 - `bert`: the BERT encoder, safetensors loading, sentence embeddings.
 - `mlm`: masked and next-word language models on the BERT encoder.
 - `contrastive`: SimCLR's augmentations and the NT-Xent loss.
+- `retrieval`: the in-batch negatives (InfoNCE) loss, retrieval metrics, query-document pairs from the news.
+- `search`: exact top-k search in blocks and the IVF-Flat index (checked against faiss).
+- `kmeans`: k-means with k-means++ seeding, the coarse quantiser of `search`.
 - `errors`: the exceptions, each subclassing the built-in one a caller would catch.
 - `progress`: progress bars that show in interactive use and stay quiet in tests.
 - `timing`: wall-clock timing that waits for the device.

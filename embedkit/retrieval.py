@@ -1,0 +1,186 @@
+"""Dense retrieval: the in-batch negatives loss, retrieval metrics, and query-document pairs from the news.
+
+- `in_batch_negatives_loss` is InfoNCE over a batch of (query, positive) pairs
+  (the loss of DPR, Karpukhin et al. 2020, and of sentence-transformers'
+  ``MultipleNegativesRankingLoss``): each query must pick its own positive among
+  all the positives of the batch, plus the batch's hard negatives when given, by
+  cosine similarity times ``scale``. It equals ``MultipleNegativesRankingLoss``
+  (sentence-transformers 6.2, default settings) in value and gradient.
+- `retrieval_metrics` scores a ``queries x documents`` score matrix against the
+  relevant documents of each query: recall@k, MRR@10 and nDCG@10.
+- `news_retrieval_pairs` makes (title, opening words) pairs from the news
+  articles of `corpora.news_articles`, split by article into train, validation
+  and test: a title is a short query, its article's opening the document to find.
+
+Left out: the symmetric (document-to-query) and same-type terms, hardness
+weighting and gathering across devices that ``MultipleNegativesRankingLoss``
+offers as options; several hard negatives per query; graded relevance (gains
+are 0 or 1); approximate nearest-neighbour search (scores are a dense matrix).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import torch
+from torch.nn import functional as F
+
+from .errors import EmptyInputError, ShapeError, UnknownIDError
+
+
+def in_batch_negatives_loss(queries: torch.Tensor, positives: torch.Tensor, scale: float = 20.0,
+                            hard_negatives: torch.Tensor | None = None) -> torch.Tensor:
+    """InfoNCE for (N, d) queries and their (N, d) positives: the mean cross-entropy of picking the own positive.
+
+    Logits are ``scale`` times the cosine similarity of each query to every
+    candidate: the N positives, then, if ``hard_negatives`` (N, d) is given, the N
+    hard negatives. As in sentence-transformers, every query sees the hard
+    negatives of the whole batch, not only its own (2N candidates per query).
+    ``scale`` is one over the temperature. The loss is computed on ``queries``'s device.
+    """
+    if queries.ndim != 2 or positives.shape != queries.shape:
+        raise ShapeError(f"queries and positives must be (N, d) of the same shape, row i of positives the match of "
+                         f"query i; got {tuple(queries.shape)} and {tuple(positives.shape)}.")
+    if hard_negatives is not None and hard_negatives.shape != queries.shape:
+        raise ShapeError(f"hard_negatives must be (N, d) like queries, one per query; got {tuple(hard_negatives.shape)} "
+                         f"for queries of shape {tuple(queries.shape)}. Pass one hard negative per query, or None.")
+    if not queries.is_floating_point():
+        raise TypeError(f"embeddings must be floating point; got {queries.dtype}. Convert with .float().")
+    if len(queries) < 2:
+        raise ValueError(f"in_batch_negatives_loss needs at least 2 pairs per batch (the other pairs' positives are "
+                         f"the negatives); got {len(queries)}.")
+    if not (scale > 0 and math.isfinite(scale)):
+        raise ValueError(f"scale must be a positive finite number (1 / temperature; 20 is usual); got {scale}.")
+    columns = [positives] if hard_negatives is None else [positives, hard_negatives]
+    candidates = torch.cat([c.to(queries.device, queries.dtype) for c in columns])
+    logits = F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T * scale
+    return F.cross_entropy(logits, torch.arange(len(queries), device=queries.device))
+
+
+def _relevance_mask(relevant: torch.Tensor | Sequence[Iterable[int]], n_queries: int, n_documents: int,
+                    device: torch.device) -> torch.Tensor:
+    """A (n_queries, n_documents) bool matrix, True where a document is relevant to a query."""
+    if isinstance(relevant, torch.Tensor):
+        if relevant.ndim != 1:
+            raise ShapeError(f"a tensor of relevant ids must be 1-D, one document id per query; got shape "
+                             f"{tuple(relevant.shape)}. For several relevant documents per query pass a list of sets.")
+        if relevant.is_floating_point() or relevant.is_complex() or relevant.dtype == torch.bool:
+            raise TypeError(f"relevant ids must be integers; got {relevant.dtype}. Convert with .long().")
+        rows = [[int(i)] for i in relevant.tolist()]
+    else:
+        rows = [[int(ids)] if isinstance(ids, int) else sorted({int(i) for i in ids}) for ids in relevant]
+    if len(rows) != n_queries:
+        raise ShapeError(f"relevant has {len(rows)} entries but scores has {n_queries} queries (rows); "
+                         "give one entry per query, in the order of the rows.")
+    for q, ids in enumerate(rows):
+        if not ids:
+            raise EmptyInputError(f"query {q} has no relevant document, so its recall is undefined; "
+                                  "drop such queries (and their rows of scores) first.")
+        bad = [i for i in ids if not 0 <= i < n_documents]
+        if bad:
+            raise UnknownIDError(f"query {q}: relevant document id {bad[0]} is not a column of scores "
+                                 f"(ids run from 0 to {n_documents - 1}); ids are column indices of scores.")
+    mask = torch.zeros(n_queries, n_documents, dtype=torch.bool)
+    mask[[q for q, ids in enumerate(rows) for _ in ids], [i for ids in rows for i in ids]] = True
+    return mask.to(device)
+
+
+def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor | Sequence[Iterable[int]],
+                      ks: Sequence[int] = (1, 10)) -> dict[str, float]:
+    """Recall@k for each k in ``ks``, MRR@10 and nDCG@10 of a (n_queries, n_documents) score matrix.
+
+    ``relevant`` gives each query's relevant document ids (column indices of
+    ``scores``): a 1-D integer tensor with one id per query, or a list of sets
+    (a plain int in the list stands for a set of one).
+    Documents are ranked by decreasing score, ties by increasing id.
+
+    - ``recall@k``: the fraction of the query's relevant documents found in its
+      top k (the standard definition; with one relevant document per query it is
+      the hit rate, "is it in the top k"), averaged over queries.
+    - ``mrr@10``: one over the rank of the first relevant document, 0 if none is
+      in the top 10, averaged over queries.
+    - ``ndcg@10``: discounted cumulative gain of the top 10 with binary gains,
+      ``sum 1 / log2(rank + 1)`` over the relevant documents found, divided by
+      its best possible value, averaged over queries.
+
+    With fewer than 10 documents, MRR@10 and nDCG@10 rank them all.
+    """
+    if scores.ndim != 2:
+        raise ShapeError(f"scores must be a queries x documents matrix; got shape {tuple(scores.shape)}.")
+    n_queries, n_documents = scores.shape
+    if n_queries == 0 or n_documents == 0:
+        raise EmptyInputError(f"scores is empty (shape {tuple(scores.shape)}): give at least one query and one document.")
+    if scores.is_complex() or scores.dtype == torch.bool:
+        raise TypeError(f"scores must be real numbers; got {scores.dtype}.")
+    if torch.isnan(scores).any():
+        raise ValueError("scores hold NaN; rank with finite scores (use -inf to rule a document out).")
+    ks = [int(k) for k in ks]
+    bad = [k for k in ks if not 1 <= k <= n_documents]
+    if bad:
+        raise ValueError(f"every k in ks must be between 1 and the number of documents, {n_documents}; got {bad[0]}.")
+    scores = scores.detach()
+    mask = _relevance_mask(relevant, n_queries, n_documents, scores.device)
+    depth = max(ks + [min(10, n_documents)])
+    order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :depth]
+    hits = mask.gather(1, order).double()  # (queries, depth): 1 where the document at that rank is relevant
+    n_relevant = mask.sum(dim=1).double()
+    cut = min(10, n_documents)
+    ranks = torch.arange(1, depth + 1, device=scores.device, dtype=torch.float64)
+    first = torch.where(hits[:, :cut] > 0, ranks[:cut], torch.inf).min(dim=1).values
+    discounts = 1 / torch.log2(ranks[:cut] + 1)
+    ideal = torch.cumsum(discounts, 0)[n_relevant.clamp(max=cut).long() - 1]
+    metrics = {f"recall@{k}": float((hits[:, :k].sum(1) / n_relevant).mean()) for k in ks}
+    metrics["mrr@10"] = float((1 / first).mean())
+    metrics["ndcg@10"] = float(((hits[:, :cut] * discounts).sum(1) / ideal).mean())
+    return metrics
+
+
+@dataclass
+class RetrievalPairs:
+    """(query, document) pairs split by article; ``articles[split]`` are the indices into `corpora.news_articles`."""
+
+    train: list[tuple[str, str]]
+    validation: list[tuple[str, str]]
+    test: list[tuple[str, str]]
+    articles: dict[str, list[int]] = field(default_factory=dict, repr=False)
+
+
+def news_retrieval_pairs(seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                         opening_words: int = 64) -> RetrievalPairs:
+    """(title, first ``opening_words`` words of the text) of each news article, split by article.
+
+    Articles with an empty title are dropped, and so are exact repeats of an
+    earlier article (same title and text; the corpus holds two), which would
+    otherwise leak between the splits. Each remaining article lands in exactly
+    one split, at random (the same for the same ``seed``); the split sizes are
+    ``fractions`` of the articles, rounded. Whitespace in the opening is
+    collapsed to single spaces.
+    """
+    from .corpora import news_articles
+
+    if len(fractions) != 3 or any(not f > 0 for f in fractions) or not math.isclose(sum(fractions), 1.0):
+        raise ValueError(f"fractions must be three positive shares (train, validation, test) that sum to 1; "
+                         f"got {tuple(fractions)}.")
+    if isinstance(opening_words, bool) or not isinstance(opening_words, int) or opening_words < 1:
+        raise ValueError(f"opening_words must be a positive whole number of words; got {opening_words!r}.")
+    articles, seen, usable = news_articles(), set(), []
+    for index, (title, text) in enumerate(articles):
+        if title.strip() and (title, text) not in seen:
+            seen.add((title, text))
+            usable.append(index)
+    order = torch.randperm(len(usable), generator=torch.Generator().manual_seed(seed)).tolist()
+    n_train = round(len(usable) * fractions[0])
+    n_validation = round(len(usable) * fractions[1])
+    parts = {"train": order[:n_train], "validation": order[n_train:n_train + n_validation],
+             "test": order[n_train + n_validation:]}
+    for name, part in parts.items():
+        if not part:
+            raise ValueError(f"fractions {tuple(fractions)} leave the {name} split empty; give it a larger share.")
+    chosen = {name: sorted(usable[i] for i in part) for name, part in parts.items()}
+
+    def pairs(indices: list[int]) -> list[tuple[str, str]]:
+        return [(articles[i][0].strip(), " ".join(articles[i][1].split()[:opening_words])) for i in indices]
+
+    return RetrievalPairs(pairs(chosen["train"]), pairs(chosen["validation"]), pairs(chosen["test"]), chosen)
