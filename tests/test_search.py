@@ -1,0 +1,233 @@
+"""Search and k-means: hand-checked examples, parity with faiss on GloVe and Fashion-MNIST, and bad input.
+
+faiss runs single-threaded here: its OpenMP threads otherwise spin between calls and
+starve torch's on a 2-core machine (every call becomes 10-20x slower).
+"""
+
+import faiss
+import numpy as np
+import pytest
+import torch
+
+from embedkit.errors import EmptyInputError, ShapeError
+from embedkit.images import fashion_mnist
+from embedkit.kmeans import kmeans
+from embedkit.search import IVFFlat, exact_search
+
+faiss.omp_set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def glove_data(glove):
+    """20,000 GloVe vectors (the most frequent words) as the database, the next 500 as queries."""
+    return glove.vectors[:20_000].clone(), glove.vectors[20_000:20_500].clone()
+
+
+@pytest.fixture(scope="module")
+def fashion_data():
+    """10,000 Fashion-MNIST training images as 784-d vectors in [0, 1], and 200 other images as queries."""
+    x = fashion_mnist("train")[0][:10_200].reshape(-1, 784).float().div_(255)
+    return x[:10_000].clone(), x[10_000:].clone()
+
+
+def _faiss_flat(database: np.ndarray, queries: np.ndarray, k: int, metric: str):
+    if metric == "cosine":
+        database = database / np.linalg.norm(database, axis=1, keepdims=True)
+        queries = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+    index = faiss.IndexFlatL2(database.shape[1]) if metric == "l2" else faiss.IndexFlatIP(database.shape[1])
+    index.add(np.ascontiguousarray(database))
+    return index.search(np.ascontiguousarray(queries), k)
+
+
+def _recall(ids: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(ids, truth)]))
+
+
+# -- by hand ---------------------------------------------------------------------------------
+def test_exact_search_by_hand():
+    database = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.0]])
+    query = torch.tensor([[2.0, 1.0]])  # inner products 2, 1, 3, -2; squared distances 2, 4, 1, 10
+    scores, ids = exact_search(query, database, 2, "ip", device="cpu")
+    assert ids.tolist() == [[2, 0]] and scores.tolist() == [[3.0, 2.0]]
+    dists, ids = exact_search(query, database, 2, "l2", device="cpu")
+    assert ids.tolist() == [[2, 0]] and dists[0].tolist() == pytest.approx([1.0, 2.0])
+    cosines, ids = exact_search(query, database, 2, "cosine", device="cpu")
+    assert ids.tolist() == [[2, 0]]
+    assert cosines[0].tolist() == pytest.approx([3 / 10**0.5, 2 / 5**0.5])
+    # one database row per block and one query per block: the running top-k gives the same answer
+    blocked = exact_search(query, database, 2, "l2", batch_size=1, database_batch_size=1, device="cpu")
+    assert torch.equal(blocked[1], ids)
+
+
+def test_kmeans_and_ivf_by_hand():
+    x = torch.tensor([[0.0, 0.0], [0.0, 1.0], [10.0, 0.0], [10.0, 1.0]])
+    centroids, objective = kmeans(x, 2, seed=0, device="cpu")
+    assert sorted(centroids.tolist()) == [[0.0, 0.5], [10.0, 0.5]] and objective == pytest.approx(1.0)
+    # a starting centroid far from every point loses all its points; it is re-seeded with the farthest point (10, 1)
+    centroids, objective = kmeans(x, 2, init=torch.tensor([[0.0, 0.0], [100.0, 100.0]]), device="cpu")
+    assert sorted(centroids.tolist()) == [[0.0, 0.5], [10.0, 0.5]] and objective == pytest.approx(1.0)
+    index = IVFFlat(2, "l2", device="cpu").train(x).add(x)
+    assert index.ntotal == 4 and index.list_sizes().tolist() == [2, 2]
+    dists, ids = index.search(torch.tensor([[9.0, 0.0]]), 3, nprobe=1)
+    assert ids.tolist() == [[2, 3, -1]]  # the probed list holds two vectors; the third place is empty, as in faiss
+    assert dists[0, :2].tolist() == pytest.approx([1.0, 2.0]) and dists[0, 2] == float("inf")
+    assert index.search(torch.tensor([[9.0, 0.0]]), 3, nprobe=2)[1].tolist() == [[2, 3, 0]]
+
+
+# -- parity with faiss -----------------------------------------------------------------------
+@pytest.mark.parametrize("data, metric", [("glove", "ip"), ("glove", "cosine"), ("glove", "l2"),
+                                          ("fashion", "ip"), ("fashion", "l2")])
+def test_exact_search_matches_faiss_flat(request, data, metric):
+    database, queries = request.getfixturevalue(f"{data}_data")
+    k = 10
+    scores, ids = exact_search(queries, database, k, metric, batch_size=128, database_batch_size=4096, device="cpu")
+    ref_scores, ref_ids = _faiss_flat(database.numpy(), queries.numpy(), k, metric)
+    scores, ids = scores.numpy(), ids.numpy()
+    # float32 rounding: relative to the score (ip, cosine), or to |q|^2 + |x|^2 for the expanded l2 formula
+    if metric == "l2":
+        scale = (queries.pow(2).sum(1, keepdim=True) + database.pow(2).sum(1)[torch.from_numpy(ref_ids)]).numpy()
+    else:
+        scale = np.maximum(1.0, np.abs(ref_scores))
+    assert (np.abs(scores - ref_scores) / scale).max() < 1e-5
+    # same neighbours, except that ids whose scores tie with the k-th one (within 1e-6) may swap
+    for row, (mine, theirs) in enumerate(zip(ids, ref_ids)):
+        for extra, own_scores, own_ids in ((set(mine) - set(theirs), scores[row], mine),
+                                           (set(theirs) - set(mine), ref_scores[row], theirs)):
+            for i in extra:
+                assert abs(own_scores[list(own_ids).index(i)] - own_scores[-1]) <= 1e-6, (row, i)
+
+
+@pytest.mark.parametrize("data, k", [("glove", 100), ("fashion", 50)])
+def test_kmeans_objective_matches_faiss(request, data, k):
+    """Best of 3 seeds on each side (single seeds differ by up to 0.9% either way), 20 iterations each."""
+    x = request.getfixturevalue(f"{data}_data")[0]
+    xn = np.ascontiguousarray(x.numpy())
+
+    def objective(centroids: np.ndarray) -> float:  # both sides measured the same way: faiss assigns to the centroids
+        index = faiss.IndexFlatL2(x.shape[1])
+        index.add(np.ascontiguousarray(centroids))
+        return float(index.search(xn, 1)[0].astype(np.float64).sum())
+
+    ours, theirs = [], []
+    for seed in range(3):
+        centroids, reported = kmeans(x, k, n_iter=20, seed=seed, device="cpu")
+        assert reported == pytest.approx(objective(centroids.numpy()), rel=1e-5)
+        ours.append(reported)
+        reference = faiss.Kmeans(x.shape[1], k, niter=20, seed=seed)
+        reference.train(xn)
+        theirs.append(objective(reference.centroids))
+    assert abs(min(ours) / min(theirs) - 1) < 0.01, (ours, theirs)
+
+
+@pytest.mark.parametrize("data, metric, nprobes", [("glove", "ip", (4, 16)), ("fashion", "l2", (2, 8))])
+def test_ivf_flat_recall_matches_faiss(request, data, metric, nprobes):
+    """Recall@10 against exact search, nlist=100, the mean of 2 seeds on each side (single seeds vary by ~0.02)."""
+    database, queries = request.getfixturevalue(f"{data}_data")
+    nlist, k = 100, 10
+    truth = exact_search(queries, database, k, metric, device="cpu")[1].numpy()
+    ours, theirs = {p: [] for p in nprobes}, {p: [] for p in nprobes}
+    for seed in range(2):
+        index = IVFFlat(nlist, metric, seed=seed, device="cpu").train(database).add(database)
+        assert index.ntotal == len(database) and int(index.list_sizes().sum()) == len(database)
+        fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        quantizer = faiss.IndexFlatL2(database.shape[1]) if metric == "l2" else faiss.IndexFlatIP(database.shape[1])
+        reference = faiss.IndexIVFFlat(quantizer, database.shape[1], nlist, fmetric)
+        reference.cp.seed = seed
+        reference.train(database.numpy())
+        reference.add(database.numpy())
+        for nprobe in nprobes:
+            ours[nprobe].append(_recall(index.search(queries, k, nprobe)[1].numpy(), truth))
+            reference.nprobe = nprobe
+            theirs[nprobe].append(_recall(reference.search(queries.numpy(), k)[1], truth))
+    for nprobe in nprobes:
+        assert abs(np.mean(ours[nprobe]) - np.mean(theirs[nprobe])) <= 0.02, (nprobe, ours, theirs)
+    assert np.mean(ours[nprobes[1]]) > np.mean(ours[nprobes[0]])  # more lists probed, higher recall
+
+
+def test_ivf_flat_probing_every_list_is_exact(glove_data):
+    database, queries = glove_data[0][:2000], glove_data[1][:50]
+    index = IVFFlat(16, "cosine", device="cpu").train(database)
+    index.add(database[:1000]).add(database[1000:])  # ids continue across calls
+    scores, ids = index.search(queries, 5, nprobe=16)
+    exact_scores, exact_ids = exact_search(queries, database, 5, "cosine", device="cpu")
+    assert torch.equal(ids, exact_ids) and torch.allclose(scores, exact_scores, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_search_on_cuda_matches_cpu(glove_data):
+    database, queries = glove_data
+    scores, ids = exact_search(queries, database, 10, "l2", database_batch_size=4096, device="cuda")
+    assert scores.device.type == "cuda" and ids.device.type == "cuda"
+    cpu_scores, cpu_ids = exact_search(queries, database, 10, "l2", device="cpu")
+    assert (ids.cpu() == cpu_ids).float().mean() > 0.999
+    assert torch.allclose(scores.cpu(), cpu_scores, rtol=1e-4, atol=1e-4)
+    index = IVFFlat(100, "ip", device="cuda").train(database).add(database)
+    scores, ids = index.search(queries, 10, nprobe=100)
+    assert ids.device.type == "cuda"
+    assert (ids.cpu() == exact_search(queries, database, 10, "ip", device="cpu")[1]).float().mean() > 0.999
+
+
+# -- bad input -------------------------------------------------------------------------------
+def test_exact_search_bad_input():
+    database, queries = torch.randn(50, 8), torch.randn(3, 8)
+    with pytest.raises(ShapeError, match="same model"):
+        exact_search(torch.randn(3, 7), database, 5, device="cpu")
+    with pytest.raises(ShapeError, match="reshape"):
+        exact_search(torch.randn(8), database, 5, device="cpu")
+    with pytest.raises(ValueError, match="larger than the database"):
+        exact_search(queries, database, 51, device="cpu")
+    with pytest.raises(ValueError, match="positive"):
+        exact_search(queries, database, 0, device="cpu")
+    bad = queries.clone()
+    bad[1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN.*rows \[1\]"):
+        exact_search(bad, database, 5, device="cpu")
+    bad = database.clone()
+    bad[7, 0] = float("inf")
+    with pytest.raises(ValueError, match="database"):
+        exact_search(queries, bad, 5, device="cpu")
+    with pytest.raises(ValueError, match="metric"):
+        exact_search(queries, database, 5, "dot", device="cpu")
+    with pytest.raises(EmptyInputError):
+        exact_search(torch.empty(0, 8), database, 5, device="cpu")
+
+
+def test_kmeans_bad_input():
+    x = torch.randn(10, 3)
+    with pytest.raises(ValueError, match="lower k"):
+        kmeans(x, 11, device="cpu")
+    with pytest.raises(ValueError, match="distinct"):
+        kmeans(torch.ones(10, 3), 2, device="cpu")
+    with pytest.raises(ShapeError, match="one starting centroid"):
+        kmeans(x, 2, init=torch.zeros(3, 3), device="cpu")
+    x[4, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        kmeans(x, 2, device="cpu")
+
+
+def test_ivf_flat_bad_input():
+    x = torch.randn(200, 4)
+    index = IVFFlat(8, "ip", device="cpu")
+    with pytest.raises(RuntimeError, match=r"train\(x\) first"):
+        index.search(x[:2], 1)
+    with pytest.raises(RuntimeError, match="not trained"):
+        index.add(x)
+    with pytest.raises(ValueError, match="lower nlist"):
+        IVFFlat(300, device="cpu").train(x)
+    index.train(x)
+    with pytest.raises(RuntimeError, match=r"empty; call add\(x\)"):
+        index.search(x[:2], 1)
+    index.add(x)
+    for nprobe in (0, 9):
+        with pytest.raises(ValueError, match="nprobe must be an integer from 1 to nlist=8"):
+            index.search(x[:2], 1, nprobe=nprobe)
+    with pytest.raises(ShapeError):
+        index.search(torch.randn(2, 5), 1)
+    with pytest.raises(ValueError, match="larger than the database"):
+        index.search(x[:2], 201)
+    with pytest.raises(ValueError, match="NaN"):
+        index.add(torch.full((1, 4), float("nan")))
+    with pytest.raises(ValueError, match="metric"):
+        IVFFlat(8, "hamming")
+    with pytest.raises(ValueError, match="nlist"):
+        IVFFlat(0)
