@@ -20,6 +20,8 @@ def html(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("book")
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert config["execute"]["execute_notebooks"] == "off", "make book renders the stored, nbval-checked outputs"
+    extensions = config["sphinx"].get("local_extensions", {})  # their paths are relative to the book's root
+    config["sphinx"]["local_extensions"] = {name: str(ROOT / path) for name, path in extensions.items()}
     config_file = out / "_config.yml"
     config_file.write_text(yaml.safe_dump(config))
     jupyter_book = Path(sys.executable).parent / "jupyter-book"

@@ -43,7 +43,11 @@ ALLOWED = {
     "08_autoencoders": {"30%": "the corruption share of an exercise (set-up)",
                         "0.00001": "a tolerance named in an exercise"},
     "09_vae": {"0.3%": "the mass of a standard normal beyond 3 standard deviations (mathematics)"},
-    "10_self_supervised": {"15%": "the masking share of the masked-word model (set-up)"},
+    "10_self_supervised": {"15%": "the masking share of the masked-word model (set-up)",
+                           "100%": "augment's crop keeps 40-100% of the area (set-up)",
+                           "0.2": "augment's brightness shift (set-up)", "0.6": "augment's contrast range (set-up)",
+                           "1.4": "augment's contrast range (set-up)",
+                           "2.4": "16 positions times the masking probability 0.15 (set-up arithmetic)"},
 }
 
 
