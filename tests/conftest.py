@@ -1,8 +1,20 @@
 """Shared fixtures. (Network blocking and quiet progress bars live in the root conftest.py.)"""
 
 import pytest
+import torch
 
 from embedkit import EmbeddingTable
+
+NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU here; the CUDA run is skipped")
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=NO_CUDA)])
+def device(request) -> str:
+    """A test that takes ``device`` runs on the CPU always, and on CUDA when torch sees a GPU (skipped otherwise).
+
+    Its references (scikit-learn, gensim, hand calculations) stay on the CPU: compare with ``.cpu()``.
+    """
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -66,13 +66,13 @@ def test_augment_makes_different_valid_views():
         augment(torch.zeros(3, 1, 28, 28, dtype=torch.uint8))
 
 
-def test_short_training_lowers_the_loss():
+def test_short_training_lowers_the_loss(device):
     from embedkit.images import fashion_mnist, to_float
 
     x = to_float(fashion_mnist("train")[0][:1024])
     model = SimCLR()
-    history = fit(model, simclr_loss, (x,), epochs=3, batch_size=128, lr=3e-3, device="cpu")
+    history = fit(model, simclr_loss, (x,), epochs=3, batch_size=128, lr=3e-3, device=device)
     assert history.train[-1] < history.train[0] - 0.2, history.train
-    assert model.embed(x[:5]).shape == (5, 64)
+    assert model.embed(x[:5].to(device)).shape == (5, 64)
     with pytest.raises(ShapeError):
         model.embed(torch.zeros(5, 784))

@@ -27,14 +27,14 @@ def test_ridge_rows_equal_numpy_least_squares():
     assert torch.allclose(damped[0].double(), expected, atol=1e-4)
 
 
-def test_a_rank_one_matrix_is_recovered():
+def test_a_rank_one_matrix_is_recovered(device):
     u, v = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([1.0, 0.5, 0.25, 0.75, 1.0])
     full = 1 + torch.outer(u, v) / 3  # ratings between 1 and 5
     users, items = torch.meshgrid(torch.arange(4), torch.arange(5), indexing="ij")
     ratings = Ratings.from_arrays(users.flatten().tolist(), items.flatten().tolist(), full.flatten().numpy())
     model = BiasedMF(4, 5, factors=2)
-    fit_als(model, ratings, epochs=50, l2=1e-6, device="cpu")
-    assert torch.allclose(model.predict(ratings.users, ratings.items), ratings.values, atol=1e-3)
+    fit_als(model, ratings, epochs=50, l2=1e-6, device=device)
+    assert torch.allclose(model.predict(ratings.users, ratings.items).cpu(), ratings.values, atol=1e-3)
 
 
 def test_bad_input():
@@ -69,7 +69,7 @@ def surprise_svd(train: Ratings, test: Ratings) -> tuple[float, float]:
     return rmse(predicted, test.values), seconds
 
 
-def test_als_and_sgd_beat_surprise_svd_rmse(split):
+def test_als_and_sgd_beat_surprise_svd_rmse(split, device):
     """Same 80/20 split of MovieLens 100K: both fits reach a lower test RMSE than Surprise's SVD (defaults).
 
     Fit times are printed by benchmarks/mf_vs_surprise.py, not asserted here.
@@ -77,18 +77,18 @@ def test_als_and_sgd_beat_surprise_svd_rmse(split):
     train, test = split
     reference, _ = surprise_svd(train, test)
     als = BiasedMF(train.n_users, train.n_items, factors=16)
-    fit_als(als, train, device="cpu")
+    fit_als(als, train, device=device)
     sgd = BiasedMF(train.n_users, train.n_items, factors=32)
-    fit_sgd(sgd, train, device="cpu")
+    fit_sgd(sgd, train, device=device)
     for model in (als, sgd):
         assert rmse(model.predict(test.users, test.items).cpu(), test.values) < reference
     assert 0.90 < reference < 0.96
 
 
-def test_recommendations_exclude_rated_items(split):
+def test_recommendations_exclude_rated_items(split, device):
     train, _ = split
     model = BiasedMF(train.n_users, train.n_items, factors=8)
-    fit_als(model, train, epochs=3, device="cpu")
+    fit_als(model, train, epochs=3, device=device)
     seen = {train.item_ids[i] for i in train.items[train.users == train.user(196)].tolist()}
     top = recommend(model, train, 196, k=20)
     assert len(top) == 20 and not seen & {item for item, _ in top}

@@ -105,7 +105,7 @@ def test_word_windows_by_hand():
 
 
 @pytest.mark.parametrize("loss_fn, epochs, lr", [(causal_lm_loss, 15, 1e-2), (mlm_loss, 80, 3e-3)], ids=["causal", "masked"])
-def test_short_training_beats_the_uniform_guess(loss_fn, epochs, lr):
+def test_short_training_beats_the_uniform_guess(loss_fn, epochs, lr, device):
     """Each word follows its predecessor (w3 after w2): after some epochs the loss is far below
     log(vocab), the uniform guess. Masking predicts 15% of the positions, so it needs more epochs."""
     vocab = Vocabulary([f"w{i}" for i in range(20)], torch.arange(20, 0, -1))
@@ -113,6 +113,6 @@ def test_short_training_beats_the_uniform_guess(loss_fn, epochs, lr):
     data = word_windows(sentences, vocab, length=16)
     model = MaskedLM(BertConfig(vocab_size=23, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                 intermediate_size=64, max_position_embeddings=16))
-    history = fit(model, loss_fn, (data,), epochs=epochs, batch_size=32, lr=lr, device="cpu")
+    history = fit(model, loss_fn, (data,), epochs=epochs, batch_size=32, lr=lr, device=device)
     assert history.train[0] > 0.7 * math.log(23)
     assert history.train[-1] < 0.3 * math.log(23), history.train
