@@ -29,6 +29,7 @@ One module per idea, mirroring the chapters:
 - `retrieval`: the in-batch negatives (InfoNCE) loss, retrieval metrics, query-document pairs from the news.
 - `search`: exact top-k search in blocks and the IVF-Flat index (checked against faiss).
 - `kmeans`: k-means with k-means++ seeding, the coarse quantiser of `search`.
+- `pq`: product quantisation with asymmetric distances, and IVF-PQ with exact re-ranking.
 - `errors`: the exceptions, each subclassing the built-in one a caller would catch.
 - `progress`: progress bars that show in interactive use and stay quiet in tests.
 - `timing`: wall-clock timing that waits for the device.

@@ -206,39 +206,49 @@ class IVFFlat:
         self.offsets[1:] = torch.bincount(lists, minlength=self.nlist).cumsum(0)
         return self
 
-    def search(self, queries: Vectors, k: int, nprobe: int = 1,
-               batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-        """Approximate top-``k``: ``(scores, ids)`` from the ``nprobe`` lists nearest to each query."""
+    def _search_inputs(self, queries: Vectors, k: int, nprobe: int) -> tuple[torch.Tensor, int, int]:
+        """The checks every search makes: a trained, non-empty index, nprobe and k in range, queries of its dim."""
         self._require_trained("search")
         if self.ntotal == 0:
-            raise RuntimeError("this IVFFlat index is empty; call add(x) with the database vectors before searching.")
+            raise RuntimeError(f"this {type(self).__name__} index is empty; call add(x) with the database vectors "
+                               "before searching.")
         if not isinstance(nprobe, numbers.Integral) or not 1 <= nprobe <= self.nlist:
             raise ValueError(f"nprobe must be an integer from 1 to nlist={self.nlist}, got {nprobe!r}; "
                              "more lists probed means higher recall and slower search.")
         q = self._prepare(queries, "the query vectors", self.dim)
         _check_k(k, self.ntotal)
-        k, nprobe = int(k), int(nprobe)
-        offsets = self.offsets.tolist()
+        return q, int(k), int(nprobe)
+
+    def _visits(self, block: torch.Tensor, nprobe: int):
+        """For each inverted list that some query of ``block`` probes: the list, those queries (rows of ``block``),
+        the list's rows ``a:b`` in the index and the queries' coarse scores for it. One list at a time, against
+        all the queries that probe it, so each list's vectors are read once per block."""
+        coarse, probes = self._coarse(block, nprobe)
+        owners = torch.arange(block.shape[0], device=self.device).repeat_interleave(nprobe)
+        probes, order = probes.reshape(-1).sort(stable=True)
+        owners, coarse = owners[order], coarse.reshape(-1)[order]
+        starts = torch.bincount(probes, minlength=self.nlist).cumsum(0).tolist()
+        offsets, start = self.offsets.tolist(), 0
+        for cell, end in enumerate(starts):
+            a, b = offsets[cell], offsets[cell + 1]
+            if end > start and b > a:
+                yield cell, owners[start:end], a, b, coarse[start:end]
+            start = end
+
+    def search(self, queries: Vectors, k: int, nprobe: int = 1,
+               batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
+        """Approximate top-``k``: ``(scores, ids)`` from the ``nprobe`` lists nearest to each query."""
+        q, k, nprobe = self._search_inputs(queries, k, nprobe)
         vectors_sq = self.vectors.pow(2).sum(dim=1) if self.metric == "l2" else None
         out_scores, out_ids = [], []
         for qs in range(0, q.shape[0], batch_size):
             block = q[qs:qs + batch_size]
             best = _empty_best(block.shape[0], k, block)
-            probes = self._coarse(block, nprobe)[1].reshape(-1)
-            owners = torch.arange(block.shape[0], device=self.device).repeat_interleave(nprobe)
-            probes, order = probes.sort(stable=True)
-            owners = owners[order]
-            starts = torch.bincount(probes, minlength=self.nlist).cumsum(0).tolist()
-            start = 0
-            for cell, end in enumerate(starts):  # one list at a time, against all the queries that probe it
-                a, b = offsets[cell], offsets[cell + 1]
-                if end > start and b > a:
-                    who = owners[start:end]
-                    sq = None if vectors_sq is None else vectors_sq[a:b]
-                    scores = _scores(block[who], self.vectors[a:b], self.metric, sq)
-                    s, i = _merge((best[0][who], best[1][who]), scores, self.ids[a:b], k)
-                    best[0][who], best[1][who] = s, i
-                start = end
+            for _, who, a, b, _ in self._visits(block, nprobe):
+                sq = None if vectors_sq is None else vectors_sq[a:b]
+                scores = _scores(block[who], self.vectors[a:b], self.metric, sq)
+                s, i = _merge((best[0][who], best[1][who]), scores, self.ids[a:b], k)
+                best[0][who], best[1][who] = s, i
             out_scores.append(best[0])
             out_ids.append(best[1])
         return _finish((torch.cat(out_scores), torch.cat(out_ids)), self.metric)

@@ -10,24 +10,10 @@ import pytest
 import torch
 
 from embedkit.errors import EmptyInputError, ShapeError
-from embedkit.images import fashion_mnist
 from embedkit.kmeans import kmeans
 from embedkit.search import IVFFlat, exact_search
 
 faiss.omp_set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def glove_data(glove):
-    """20,000 GloVe vectors (the most frequent words) as the database, the next 500 as queries."""
-    return glove.vectors[:20_000].clone(), glove.vectors[20_000:20_500].clone()
-
-
-@pytest.fixture(scope="module")
-def fashion_data():
-    """10,000 Fashion-MNIST training images as 784-d vectors in [0, 1], and 200 other images as queries."""
-    x = fashion_mnist("train")[0][:10_200].reshape(-1, 784).float().div_(255)
-    return x[:10_000].clone(), x[10_000:].clone()
 
 
 def _faiss_flat(database: np.ndarray, queries: np.ndarray, k: int, metric: str):
@@ -37,10 +23,6 @@ def _faiss_flat(database: np.ndarray, queries: np.ndarray, k: int, metric: str):
     index = faiss.IndexFlatL2(database.shape[1]) if metric == "l2" else faiss.IndexFlatIP(database.shape[1])
     index.add(np.ascontiguousarray(database))
     return index.search(np.ascontiguousarray(queries), k)
-
-
-def _recall(ids: np.ndarray, truth: np.ndarray) -> float:
-    return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(ids, truth)]))
 
 
 # -- by hand ---------------------------------------------------------------------------------
@@ -120,7 +102,7 @@ def test_kmeans_objective_matches_faiss(request, data, k):
 
 
 @pytest.mark.parametrize("data, metric, nprobes", [("glove", "ip", (4, 16)), ("fashion", "l2", (2, 8))])
-def test_ivf_flat_recall_matches_faiss(request, data, metric, nprobes):
+def test_ivf_flat_recall_matches_faiss(request, data, metric, nprobes, recall_at_k):
     """Recall@10 against exact search, nlist=100, the mean of 2 seeds on each side (single seeds vary by ~0.02)."""
     database, queries = request.getfixturevalue(f"{data}_data")
     nlist, k = 100, 10
@@ -136,9 +118,9 @@ def test_ivf_flat_recall_matches_faiss(request, data, metric, nprobes):
         reference.train(database.numpy())
         reference.add(database.numpy())
         for nprobe in nprobes:
-            ours[nprobe].append(_recall(index.search(queries, k, nprobe)[1].numpy(), truth))
+            ours[nprobe].append(recall_at_k(index.search(queries, k, nprobe)[1].numpy(), truth))
             reference.nprobe = nprobe
-            theirs[nprobe].append(_recall(reference.search(queries.numpy(), k)[1], truth))
+            theirs[nprobe].append(recall_at_k(reference.search(queries.numpy(), k)[1], truth))
     for nprobe in nprobes:
         assert abs(np.mean(ours[nprobe]) - np.mean(theirs[nprobe])) <= 0.02, (nprobe, ours, theirs)
     assert np.mean(ours[nprobes[1]]) > np.mean(ours[nprobes[0]])  # more lists probed, higher recall
