@@ -25,7 +25,7 @@ from embedkit.device import synchronize
 from embedkit.evaluate import evaluate_analogies, evaluate_word_pairs
 from embedkit.corpora import wikipedia_sentences
 from embedkit.vocab import Vocabulary
-from embedkit.word2vec import Word2Vec, Word2VecConfig
+from embedkit.word2vec import Word2Vec, Word2VecConfig, default_block
 
 
 def quality(table: EmbeddingTable) -> tuple[float, float]:
@@ -54,7 +54,8 @@ def main() -> None:
                             shared_negatives=args.shared_negatives,
                             workers=args.workers if device.type == "cpu" else 1)
     print(f"corpus: {raw_words:,} words; {'CBOW' if args.cbow else 'skip-gram'}"
-          f"{' (shared negatives)' if args.shared_negatives else ''}, block {config.block}, dim {args.dim}, "
+          f"{' (shared negatives)' if args.shared_negatives else ''}, "
+          f"block {config.block or default_block(config.sg, config.shared_negatives, device)}, dim {args.dim}, "
           f"{args.epochs} epochs; embedkit on {device} with {config.workers} worker threads, gensim with "
           f"{args.workers} worker threads")
 
