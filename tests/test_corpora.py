@@ -89,3 +89,24 @@ def test_news_reader_on_a_fixture_and_bad_files(tmp_path):
         z.writestr("readme.txt", "hello")
     with pytest.raises(EmptyInputError, match="csv"):
         news_articles(str(no_csv))
+
+
+def test_news_sources(tmp_path):
+    import zipfile
+    from collections import Counter
+
+    from embedkit.corpora import news_articles, news_sources
+
+    sources = news_sources()
+    assert len(sources) == len(news_articles())
+    counts = Counter(sources)
+    assert len(counts) == 9 and counts["bbc.co.uk"] > 300 and sources[0] == "abcnews.go.com"
+    linked = tmp_path / "linked.zip"
+    with zipfile.ZipFile(linked, "w") as z:
+        z.writestr("x.csv", "article_source_link,title,text\nhttp://www.Example.org/a,T,Body\nhttp://x.net/b,U,\n")
+    assert news_sources(str(linked)) == ["example.org"]  # the row without text is skipped, as in news_articles
+    unlinked = tmp_path / "unlinked.zip"
+    with zipfile.ZipFile(unlinked, "w") as z:
+        z.writestr("x.csv", "title,text\nT,Body\n")
+    with pytest.raises(ValueError, match="article_source_link"):
+        news_sources(str(unlinked))
