@@ -26,6 +26,7 @@ One module per idea, mirroring the chapters:
 - `bert`: the BERT encoder, safetensors loading, sentence embeddings.
 - `mlm`: masked and next-word language models on the BERT encoder.
 - `contrastive`: SimCLR's augmentations and the NT-Xent loss.
+- `probe_tasks`: word-category and news-outlet probing tasks; a closed-form ridge probe for every layer.
 - `retrieval`: the in-batch negatives (InfoNCE) loss, retrieval metrics, query-document pairs from the news.
 - `search`: exact top-k search in blocks and the IVF-Flat index (checked against faiss).
 - `kmeans`: k-means with k-means++ seeding, the coarse quantiser of `search`.

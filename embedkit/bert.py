@@ -129,16 +129,22 @@ class BertEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, causal: bool = False) -> torch.Tensor:
         """Hidden states of the last layer. ``causal=True``: each position sees only itself and earlier ones
         (a GPT-style decoder, used by `embedkit.mlm.causal_lm_loss`)."""
+        return self.hidden_states(input_ids, attention_mask, causal)[-1]
+
+    def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      causal: bool = False) -> list[torch.Tensor]:
+        """The input embeddings and the output of every layer: ``num_hidden_layers + 1`` tensors
+        (batch, length, hidden), as Hugging Face's ``output_hidden_states=True`` gives them."""
         if attention_mask.shape != input_ids.shape:
             raise ShapeError(f"attention_mask {tuple(attention_mask.shape)} must match input_ids {tuple(input_ids.shape)}.")
         mask = attention_mask.bool()[:, None, None, :]
         if causal:
             n = input_ids.shape[1]
             mask = mask & torch.ones(n, n, dtype=torch.bool, device=mask.device).tril()
-        x = self.input_embeddings(input_ids)
+        states = [self.input_embeddings(input_ids)]
         for layer in self.layers:
-            x = layer(x, mask)
-        return x
+            states.append(layer(states[-1], mask))
+        return states
 
     @torch.no_grad()
     def attention_maps(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

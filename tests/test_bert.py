@@ -120,3 +120,18 @@ def test_unnormalised_vectors_are_the_mean_pool_and_can_train_a_probe(models, se
     probe = torch.nn.Linear(raw.shape[1], 2)
     torch.nn.functional.cross_entropy(probe(unit), torch.tensor([0, 1] * 4)).backward()
     assert probe.weight.grad is not None
+
+
+def test_hidden_states_of_every_layer_equal_hugging_face(models, sentences):
+    ours, reference = models
+    hf = reference[0].auto_model  # the transformers BertModel inside the SentenceTransformer
+    batch = reference.tokenize(sentences[:8])
+    with torch.no_grad():
+        expected = hf(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                      output_hidden_states=True).hidden_states
+        got = ours.encoder.hidden_states(batch["input_ids"], batch["attention_mask"])
+    assert len(got) == len(expected) == ours.encoder.config.num_hidden_layers + 1
+    keep = batch["attention_mask"].bool()  # padding positions are not compared
+    for layer, (a, b) in enumerate(zip(got, expected)):
+        assert float((a[keep] - b[keep]).abs().max()) <= 3e-5, f"layer {layer}"
+    assert torch.equal(got[-1], ours.encoder(batch["input_ids"], batch["attention_mask"]))

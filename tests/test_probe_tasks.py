@@ -1,0 +1,75 @@
+"""Probing tasks: real examples, splits by group, and the ridge probe against scikit-learn's RidgeClassifier."""
+
+import numpy as np
+import pytest
+import torch
+
+from embedkit.errors import EmptyInputError, ShapeError
+from embedkit.probe_tasks import ProbeTask, outlet_task, probe_layers, ridge_probe, word_in_context_task
+
+
+@pytest.fixture(scope="module")
+def words():
+    return word_in_context_task()
+
+
+def test_word_task_holds_real_sentences_and_splits_by_word(words):
+    assert len(words) > 1500 and len(words.classes) >= 15
+    for sentence, position, group in zip(words.sentences[:200], words.positions, words.groups):
+        assert sentence[position] == group  # the probed word is where the task says
+    train, val, test = words.split(seed=0)
+    assert len(train) + len(val) + len(test) == len(words)
+    sides = [{words.groups[i] for i in part.tolist()} for part in (train, val, test)]
+    assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
+    assert not torch.equal(words.split(seed=1)[2], test)
+
+
+def test_outlet_task_is_balanced_and_one_sentence_per_article():
+    task = outlet_task(per_outlet=40)
+    assert len(task.classes) == 9 and torch.bincount(task.labels).tolist() == [40] * 9
+    assert len(set(task.groups)) == len(task) and set(task.positions) == {-1}
+
+
+def test_ridge_probe_equals_scikit_learn_on_real_vectors(words):
+    from sklearn.linear_model import RidgeClassifier
+
+    from embedkit.data import load_glove_arrays
+
+    vocabulary, vectors = load_glove_arrays()
+    row = {w: i for i, w in enumerate(vocabulary)}
+    kept = [i for i, g in enumerate(words.groups) if g in row]
+    x = torch.from_numpy(vectors[[row[words.groups[i]] for i in kept]]).double()
+    y = words.labels[kept]
+    for l2 in (0.1, 10.0):
+        weight, bias = ridge_probe(x, y, len(words.classes), [l2])[0]
+        reference = RidgeClassifier(alpha=l2, solver="cholesky").fit(x.numpy(), y.numpy())
+        np.testing.assert_allclose(weight.T.numpy(), reference.coef_, atol=1e-8)
+        np.testing.assert_allclose(bias.numpy(), reference.intercept_, atol=1e-8)
+
+
+def test_tiny_example_by_hand():
+    # one feature: class 0 at -1, class 1 at +1; with l2 = 0 the fit is exact: w = [-1, 1], b = 0
+    x = torch.tensor([[-1.0], [1.0]], dtype=torch.float64)
+    weight, bias = ridge_probe(x, torch.tensor([0, 1]), 2, [0.0])[0]
+    assert torch.allclose(weight, torch.tensor([[-1.0, 1.0]], dtype=torch.float64)) and torch.allclose(bias, torch.zeros(2, dtype=torch.float64))
+
+
+def test_probe_layers_reads_labels_and_ignores_noise(words):
+    y = words.labels
+    informative = torch.nn.functional.one_hot(y).float() + 0.01 * torch.randn(len(y), len(words.classes))
+    noise = torch.randn(len(y), 20, generator=torch.Generator().manual_seed(0))
+    scores = probe_layers([informative, noise], words, seeds=(0, 1))
+    assert scores.shape == (2, 2) and bool((scores[0] == 1).all())
+    assert float(scores[1].max()) < 0.35  # the largest class holds about 1/6 of the examples
+
+
+def test_bad_input():
+    task = ProbeTask("t", [["a"], ["b"]], [0, 0], torch.tensor([0, 1]), ["x", "y"], ["a", "b"])
+    with pytest.raises(ShapeError, match="features"):
+        probe_layers([torch.zeros(3, 2)], task)
+    with pytest.raises(EmptyInputError):
+        probe_layers([], task)
+    with pytest.raises(ValueError, match="fractions"):
+        task.split(fractions=(0.5, 0.5, 0.0))
+    with pytest.raises(ValueError, match="non-negative"):
+        ridge_probe(torch.zeros(2, 1), torch.tensor([0, 1]), 2, [-1.0])
