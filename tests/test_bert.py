@@ -135,3 +135,14 @@ def test_hidden_states_of_every_layer_equal_hugging_face(models, sentences):
     for layer, (a, b) in enumerate(zip(got, expected)):
         assert float((a[keep] - b[keep]).abs().max()) <= 3e-5, f"layer {layer}"
     assert torch.equal(got[-1], ours.encoder(batch["input_ids"], batch["attention_mask"]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU here; the CUDA run is skipped")
+def test_equals_sentence_transformers_on_the_same_gpu(sentences):
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(data_path("minilm-weights").parent), device="cuda")
+    ours = SentenceEncoder.minilm(device="cuda")
+    expected = reference.encode(sentences[:300], batch_size=32, convert_to_tensor=True)
+    got = ours.embed(sentences[:300], batch_size=32)
+    assert got.device.type == "cuda" and float((got - expected).abs().max()) <= 1e-4

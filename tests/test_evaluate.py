@@ -19,12 +19,15 @@ def gensim_glove(glove):
     return kv
 
 
-def test_analogies_match_gensim_section_by_section(glove, gensim_glove):
-    ours = evaluate_analogies(glove)  # restrict_vocab=300,000 like gensim's default
+def test_analogies_match_gensim_section_by_section(glove, gensim_glove, device):
+    ours = evaluate_analogies(glove.to(device))  # restrict_vocab=300,000 like gensim's default
     score, sections = gensim_glove.evaluate_word_analogies(str(data_path("google-analogies")))
     theirs = {s["section"]: (len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections}
-    assert ours.accuracy == pytest.approx(score, abs=1e-12)
-    assert {**ours.sections, "Total accuracy": (ours.correct, ours.total)} == theirs
+    if device == "cpu":
+        assert ours.accuracy == pytest.approx(score, abs=1e-12)
+        assert {**ours.sections, "Total accuracy": (ours.correct, ours.total)} == theirs
+    else:  # float32 sums in another order on the GPU may flip a near-tie among 300,000 candidates
+        assert ours.total == theirs["Total accuracy"][1] and abs(ours.correct - theirs["Total accuracy"][0]) <= 5
     assert ours.total + ours.skipped == 19_544
     assert 0.40 < ours.accuracy < 0.50  # GloVe 6B-50d: about 46 %
 
@@ -37,8 +40,8 @@ def test_analogies_match_gensim_with_small_restrict(glove, gensim_glove):
 
 
 @pytest.mark.parametrize("name", ["wordsim353", "simlex999"])
-def test_word_pairs_match_gensim(glove, gensim_glove, name):
-    ours = evaluate_word_pairs(glove, name)
+def test_word_pairs_match_gensim(glove, gensim_glove, name, device):
+    ours = evaluate_word_pairs(glove.to(device), name)
     pearson_g, spearman_g, oov = gensim_glove.evaluate_word_pairs(str(data_path(name)))
     assert ours.spearman == pytest.approx(spearman_g.statistic, abs=1e-6)
     assert ours.pearson == pytest.approx(pearson_g.statistic, abs=1e-6)

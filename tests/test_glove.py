@@ -11,9 +11,9 @@ from embedkit.corpora import wikipedia_sentences
 from embedkit.vocab import Vocabulary
 
 
-def test_cooccurrence_by_hand():
-    ids, sentence = torch.tensor([0, 1, 2, 0]), torch.tensor([0, 0, 0, 1])
-    x = cooccurrence(ids, sentence, vocab_size=3, window=2).dense()
+def test_cooccurrence_by_hand(device):
+    ids, sentence = torch.tensor([0, 1, 2, 0], device=device), torch.tensor([0, 0, 0, 1], device=device)
+    x = cooccurrence(ids, sentence, vocab_size=3, window=2).dense().cpu()
     expected = torch.tensor([[0, 1, 0.5], [1, 0, 1], [0.5, 1, 0]], dtype=torch.float64)
     assert torch.equal(x, expected)  # the last 0 is in another sentence: it pairs with nothing
     assert cooccurrence(ids, sentence, 3, window=1).dense()[0, 2] == 0
@@ -26,7 +26,7 @@ def wiki_ids():
     return vocab.encode(sentences)
 
 
-def test_cooccurrence_equals_a_plain_loop(wiki_ids):
+def test_cooccurrence_equals_a_plain_loop(wiki_ids, device):
     ids, sentence = wiki_ids[0][:3000] % 50, wiki_ids[1][:3000]
     expected = np.zeros((50, 50))
     for i in range(len(ids)):
@@ -35,16 +35,18 @@ def test_cooccurrence_equals_a_plain_loop(wiki_ids):
             if j < len(ids) and sentence[j] == sentence[i]:
                 expected[ids[i], ids[j]] += 1 / d
                 expected[ids[j], ids[i]] += 1 / d
-    assert np.allclose(cooccurrence(ids, sentence, 50, window=5).dense().numpy(), expected)
+    counts = cooccurrence(ids.to(device), sentence.to(device), 50, window=5).dense()
+    assert np.allclose(counts.cpu().numpy(), expected)
 
 
 def test_weighting():
     assert weighting(torch.tensor([0.0, 50.0, 100.0, 1e6])).tolist() == pytest.approx([0, 0.5**0.75, 1, 1])
 
 
-def test_one_adagrad_step_follows_the_gradient():
-    model = GloVe(3, dim=2, device="cpu")
-    rows, cols, counts = torch.tensor([0]), torch.tensor([2]), torch.tensor([7.0])
+def test_one_adagrad_step_follows_the_gradient(device):
+    model = GloVe(3, dim=2, device=device)
+    rows, cols = torch.tensor([0], device=device), torch.tensor([2], device=device)
+    counts = torch.tensor([7.0], device=device)
     names = ["w", "b", "wc", "bc"]
     params = {n: getattr(model, n).clone().requires_grad_() for n in names}
     p = params
@@ -56,7 +58,7 @@ def test_one_adagrad_step_follows_the_gradient():
         assert torch.allclose(getattr(model, n), p[n].detach() - 0.05 * p[n].grad, atol=1e-7), n
     assert torch.allclose(model.gradsq_w[0], 1 + (0.05 * p["w"].grad[0]) ** 2)
     assert torch.allclose(model.gradsq_bc[2], 1 + (0.05 * p["bc"].grad[2]) ** 2)
-    assert torch.equal(model.gradsq_w[1:], torch.ones(2, 2))  # untouched rows keep their accumulators
+    assert torch.equal(model.gradsq_w[1:].cpu(), torch.ones(2, 2))  # untouched rows keep their accumulators
 
 
 def test_a_row_repeated_in_a_batch_gets_the_sum_of_its_steps():
@@ -82,7 +84,7 @@ def test_a_row_repeated_in_a_batch_gets_the_sum_of_its_steps():
     assert torch.equal(model.w[1:], w[1:]) and torch.equal(model.b[1:], b[1:])  # rows 1, 2 are context rows here
 
 
-def test_adagrad_reaches_the_optimum_found_by_scipy(wiki_ids):
+def test_adagrad_reaches_the_optimum_found_by_scipy(wiki_ids, device):
     """The same objective on the 40 most frequent words, dim 4: our AdaGrad against L-BFGS from 3 starts."""
     ids, sentence = wiki_ids
     size, dim = 40, 4
@@ -105,7 +107,7 @@ def test_adagrad_reaches_the_optimum_found_by_scipy(wiki_ids):
     best = min(minimize(objective, np.random.default_rng(seed).normal(0, 0.1, 2 * size * (dim + 1)), jac=True,
                         method="L-BFGS-B", options={"maxiter": 20000, "gtol": 1e-12, "ftol": 1e-15}).fun
                for seed in range(3))
-    model = GloVe(size, dim, device="cpu")
+    model = GloVe(size, dim, device=device)
     history = model.train(x, epochs=2000, batch_size=256)
     assert model.loss(x) == pytest.approx(best, rel=5e-3)
     assert history[-1]["loss"] == pytest.approx(model.loss(x), rel=0.1)  # measured during the last epoch

@@ -6,9 +6,10 @@ from embedkit import EmbeddingTable
 from embedkit.errors import EmptyInputError, ShapeError, UnknownWordError
 
 
-def test_tiny_table_by_hand(tiny):
+def test_tiny_table_by_hand(tiny, device):
+    tiny = tiny.to(device)
     assert len(tiny) == 5 and tiny.dim == 2 and "king" in tiny and "King" not in tiny
-    assert tiny["man"].tolist() == [1.0, 0.0]
+    assert tiny["man"].tolist() == [1.0, 0.0] and tiny["man"].device.type == device
     assert tiny[["man", "woman"]].shape == (2, 2)
     assert tiny.similarity("man", "woman") == pytest.approx(0.0)
     assert tiny.similarity("man", "apple") == pytest.approx(-1 / np.sqrt(2))
@@ -27,10 +28,11 @@ def test_neighbours_of_vectors_and_batches(tiny):
     assert tiny.cosine(["man", "woman"]).shape == (2, 5)
 
 
-def test_batched_neighbours_equal_brute_force(glove):
-    table = glove.head(20_000)
+def test_batched_neighbours_equal_brute_force(glove, device):
+    table = glove.head(20_000).to(device)
     words = ["frog", "paris", "computer", "violin", "river"]
-    unit = table.vectors / table.vectors.norm(dim=1, keepdim=True)
+    vectors = table.vectors.cpu()  # the reference: one matrix product on the CPU
+    unit = vectors / vectors.norm(dim=1, keepdim=True)
     for word, row in zip(words, table.neighbours(words, k=5)):
         scores = unit @ unit[table.index[word]]
         scores[table.index[word]] = -1
@@ -51,7 +53,8 @@ def test_chunked_top_k_matches_one_shot(glove, monkeypatch):
     assert scores(chunked) == pytest.approx(scores(expected), abs=1e-5)
 
 
-def test_famous_analogy(glove):
+def test_famous_analogy(glove, device):
+    glove = glove.to(device)
     assert glove.analogy("man", "king", "woman")[0][0] == "queen"
     assert glove.analogy("france", "paris", "italy")[0][0] == "rome"
 

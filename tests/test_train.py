@@ -20,17 +20,18 @@ def mse(model, x, y):
     return (model(x) - y).pow(2).mean()
 
 
-def test_fit_learns_a_linear_map_and_is_repeatable():
+def test_fit_learns_a_linear_map_and_is_repeatable(device):
     x, y = regression()
     runs = []
     for _ in range(2):
         torch.manual_seed(0)
         model = nn.Linear(3, 1)
-        history = train.fit(model, mse, (x, y), epochs=40, batch_size=32, lr=0.05, seed=3, device="cpu")
+        history = train.fit(model, mse, (x, y), epochs=40, batch_size=32, lr=0.05, seed=3, device=device)
         runs.append((history.train, model.weight.detach().clone()))
     assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])
     assert history.train[-1] < 1e-3 < history.train[0]
-    assert torch.allclose(model.weight, torch.tensor([[1.0, -2.0, 0.5]]), atol=0.02)
+    assert next(model.parameters()).device.type == device
+    assert torch.allclose(model.weight.cpu(), torch.tensor([[1.0, -2.0, 0.5]]), atol=0.02)
     assert train.evaluate(model, mse, (x, y)) < 1e-3
 
 
@@ -60,11 +61,12 @@ def test_cosine_schedule_by_hand():
     assert expected == pytest.approx(0.25)
 
 
-def test_batched_equals_one_call():
-    model = nn.Linear(3, 2)
-    x = torch.randn(1000, 3)
+def test_batched_equals_one_call(device):
+    model = nn.Linear(3, 2).to(device)
+    x = torch.randn(1000, 3, device=device)
     with torch.no_grad():
-        assert torch.allclose(train.batched(model, x, batch_size=64), model(x))
+        out = train.batched(model, x, batch_size=64)
+        assert out.device.type == device and torch.allclose(out, model(x))
 
 
 def test_bad_input():

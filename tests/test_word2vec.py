@@ -116,12 +116,16 @@ def test_each_epoch_visits_every_position_once_in_spread_out_blocks(monkeypatch)
     assert [b.tolist() for b in seen] == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]  # 3 blocks of at most 4
 
 
-def test_training_is_deterministic_and_lowers_the_loss():
+def test_training_is_deterministic_and_lowers_the_loss(device):
     sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
     config = Word2VecConfig(dim=8, min_count=1, epochs=5, sample=0, block=32)
-    first, history = train_word2vec(sentences, config, device="cpu")
-    second, _ = train_word2vec(sentences, config, device="cpu")
-    assert torch.equal(first.w_in, second.w_in)
+    first, history = train_word2vec(sentences, config, device=device)
+    second, _ = train_word2vec(sentences, config, device=device)
+    assert first.w_in.device.type == device
+    if device == "cpu":
+        assert torch.equal(first.w_in, second.w_in)
+    else:  # CUDA's index_add_ adds in no fixed order: the same run up to float rounding
+        assert torch.allclose(first.w_in, second.w_in, atol=1e-4)
     assert history[-1]["loss"] < history[0]["loss"]
 
 
@@ -180,7 +184,7 @@ def wiki():
 
 @pytest.mark.parametrize("sg, shared, epochs", [(True, False, 3), (True, True, 3), (False, False, 10)],
                          ids=["skip-gram", "skip-gram-shared-negatives", "cbow"])
-def test_quality_matches_gensim(wiki, sg, shared, epochs):
+def test_quality_matches_gensim(wiki, sg, shared, epochs, device):
     """Same corpus, same hyperparameters, one worker each (reproducible): our scores against gensim's.
 
     gensim gets our learning rate (0.05 for CBOW, as word2vec.c; gensim's default is 0.025). On this
@@ -203,16 +207,16 @@ def test_quality_matches_gensim(wiki, sg, shared, epochs):
     from embedkit.evaluate import evaluate_analogies
 
     config = Word2VecConfig(dim=50, epochs=epochs, sg=sg, shared_negatives=shared)
-    ours, _ = train_word2vec(wiki, config, device="cpu")
+    ours, _ = train_word2vec(wiki, config, device=device)  # on CUDA: the GPU's default block sizes
     reference = GensimWord2Vec(wiki, vector_size=50, window=5, min_count=5, sg=int(sg), negative=5, sample=1e-3,
                                alpha=config.alpha, epochs=epochs, workers=1, seed=0)
     theirs = EmbeddingTable(reference.wv.index_to_key, reference.wv.vectors, device="cpu")
     assert set(ours.vocab.words) == set(theirs.words)
-    ours_rho = evaluate_word_pairs(ours.table(), "wordsim353").spearman
+    ours_rho = evaluate_word_pairs(ours.table().to("cpu"), "wordsim353").spearman
     theirs_rho = evaluate_word_pairs(theirs, "wordsim353").spearman
     assert -0.05 < ours_rho - theirs_rho < 0.1, (ours_rho, theirs_rho)
     assert ours_rho > 0.75 * theirs_rho, (ours_rho, theirs_rho)
-    ours_acc, theirs_acc = evaluate_analogies(ours.table()).accuracy, evaluate_analogies(theirs).accuracy
+    ours_acc, theirs_acc = evaluate_analogies(ours.table().to("cpu")).accuracy, evaluate_analogies(theirs).accuracy
     assert 0.6 < ours_acc / theirs_acc < 2.2, (ours_acc, theirs_acc)
 
 
