@@ -31,6 +31,8 @@ One module per idea, mirroring the chapters:
 - `search`: exact top-k search in blocks and the IVF-Flat index (checked against faiss).
 - `kmeans`: k-means with k-means++ seeding, the coarse quantiser of `search`.
 - `pq`: product quantisation with asymmetric distances, and IVF-PQ with exact re-ranking.
+- `compress`: int8 scalar quantisation, and sign-bit codes searched by Hamming distance with re-scoring.
+- `shard`: exact and IVF-Flat search sharded over processes with torch.distributed (gloo or NCCL).
 - `errors`: the exceptions, each subclassing the built-in one a caller would catch.
 - `progress`: progress bars that show in interactive use and stay quiet in tests.
 - `timing`: wall-clock timing that waits for the device.

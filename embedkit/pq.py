@@ -34,7 +34,7 @@ import torch
 from .device import get_device
 from .errors import ShapeError
 from .kmeans import Vectors, assign, check_vectors, kmeans, squared_distances
-from .search import IVFFlat, _check_k, _empty_best, _finish, _merge
+from .search import IVFFlat, _check_k, _empty_best, _finish, _merge, _rescore
 
 
 def _check_nbits(nbits: int) -> None:
@@ -239,21 +239,7 @@ class IVFPQ(IVFFlat):
                     scores += coarse_scores.unsqueeze(1)
                 rows = torch.arange(a, b, device=self.device)  # positions in the lists, ids come at the end
                 best[0][who], best[1][who] = _merge((best[0][who], best[1][who]), scores, rows, depth)
-            scores, rows = best if rerank is None else self._rerank(block, best[1], k)
+            scores, rows = best if rerank is None else _rescore(block, self.vectors, best[1], k, self.metric)
             out_scores.append(scores)
             out_ids.append(torch.where(rows >= 0, self.ids[rows.clamp_min(0)], -1))
         return _finish((torch.cat(out_scores), torch.cat(out_ids)), self.metric)
-
-    def _rerank(self, q: torch.Tensor, rows: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The best ``k`` of the candidate ``rows`` by exact larger-is-better scores, a few queries at a time."""
-        exact = torch.empty(rows.shape, dtype=q.dtype, device=self.device)
-        step = max(1, 2 ** 22 // (rows.shape[1] * q.shape[1]))
-        for s in range(0, q.shape[0], step):
-            v = self.vectors[rows[s:s + step].clamp_min(0)]  # (queries, R, dim)
-            if self.metric == "l2":
-                exact[s:s + step] = (v - q[s:s + step].unsqueeze(1)).pow_(2).sum(dim=2).neg_()
-            else:
-                exact[s:s + step] = torch.bmm(v, q[s:s + step].unsqueeze(2)).squeeze(2)
-        exact.masked_fill_(rows < 0, -torch.inf)
-        top = exact.topk(k, dim=1)
-        return top.values, rows.gather(1, top.indices)

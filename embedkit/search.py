@@ -19,8 +19,12 @@ Scores come back as ``(n_queries, k)`` tensors (best first) with int64 row ids,
 on the computing device. Where fewer than ``k`` vectors sit in the probed lists,
 the missing places hold id -1 and score -inf (``"l2"``: +inf), like faiss's -1.
 
-Left out: product quantisation (PQ, IVF-PQ) and other compression, graph indexes
-(HNSW), removing vectors, custom ids, and saving an index to disk.
+`IVFFlat.from_centroids` builds an index on centroids trained elsewhere, so that
+several processes can fill indexes that share one coarse quantiser (`embedkit.shard`).
+
+Left out: product quantisation (PQ, IVF-PQ; in `embedkit.pq`) and other compression
+(in `embedkit.compress`), graph indexes (HNSW), removing vectors, custom ids, and
+saving an index to disk.
 """
 
 from __future__ import annotations
@@ -72,25 +76,62 @@ def _empty_best(n: int, k: int, like: torch.Tensor) -> tuple[torch.Tensor, torch
 
 def _finish(best: tuple[torch.Tensor, torch.Tensor], metric: str) -> tuple[torch.Tensor, torch.Tensor]:
     scores, ids = best
-    return (scores.neg() if metric == "l2" else scores), ids
+    return (scores.neg().add_(0.0) if metric == "l2" else scores), ids  # + 0.0 turns -0.0 into 0.0
+
+
+def _sq_norms(x: torch.Tensor) -> torch.Tensor:
+    """Squared row norms, without a temporary copy of ``x``."""
+    return torch.linalg.vector_norm(x, dim=1).square_()
 
 
 def _topk_blocked(q: torch.Tensor, database: torch.Tensor, k: int, metric: str, batch_size: int,
-                  database_batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Larger-is-better top-k of prepared queries against a prepared database, block by block."""
-    db_sq = database.pow(2).sum(dim=1) if metric == "l2" else None
+                  database_batch_size: int, decode=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Larger-is-better top-k of prepared queries against a prepared database, block by block.
+
+    ``decode``, when given, turns each block of ``database`` rows (codes) into float vectors first. For
+    ``"l2"`` the blocks are ranked by ``2 q.x - |x|^2``, which orders the rows as ``-|q - x|^2`` does
+    (``|q|^2`` is the same for every row), and ``|q|^2`` is subtracted from the k winners only.
+    """
+    neg_sq = _sq_norms(database).neg_() if metric == "l2" and decode is None else None
+    buffer = torch.empty(min(batch_size, q.shape[0]) * min(database_batch_size, database.shape[0]),
+                         dtype=q.dtype, device=q.device)  # reused for every block's scores
     out_scores, out_ids = [], []
     for qs in range(0, q.shape[0], batch_size):
         block_q = q[qs:qs + batch_size]
         best = _empty_best(block_q.shape[0], k, block_q)
         for ds in range(0, database.shape[0], database_batch_size):
             block = database[ds:ds + database_batch_size]
-            scores = _scores(block_q, block, metric, None if db_sq is None else db_sq[ds:ds + database_batch_size])
+            block = block if decode is None else decode(block)
+            scores = buffer[:block_q.shape[0] * block.shape[0]].view(block_q.shape[0], block.shape[0])
+            if metric == "l2":
+                sq = _sq_norms(block).neg_() if neg_sq is None else neg_sq[ds:ds + database_batch_size]
+                torch.addmm(sq.unsqueeze(0), block_q, block.T, alpha=2.0, out=scores)
+            else:
+                torch.mm(block_q, block.T, out=scores)
             ids = torch.arange(ds, ds + block.shape[0], device=q.device)
             best = _merge(best, scores, ids, k)
+        if metric == "l2":  # minus the squared distances, clamped at 0 as faiss does
+            best = (best[0].sub_(block_q.pow(2).sum(dim=1, keepdim=True)).clamp_max_(0), best[1])
         out_scores.append(best[0])
         out_ids.append(best[1])
     return torch.cat(out_scores), torch.cat(out_ids)
+
+
+def _rescore(q: torch.Tensor, vectors: torch.Tensor, rows: torch.Tensor, k: int,
+             metric: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best ``k`` of each query's candidate ``rows`` of ``vectors`` (-1: none) by exact larger-is-better
+    scores (``"l2"``: minus squared distances), a few queries at a time: ``(scores, rows)``."""
+    exact = torch.empty(rows.shape, dtype=q.dtype, device=q.device)
+    step = max(1, 2 ** 22 // (rows.shape[1] * q.shape[1]))
+    for s in range(0, q.shape[0], step):
+        v = vectors[rows[s:s + step].clamp_min(0)]  # (queries, R, dim)
+        if metric == "l2":
+            exact[s:s + step] = (v - q[s:s + step].unsqueeze(1)).pow_(2).sum(dim=2).neg_()
+        else:
+            exact[s:s + step] = torch.bmm(v, q[s:s + step].unsqueeze(2)).squeeze(2)
+    exact.masked_fill_(rows < 0, -torch.inf)
+    top = exact.topk(k, dim=1)
+    return top.values, rows.gather(1, top.indices)
 
 
 def _common(q: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -181,6 +222,22 @@ class IVFFlat:
         """The ``nprobe`` nearest centroids of each row (by L2, or by inner product for "ip" and "cosine")."""
         coarse_metric = "l2" if self.metric == "l2" else "ip"
         return _topk_blocked(x, self.centroids, nprobe, coarse_metric, 4096, 32768)
+
+    @classmethod
+    def from_centroids(cls, centroids: Vectors, metric: str = "l2",
+                       device: str | torch.device | None = None) -> "IVFFlat":
+        """An empty, trained `IVFFlat` whose coarse quantiser is the given ``(nlist, dim)`` centroids.
+
+        Pass another index's ``centroids`` (for ``"ip"`` and ``"cosine"`` they are unit vectors) to build
+        indexes that file every vector in the same list, e.g. one per shard of a database.
+        """
+        if cls is not IVFFlat:
+            raise TypeError(f"from_centroids builds an IVFFlat only; {cls.__name__} needs its own training.")
+        centroids = check_vectors(centroids, "the centroids", get_device(device))
+        index = cls(centroids.shape[0], metric, device=device)
+        index.centroids = centroids
+        index._clear()
+        return index
 
     def train(self, x: Vectors) -> "IVFFlat":
         """Learn the ``nlist`` centroids by k-means on ``x``; this empties the index."""

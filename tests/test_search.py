@@ -11,6 +11,7 @@ import torch
 
 from embedkit.errors import EmptyInputError, ShapeError
 from embedkit.kmeans import kmeans
+from embedkit.pq import IVFPQ
 from embedkit.search import IVFFlat, exact_search
 
 faiss.omp_set_num_threads(1)
@@ -213,3 +214,17 @@ def test_ivf_flat_bad_input():
         IVFFlat(8, "hamming")
     with pytest.raises(ValueError, match="nlist"):
         IVFFlat(0)
+
+
+def test_ivf_flat_from_centroids():
+    """An index built on another's centroids files and finds every vector as that index does."""
+    x = torch.randn(500, 6, generator=torch.Generator().manual_seed(0))
+    trained = IVFFlat(8, "ip", device="cpu").train(x).add(x)
+    copy = IVFFlat.from_centroids(trained.centroids, "ip", device="cpu").add(x[:200]).add(x[200:])
+    assert copy.is_trained and copy.nlist == 8 and torch.equal(copy.list_sizes(), trained.list_sizes())
+    for a, b in zip(copy.search(x[:20], 5, nprobe=2), trained.search(x[:20], 5, nprobe=2)):
+        assert torch.equal(a, b)
+    with pytest.raises(ShapeError, match="same model"):
+        copy.add(torch.randn(3, 5))
+    with pytest.raises(TypeError, match="IVFFlat only"):
+        IVFPQ.from_centroids(trained.centroids)
