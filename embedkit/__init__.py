@@ -28,6 +28,8 @@ One module per idea, mirroring the chapters:
 - `contrastive`: SimCLR's augmentations and the NT-Xent loss.
 - `probe_tasks`: word-category and news-outlet probing tasks; a closed-form ridge probe for every layer.
 - `retrieval`: the in-batch negatives (InfoNCE) loss, retrieval metrics, query-document pairs from the news.
+- `layerwise`: pooled vectors ([CLS], mean, max, a word's pieces) of every layer of a BERT encoder; whitening.
+- `finetune`: contrastive training on pairs: an encoder's top layers over cached frozen ones, a bag of word pieces.
 - `search`: exact top-k search in blocks and the IVF-Flat index (checked against faiss).
 - `kmeans`: k-means with k-means++ seeding, the coarse quantiser of `search`.
 - `pq`: product quantisation with asymmetric distances, and IVF-PQ with exact re-ranking.

@@ -88,7 +88,7 @@ def _relevance_mask(relevant: torch.Tensor | Sequence[Iterable[int]], n_queries:
 
 
 def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor | Sequence[Iterable[int]],
-                      ks: Sequence[int] = (1, 10)) -> dict[str, float]:
+                      ks: Sequence[int] = (1, 10), per_query: bool = False) -> dict[str, float] | dict[str, torch.Tensor]:
     """Recall@k for each k in ``ks``, MRR@10 and nDCG@10 of a (n_queries, n_documents) score matrix.
 
     ``relevant`` gives each query's relevant document ids (column indices of
@@ -106,6 +106,8 @@ def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor | Sequence[It
       its best possible value, averaged over queries.
 
     With fewer than 10 documents, MRR@10 and nDCG@10 rank them all.
+    ``per_query=True`` returns each query's values instead of their means, as
+    float64 tensors (n_queries,) on the device of ``scores`` (for bootstrap intervals).
     """
     if scores.ndim != 2:
         raise ShapeError(f"scores must be a queries x documents matrix; got shape {tuple(scores.shape)}.")
@@ -131,10 +133,12 @@ def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor | Sequence[It
     first = torch.where(hits[:, :cut] > 0, ranks[:cut], torch.inf).min(dim=1).values
     discounts = 1 / torch.log2(ranks[:cut] + 1)
     ideal = torch.cumsum(discounts, 0)[n_relevant.clamp(max=cut).long() - 1]
-    metrics = {f"recall@{k}": float((hits[:, :k].sum(1) / n_relevant).mean()) for k in ks}
-    metrics["mrr@10"] = float((1 / first).mean())
-    metrics["ndcg@10"] = float(((hits[:, :cut] * discounts).sum(1) / ideal).mean())
-    return metrics
+    values = {f"recall@{k}": hits[:, :k].sum(1) / n_relevant for k in ks}
+    values["mrr@10"] = 1 / first
+    values["ndcg@10"] = (hits[:, :cut] * discounts).sum(1) / ideal
+    if per_query:
+        return values
+    return {name: float(v.mean()) for name, v in values.items()}
 
 
 @dataclass

@@ -117,6 +117,18 @@ def test_metrics_by_hand():
     assert m["ndcg@10"] == pytest.approx((1 / math.log2(3) + 2) / 3)
 
 
+def test_per_query_values_average_to_the_metrics():
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randn(12, 30, generator=g)
+    relevant = [{i, (i * 7) % 30} for i in range(12)]
+    means = retrieval_metrics(scores, relevant, ks=(1, 5, 10))
+    each = retrieval_metrics(scores, relevant, ks=(1, 5, 10), per_query=True)
+    assert set(each) == set(means) and all(v.shape == (12,) for v in each.values())
+    assert all(abs(float(each[name].mean()) - means[name]) < 1e-12 for name in means)
+    one = retrieval_metrics(torch.tensor([[0.1, 0.9, 0.5]]), torch.tensor([2]), ks=(1,), per_query=True)
+    assert one["mrr@10"].tolist() == [0.5] and one["recall@1"].tolist() == [0.0]  # relevant document ranked 2nd
+
+
 def test_metrics_ties_rank_by_id():
     m = retrieval_metrics(torch.zeros(2, 5), torch.tensor([0, 4]), ks=(1, 5))
     assert m["recall@1"] == 0.5 and m["recall@5"] == 1.0 and m["mrr@10"] == pytest.approx((1 + 1 / 5) / 2)
