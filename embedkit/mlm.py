@@ -7,7 +7,8 @@
 - `mask_tokens` picks 15% of the positions; of those, 80% become ``[MASK]``,
   10% a random word and 10% stay, and only those positions are scored
   (labels elsewhere are -100, the index `cross_entropy` ignores).
-- `mlm_loss` is the ``loss_fn`` for `embedkit.train.fit`; `word_windows`
+- `mlm_loss` and `causal_lm_loss` (next-word prediction with a causal mask; optionally scored
+  on a random share of the positions only) are ``loss_fn``s for `embedkit.train.fit`; `word_windows`
   turns a word corpus into fixed-length training sequences with a word-level
   vocabulary (special ids first: ``[PAD]`` 0, ``[UNK]`` 1, ``[MASK]`` 2).
 
@@ -124,13 +125,26 @@ def mlm_loss(model: MaskedLM, input_ids: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(model.predict(hidden[picked]), labels[picked])
 
 
-def causal_lm_loss(model: MaskedLM, input_ids: torch.Tensor) -> torch.Tensor:
+def causal_lm_loss(model: MaskedLM, input_ids: torch.Tensor, rate: float | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
     """Mean cross-entropy of predicting every next word from the words before it (GPT-style; Radford et al. 2018).
 
     The same network and head as `mlm_loss`, with a causal attention mask instead of corrupted input.
+    ``rate``: score only a random share of the next words instead, each target that holds a vocabulary
+    word picked with probability ``rate``, as `mask_tokens` picks (special tokens, ``[UNK]`` included,
+    never), so that the loss gets about as many training signals per window as masked-word prediction.
     """
     hidden = model.encoder(input_ids[:, :-1], _full_mask(input_ids[:, :-1], None), causal=True)
-    return F.cross_entropy(model.predict(hidden).flatten(0, 1), input_ids[:, 1:].flatten(), ignore_index=PAD)
+    targets = input_ids[:, 1:]
+    if rate is None:
+        return F.cross_entropy(model.predict(hidden).flatten(0, 1), targets.flatten(), ignore_index=PAD)
+    if not 0 < rate <= 1:
+        raise ValueError(f"rate must lie in (0, 1]; got {rate}.")
+    draw = torch.rand(targets.shape, generator=generator, device=targets.device)
+    picked = (draw < rate) & (targets >= len(SPECIAL))
+    if not picked.any():
+        return hidden.sum() * 0.0  # nothing to predict in this batch
+    return F.cross_entropy(model.predict(hidden[picked]), targets[picked])
 
 
 def word_windows(sentences: Sequence[Sequence[str]], vocab: Vocabulary, length: int = 64) -> torch.Tensor:

@@ -116,3 +116,44 @@ def test_short_training_beats_the_uniform_guess(loss_fn, epochs, lr, device):
     history = fit(model, loss_fn, (data,), epochs=epochs, batch_size=32, lr=lr, device=device)
     assert history.train[0] > 0.7 * math.log(23)
     assert history.train[-1] < 0.3 * math.log(23), history.train
+
+
+def test_causal_loss_on_a_share_of_positions():
+    """``rate`` scores a random share of the next words: the same cross-entropy as the full loss, taken
+    only at the picked positions (drawn as the generator says), never at [UNK]; rate=1 is the full loss."""
+    model = MaskedLM(BertConfig(**SIZES)).eval()
+    ids = torch.randint(3, 50, (4, 12), generator=torch.Generator().manual_seed(3))
+    ids[0, 5] = UNK
+    with torch.no_grad():
+        logits = model.predict(model.encoder(ids[:, :-1], torch.ones_like(ids[:, :-1]), causal=True))
+        targets = ids[:, 1:]
+        picked = (torch.rand(targets.shape, generator=torch.Generator().manual_seed(4)) < 0.3) & (targets != UNK)
+        expected = torch.nn.functional.cross_entropy(logits[picked], targets[picked])
+        got = causal_lm_loss(model, ids, rate=0.3, generator=torch.Generator().manual_seed(4))
+        assert float(got) == pytest.approx(float(expected), abs=1e-6)
+        no_unk = ids.clone()
+        no_unk[0, 5] = 7
+        assert float(causal_lm_loss(model, no_unk, rate=1.0)) == pytest.approx(float(causal_lm_loss(model, no_unk)), abs=1e-6)
+    all_unk = torch.full((2, 6), UNK)
+    zero = causal_lm_loss(model, all_unk, rate=0.5)
+    assert float(zero) == 0.0 and zero.requires_grad  # nothing to predict, but a loss fit can step on
+    for rate in (0.0, 1.5):
+        with pytest.raises(ValueError, match="rate"):
+            causal_lm_loss(model, ids, rate=rate)
+
+
+def test_share_of_positions_follows_the_rate():
+    ids = torch.randint(3, 50, (300, 41), generator=torch.Generator().manual_seed(5))
+    ids[:, ::4] = UNK  # a quarter of the positions hold [UNK] and are never scored
+    scored = []
+
+    class Count(MaskedLM):
+        def predict(self, hidden):
+            scored.append(hidden.shape[0])
+            return super().predict(hidden)
+
+    model = Count(BertConfig(**{**SIZES, "max_position_embeddings": 41}))
+    with torch.no_grad():
+        causal_lm_loss(model, ids, rate=0.15, generator=torch.Generator().manual_seed(6))
+    words = int((ids[:, 1:] != UNK).sum())
+    assert scored[0] / words == pytest.approx(0.15, abs=0.01)

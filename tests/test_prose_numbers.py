@@ -47,8 +47,7 @@ ALLOWED = {
     "10_self_supervised": {"15%": "the masking share of the masked-word model (set-up)",
                            "100%": "augment's crop keeps 40-100% of the area (set-up)",
                            "0.2": "augment's brightness shift (set-up)", "0.6": "augment's contrast range (set-up)",
-                           "1.4": "augment's contrast range (set-up)",
-                           "2.4": "16 positions times the masking probability 0.15 (set-up arithmetic)"},
+                           "1.4": "augment's contrast range (set-up)"},
 }
 
 
