@@ -99,9 +99,11 @@ def word_in_context_task(per_word: int = 3, words: Sequence[str] | None = None, 
     found: dict[str, list[tuple[list[str], int]]] = {}
     for _, text in news_articles(max_articles=max_articles):
         for sentence in _article_sentences(text, max_words):
+            first = {}  # each word's first position, in the order the words first occur
             for position, word in enumerate(sentence):
-                if word in categories and len(found.setdefault(word, [])) < per_word \
-                        and sentence.index(word) == position:
+                first.setdefault(word, position)
+            for word, position in first.items():
+                if word in categories and len(found.setdefault(word, [])) < per_word:
                     found[word].append((sentence, position))
     per_class: dict[str, int] = {}
     for word in found:
