@@ -58,21 +58,33 @@ class ImageModel(nn.Module):
     features: nn.Module
     head: nn.Module
 
-    def _check(self, x: torch.Tensor) -> torch.Tensor:
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Check that ``x`` is a float batch (n, 1, 28, 28) of pixels in [0, 1], then standardise it as the network expects."""
         return (check_images(x) - MEAN) / STD
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The penultimate-layer vector of each image: (n, embedding_dim)."""
-        return self.features(self._check(x))
+        return self.features(self.normalise(x))
+
+    def _cut(self) -> tuple[int, bool]:
+        """Where `embed_earlier` cuts `features`, and whether it then averages over positions (else flattens)."""
+        layers = list(self.features)
+        if any(isinstance(m, nn.AdaptiveAvgPool2d) for m in layers):
+            return len(layers) - 3, True
+        return next(i for i, m in enumerate(layers) if isinstance(m, nn.Flatten)), False
 
     def embed_earlier(self, x: torch.Tensor) -> torch.Tensor:
         """A less specialised embedding: the convolutional features before the dense layers (AlexNet, VGG;
         flattened) or before the last block (ResNet, Inception; averaged over positions)."""
-        layers = list(self.features)
-        if any(isinstance(m, nn.AdaptiveAvgPool2d) for m in layers):
-            return self.features[: len(layers) - 3](self._check(x)).mean(dim=(2, 3))
-        flatten = next(i for i, m in enumerate(layers) if isinstance(m, nn.Flatten))
-        return self.features[:flatten](self._check(x)).flatten(1)
+        cut, average = self._cut()
+        h = self.features[:cut](self.normalise(x))
+        return h.mean(dim=(2, 3)) if average else h.flatten(1)
+
+    def embed_both(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`embed` and `embed_earlier` of each image in one pass: the layers they share run once."""
+        cut, average = self._cut()
+        h = self.features[:cut](self.normalise(x))
+        return self.features[cut:](h), (h.mean(dim=(2, 3)) if average else h.flatten(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits, (n, classes)."""

@@ -168,7 +168,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
 @torch.no_grad()
 def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 2048,
             device: str | torch.device | None = None) -> torch.Tensor:
-    """``fn`` applied to ``x`` in chunks on ``device``, without gradients; the results concatenated there.
+    """``fn`` applied to ``x`` in chunks on ``device``, without gradients; the results concatenated there
+    (a tuple of tensors for an ``fn`` that returns a tuple, each concatenated).
 
     ``device`` defaults to the device of the module whose method ``fn`` is
     (``batched(model.embed, x)``), else to `get_device`'s choice.
@@ -179,4 +180,7 @@ def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_s
     device = get_device(device)
     if len(x) == 0:
         raise EmptyInputError("nothing to process: the input is empty.")
-    return torch.cat([fn(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)])
+    parts = [fn(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
+    if isinstance(parts[0], tuple):
+        return tuple(torch.cat(column) for column in zip(*parts))
+    return torch.cat(parts)

@@ -22,6 +22,10 @@ def test_shapes_and_embedding_is_the_penultimate_layer(name):
     if name in ("AlexNet", "VGG"):  # the flattened conv features, fed through the dense layers, give the embedding
         flatten = [type(m) for m in model.features].index(nn.Flatten)
         assert torch.allclose(model.features[flatten:](earlier), z, atol=1e-6)
+    # one pass for both, in two chunks: exactly the two embeddings computed in the same chunks
+    both = train.batched(model.embed_both, x, batch_size=2)
+    assert isinstance(both, tuple) and torch.equal(both[0], train.batched(model.embed, x, batch_size=2))
+    assert torch.equal(both[1], train.batched(model.embed_earlier, x, batch_size=2))
 
 
 def test_each_architecture_has_its_defining_parts():
