@@ -31,6 +31,7 @@ One module per idea, mirroring the chapters:
 - `layerwise`: pooled vectors ([CLS], mean, max, a word's pieces) of every layer of a BERT encoder; whitening.
 - `finetune`: contrastive training on pairs: an encoder's top layers over cached frozen ones, a bag of word pieces.
 - `search`: exact top-k search in blocks and the IVF-Flat index (checked against faiss).
+- `topk`: the top-k of a matrix product block by block, the engine of exact search (numpy's OpenBLAS on CPUs).
 - `kmeans`: k-means with k-means++ seeding, the coarse quantiser of `search`.
 - `pq`: product quantisation with asymmetric distances, and IVF-PQ with exact re-ranking.
 - `compress`: int8 scalar quantisation, and sign-bit codes searched by Hamming distance with re-scoring.

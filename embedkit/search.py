@@ -6,7 +6,8 @@ distance, smaller is closer, as faiss's ``IndexFlatL2`` reports it).
 
 - `exact_search` scores a block of queries against a block of the database at
   a time and keeps a running top-k per query, so the full queries x database
-  matrix is never held in memory.
+  matrix is never held in memory (`embedkit.topk`, which also says why the CPU
+  product runs in numpy's OpenBLAS).
 - `IVFFlat` (Sivic and Zisserman 2003; Jegou, Douze and Schmid 2011) clusters the
   database with `embedkit.kmeans.kmeans` (the coarse quantiser), files each
   vector in the inverted list of its nearest centroid, and searches only the
@@ -35,6 +36,7 @@ import torch
 
 from .device import get_device
 from .kmeans import Vectors, _unit, check_vectors, kmeans, squared_distances
+from .topk import _topk_blocked
 
 METRICS = ("ip", "cosine", "l2")
 
@@ -77,44 +79,6 @@ def _empty_best(n: int, k: int, like: torch.Tensor) -> tuple[torch.Tensor, torch
 def _finish(best: tuple[torch.Tensor, torch.Tensor], metric: str) -> tuple[torch.Tensor, torch.Tensor]:
     scores, ids = best
     return (scores.neg().add_(0.0) if metric == "l2" else scores), ids  # + 0.0 turns -0.0 into 0.0
-
-
-def _sq_norms(x: torch.Tensor) -> torch.Tensor:
-    """Squared row norms, without a temporary copy of ``x``."""
-    return torch.linalg.vector_norm(x, dim=1).square_()
-
-
-def _topk_blocked(q: torch.Tensor, database: torch.Tensor, k: int, metric: str, batch_size: int,
-                  database_batch_size: int, decode=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Larger-is-better top-k of prepared queries against a prepared database, block by block.
-
-    ``decode``, when given, turns each block of ``database`` rows (codes) into float vectors first. For
-    ``"l2"`` the blocks are ranked by ``2 q.x - |x|^2``, which orders the rows as ``-|q - x|^2`` does
-    (``|q|^2`` is the same for every row), and ``|q|^2`` is subtracted from the k winners only.
-    """
-    neg_sq = _sq_norms(database).neg_() if metric == "l2" and decode is None else None
-    buffer = torch.empty(min(batch_size, q.shape[0]) * min(database_batch_size, database.shape[0]),
-                         dtype=q.dtype, device=q.device)  # reused for every block's scores
-    out_scores, out_ids = [], []
-    for qs in range(0, q.shape[0], batch_size):
-        block_q = q[qs:qs + batch_size]
-        best = _empty_best(block_q.shape[0], k, block_q)
-        for ds in range(0, database.shape[0], database_batch_size):
-            block = database[ds:ds + database_batch_size]
-            block = block if decode is None else decode(block)
-            scores = buffer[:block_q.shape[0] * block.shape[0]].view(block_q.shape[0], block.shape[0])
-            if metric == "l2":
-                sq = _sq_norms(block).neg_() if neg_sq is None else neg_sq[ds:ds + database_batch_size]
-                torch.addmm(sq.unsqueeze(0), block_q, block.T, alpha=2.0, out=scores)
-            else:
-                torch.mm(block_q, block.T, out=scores)
-            ids = torch.arange(ds, ds + block.shape[0], device=q.device)
-            best = _merge(best, scores, ids, k)
-        if metric == "l2":  # minus the squared distances, clamped at 0 as faiss does
-            best = (best[0].sub_(block_q.pow(2).sum(dim=1, keepdim=True)).clamp_max_(0), best[1])
-        out_scores.append(best[0])
-        out_ids.append(best[1])
-    return torch.cat(out_scores), torch.cat(out_ids)
 
 
 def _rescore(q: torch.Tensor, vectors: torch.Tensor, rows: torch.Tensor, k: int,
@@ -221,7 +185,7 @@ class IVFFlat:
     def _coarse(self, x: torch.Tensor, nprobe: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``nprobe`` nearest centroids of each row (by L2, or by inner product for "ip" and "cosine")."""
         coarse_metric = "l2" if self.metric == "l2" else "ip"
-        return _topk_blocked(x, self.centroids, nprobe, coarse_metric, 4096, 32768)
+        return _topk_blocked(x, self.centroids, nprobe, coarse_metric, 4096, 32768, numpy_blas=False)
 
     @classmethod
     def from_centroids(cls, centroids: Vectors, metric: str = "l2",

@@ -4,6 +4,9 @@ faiss runs single-threaded here: its OpenMP threads otherwise spin between calls
 starve torch's on a 2-core machine (every call becomes 10-20x slower).
 """
 
+import os
+import threading
+
 import faiss
 import numpy as np
 import pytest
@@ -13,6 +16,7 @@ from embedkit.errors import EmptyInputError, ShapeError
 from embedkit.kmeans import kmeans
 from embedkit.pq import IVFPQ
 from embedkit.search import IVFFlat, exact_search
+from embedkit.topk import matmul_nt, numpy_product_available
 
 faiss.omp_set_num_threads(1)
 
@@ -134,6 +138,63 @@ def test_ivf_flat_probing_every_list_is_exact(glove_data):
     scores, ids = index.search(queries, 5, nprobe=16)
     exact_scores, exact_ids = exact_search(queries, database, 5, "cosine", device="cpu")
     assert torch.equal(ids, exact_ids) and torch.allclose(scores, exact_scores, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["ip", "l2"])
+def test_exact_search_any_blocking_matches_a_full_sort(metric):
+    """Database blocks in whole chunks of 64 rows (the two-stage selection: many values can still enter the
+    top k, then few), with rows left over, or too narrow for chunks (1,000 rows, 7): the neighbours of a
+    sort of the whole float64 score matrix."""
+    g = torch.Generator().manual_seed(0)
+    database, queries = torch.randn(20_000, 16, generator=g), torch.randn(70, 16, generator=g)
+    full = queries.double() @ database.double().T
+    if metric == "l2":
+        full = queries.double().pow(2).sum(1, keepdim=True) - 2 * full + database.double().pow(2).sum(1)
+    ref = full.topk(10, dim=1, largest=metric == "ip")
+    for batch_size, database_batch_size in [(1024, 32768), (33, 2560), (64, 1000), (70, 7)]:
+        scores, ids = exact_search(queries, database, 10, metric, batch_size, database_batch_size, device="cpu")
+        assert torch.equal(ids, ref.indices), (batch_size, database_batch_size)
+        assert torch.allclose(scores.double(), ref.values, rtol=1e-5, atol=1e-4)
+
+
+def test_matmul_nt_by_hand_and_against_float64():
+    out = matmul_nt(torch.tensor([[1.0, 2.0]]), torch.tensor([[3.0, 4.0], [-1.0, 0.5]]), torch.empty(1, 2))
+    assert out.tolist() == [[11.0, 0.0]]
+    g = torch.Generator().manual_seed(0)
+    for dtype in (torch.float32, torch.float64):
+        a, b = torch.randn(50, 30, generator=g, dtype=dtype), torch.randn(70, 30, generator=g, dtype=dtype)
+        out = matmul_nt(a, b, torch.empty(50, 70, dtype=dtype))
+        assert torch.allclose(out.double(), a.double() @ b.double().T, rtol=1e-5, atol=1e-5)
+    with pytest.raises(ShapeError, match="a \\(m, d\\) and b \\(n, d\\)"):
+        matmul_nt(torch.randn(3, 4), torch.randn(5, 3), torch.empty(3, 5))
+
+
+def test_exact_search_product_uses_torchs_thread_count(monkeypatch):
+    """On the CPU the product runs in numpy's OpenBLAS where embedkit can set its threads (`embedkit.topk`): in
+    as many Python threads as torch has, each with a one-thread OpenBLAS, and numpy's own setting is back after."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if not numpy_product_available():
+        pytest.skip("this numpy's BLAS is not one embedkit drives; the product runs in torch")
+    here = os.path.dirname(np.__file__)
+    blas = next(lib for lib in threadpoolctl.ThreadpoolController().lib_controllers
+                if lib.internal_api == "openblas" and lib.filepath.startswith(here))
+    before, seen, matmul = blas.get_num_threads(), [], np.matmul
+
+    def spy(*args, **kwargs):
+        seen.append((threading.get_ident(), blas.get_num_threads()))
+        return matmul(*args, **kwargs)
+
+    monkeypatch.setattr(np, "matmul", spy)
+    threads = torch.get_num_threads()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            seen.clear()
+            exact_search(torch.randn(20, 8), torch.randn(1000, 8), 5, "l2", device="cpu")
+            assert len({thread for thread, _ in seen}) == n and {blas_threads for _, blas_threads in seen} == {1}
+    finally:
+        torch.set_num_threads(threads)
+    assert blas.get_num_threads() == before
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
