@@ -13,15 +13,15 @@ Fashion-MNIST, the 60,000 x 784 training images in [0, 1] as the database and th
 
 Exact search: `embedkit.search.exact_search` against faiss's ``IndexFlatIP`` /
 ``IndexFlatL2``, k = 10: queries per second (QPS, from the median of ``--repeats``
-timed runs) of each and their ratio (goal: at least 1.0 on a CPU, both are matrix
+timed runs after one warm-up run) of each and their ratio (goal: at least 1.0 on a CPU, both are matrix
 products; on the CPU both multiply with OpenBLAS, embedkit through numpy, see
 `embedkit.topk`). The ratio depends on ``--queries``: faiss's flat search is much
 slower per query on small batches (GloVe, one thread: about 6 ns per score with
 1,000 or 2,048 queries, about 1.2 with 4,096 or 10,000, on the book's machine).
 Measured there (2-core AMD EPYC Zen 5, pinned settings of `embedkit.device`,
-2 threads, 2026-11-26), exact search: GloVe 4.4x with 1,000 queries, 0.86x to
-1.28x with 10,000 (faiss's time varies most); Fashion-MNIST 0.97x with 1,000,
-0.98x to 1.05x with 10,000. That is parity, and parity is the ceiling: OpenBLAS's
+2 threads, 2026-11-26, runs of this script), exact search: GloVe 4.5x to 5.0x
+with 1,000 queries, 0.86x to 1.28x with 10,000 (faiss's time varies most);
+Fashion-MNIST 0.93x to 1.08x with 1,000, 0.98x to 1.05x with 10,000. That is parity, and parity is the ceiling: OpenBLAS's
 single-precision product ran at about 128 GFLOP/s per core on these shapes, and
 on Fashion-MNIST it is over 90% of either library's time.
 IVF-Flat: ``nlist`` lists (GloVe 256, Fashion-MNIST 64) trained by
@@ -106,7 +106,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)
     n_queries = 200 if args.quick else min(args.queries, 10_000)
-    warmup = 0 if device.type == "cpu" else 1
+    warmup = 1  # both libraries, every device: single runs right after the other library's varied by up to a third
     print(f"embedkit on {device}, faiss {faiss.__version__} on the CPU, {args.threads} threads each, "
           f"{n_queries:,} queries, k = {K}, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
     if args.random_glove:
@@ -119,7 +119,7 @@ def main() -> None:
         flat.add(database)
         truth = flat.search(queries, K)[1]
         ours = exact_search(q_t, db_t, K, metric, device=device)[1].cpu().numpy()
-        t_faiss = measure(lambda: flat.search(queries, K), repeat=args.repeats, warmup=0)
+        t_faiss = measure(lambda: flat.search(queries, K), args.repeats, warmup)
         t_ours = measure(lambda: exact_search(q_t, db_t, K, metric, device=device), args.repeats, warmup, device)
         print(f"{name:30s} {'exact':9s} {n_queries / t_ours:12,.0f} {n_queries / t_faiss:10,.0f} "
               f"{t_faiss / t_ours:6.2f} {'1.0':>5s}  recall of embedkit vs faiss {recall(ours, truth):.4f}")
@@ -142,7 +142,7 @@ def main() -> None:
 
         p_ours, r_ours = sweep(our_search, truth, nlist)
         p_faiss, r_faiss = sweep(faiss_search, truth, nlist)
-        t_faiss = measure(lambda: faiss_search(p_faiss), repeat=args.repeats, warmup=0)
+        t_faiss = measure(lambda: faiss_search(p_faiss), args.repeats, warmup)
         t_ours = measure(lambda: index.search(q_t, K, p_ours), args.repeats, warmup, device)
         print(f"{name:30s} {'IVF-Flat':9s} {n_queries / t_ours:12,.0f} {n_queries / t_faiss:10,.0f} "
               f"{t_faiss / t_ours:6.2f} {'0.5':>5s}  nlist {nlist}, nprobe {p_ours} / {p_faiss}, "
