@@ -39,7 +39,8 @@ import torch
 from .device import get_device
 from .errors import ShapeError
 from .kmeans import Vectors, _unit, check_vectors
-from .search import _check_k, _check_metric, _finish, _rescore, _topk_blocked
+from .search import _check_k, _check_metric, _finish, _rescore
+from .topk import _topk_blocked
 
 _BLOCK = 32768  # database rows decoded at a time
 
