@@ -10,7 +10,7 @@ import torch
 
 from embedkit.errors import ShapeError
 from embedkit.pq import IVFPQ, ProductQuantizer
-from embedkit.search import exact_search
+from embedkit.search import IVFFlat, exact_search
 
 faiss.omp_set_num_threads(1)
 
@@ -114,16 +114,14 @@ def test_pq_bad_input():
         pq.search(x[:3], pq.encode(x[:5]), 6)
 
 
-def test_ivfpq_bad_input():
+@pytest.mark.parametrize("make", [lambda: IVFFlat(4, "ip", device="cpu"), lambda: IVFPQ(4, 2, "ip", device="cpu")],
+                         ids=["IVFFlat", "IVFPQ"])
+def test_ivf_indexes_bad_input(make):
+    """What every IVF index checks: searched or filled before training, searched while empty, nprobe out of range,
+    another dimension, k larger than the database."""
     x = torch.randn(400, 8)
-    with pytest.raises(ValueError, match="not divisible"):
-        IVFPQ(4, 3, device="cpu").train(x)
-    with pytest.raises(ValueError, match="metric"):
-        IVFPQ(4, 2, "hamming")
-    with pytest.raises(ValueError, match="m must be"):
-        IVFPQ(4, 0)
-    index = IVFPQ(4, 2, "ip", device="cpu")
-    with pytest.raises(RuntimeError, match=r"IVFPQ index is not trained.*train\(x\) first"):
+    index = make()
+    with pytest.raises(RuntimeError, match=r"index is not trained.*train\(x\) first"):
         index.search(x[:2], 1)
     with pytest.raises(RuntimeError, match="not trained"):
         index.add(x)
@@ -138,6 +136,18 @@ def test_ivfpq_bad_input():
         index.search(torch.randn(2, 5), 1)
     with pytest.raises(ValueError, match="larger than the database"):
         index.search(x[:2], 401)
+
+
+def test_ivfpq_bad_input():
+    """What only IVF-PQ checks (the rest: `test_ivf_indexes_bad_input`)."""
+    x = torch.randn(400, 8)
+    with pytest.raises(ValueError, match="not divisible"):
+        IVFPQ(4, 3, device="cpu").train(x)
+    with pytest.raises(ValueError, match="metric"):
+        IVFPQ(4, 2, "hamming")
+    with pytest.raises(ValueError, match="m must be"):
+        IVFPQ(4, 0)
+    index = IVFPQ(4, 2, "ip", device="cpu").train(x).add(x)
     with pytest.raises(RuntimeError, match="keep_vectors=True"):
         index.search(x[:2], 5, rerank=50)
     kept = IVFPQ(4, 2, keep_vectors=True, device="cpu").train(x).add(x)
