@@ -13,17 +13,18 @@ Fashion-MNIST, the 60,000 x 784 training images in [0, 1] as the database and th
 
 Exact search: `embedkit.search.exact_search` against faiss's ``IndexFlatIP`` /
 ``IndexFlatL2``, k = 10: queries per second (QPS, from the median of ``--repeats``
-timed runs after one warm-up run) of each and their ratio (goal: at least 1.0 on a CPU, both are matrix
-products; on the CPU both multiply with OpenBLAS, embedkit through numpy, see
-`embedkit.topk`). The ratio depends on ``--queries``: faiss's flat search is much
+timed runs after one warm-up run) of each and their ratio (goal: at least 1.0 on
+a CPU, both are matrix products; on the CPU both multiply with OpenBLAS,
+embedkit through numpy, see `embedkit.topk`). The ratio depends on ``--queries``: faiss's flat search is much
 slower per query on small batches (GloVe, one thread: about 6 ns per score with
 1,000 or 2,048 queries, about 1.2 with 4,096 or 10,000, on the book's machine).
 Measured there (2-core AMD EPYC Zen 5, pinned settings of `embedkit.device`,
 2 threads, 2026-11-26, runs of this script), exact search: GloVe 4.5x to 5.0x
 with 1,000 queries, 0.86x to 1.28x with 10,000 (faiss's time varies most);
-Fashion-MNIST 0.93x to 1.08x with 1,000, 0.98x to 1.05x with 10,000. That is parity, and parity is the ceiling: OpenBLAS's
-single-precision product ran at about 128 GFLOP/s per core on these shapes, and
-on Fashion-MNIST it is over 90% of either library's time.
+Fashion-MNIST 0.93x to 1.08x with 1,000, 0.98x to 1.05x with 10,000. That is
+parity, and parity is the ceiling: OpenBLAS's single-precision product ran at
+about 128 GFLOP/s per core on these shapes, and on Fashion-MNIST it is over 90%
+of either library's time.
 IVF-Flat: ``nlist`` lists (GloVe 256, Fashion-MNIST 64) trained by
 10 k-means iterations on the same seeded sample of 100 rows per list in both
 libraries; ``nprobe`` doubles from 1 until recall@10 against exact search reaches

@@ -34,7 +34,8 @@ import torch
 from .device import get_device
 from .errors import ShapeError
 from .kmeans import Vectors, assign, check_vectors, kmeans, squared_distances
-from .search import IVFFlat, _check_k, _empty_best, _finish, _merge, _rescore
+from .search import IVFFlat, _check_k, _finish, _merge, _rescore
+from .topk import _empty_best
 
 
 def _check_nbits(nbits: int) -> None:

@@ -36,7 +36,7 @@ import torch
 
 from .device import get_device
 from .kmeans import Vectors, _unit, check_vectors, kmeans, squared_distances
-from .topk import _topk_blocked
+from .topk import _empty_best, _topk_blocked
 
 METRICS = ("ip", "cosine", "l2")
 
@@ -69,11 +69,6 @@ def _merge(best: tuple[torch.Tensor, torch.Tensor], scores: torch.Tensor, ids: t
     all_ids = torch.cat([best[1], ids[top.indices] if ids.ndim == 1 else ids.gather(1, top.indices)], dim=1)
     top = all_scores.topk(k, dim=1)
     return top.values, all_ids.gather(1, top.indices)
-
-
-def _empty_best(n: int, k: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    return (torch.full((n, k), -torch.inf, dtype=like.dtype, device=like.device),
-            torch.full((n, k), -1, dtype=torch.long, device=like.device))
 
 
 def _finish(best: tuple[torch.Tensor, torch.Tensor], metric: str) -> tuple[torch.Tensor, torch.Tensor]:

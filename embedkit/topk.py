@@ -139,6 +139,12 @@ def _empty(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
+def _empty_best(n: int, k: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """An empty running top-``k`` for ``n`` queries: scores -inf (``like``'s dtype and device), ids -1."""
+    return (torch.full((n, k), -torch.inf, dtype=like.dtype, device=like.device),
+            torch.full((n, k), -1, dtype=torch.long, device=like.device))
+
+
 def _merge(values: torch.Tensor, ids: torch.Tensor, scores: torch.Tensor, start: int,
            k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The running top-``k`` of each row, ``(values, ids)`` with values in decreasing order, updated with a block
@@ -198,8 +204,7 @@ def _topk_blocked(q: torch.Tensor, database: torch.Tensor, k: int, metric: str, 
     """
     lhs = q * 2 if metric == "l2" else q  # times 2 is exact
     neg_sq = _sq_norms(database).neg_() if metric == "l2" and decode is None else None
-    values = torch.full((len(q), k), -torch.inf, dtype=q.dtype, device=q.device)
-    ids = torch.full((len(q), k), -1, dtype=torch.long, device=q.device)
+    values, ids = _empty_best(len(q), k, q)
     buffer = _empty((min(batch_size, len(q)) * min(database_batch_size, len(database)),), q)  # every block's scores
     for ds in range(0, len(database), database_batch_size):  # each block is read (and decoded) once
         block = database[ds:ds + database_batch_size]
