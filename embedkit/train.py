@@ -168,11 +168,12 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
 @torch.no_grad()
 def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 2048,
             device: str | torch.device | None = None) -> torch.Tensor:
-    """``fn`` applied to ``x`` in chunks on ``device``, without gradients; the results concatenated there
-    (a tuple of tensors for an ``fn`` that returns a tuple, each concatenated).
+    """``fn`` applied to ``x`` in chunks on ``device``, without gradients; the results concatenated on
+    ``x``'s device (a tuple of tensors for an ``fn`` that returns a tuple, each concatenated).
 
     ``device`` defaults to the device of the module whose method ``fn`` is
-    (``batched(model.embed, x)``), else to `get_device`'s choice.
+    (``batched(model.embed, x)``), else to `get_device`'s choice. The results come back to where ``x``
+    is, so data kept on the CPU stream through a GPU and come back ready for numpy and matplotlib.
     """
     owner = getattr(fn, "__self__", fn)
     if device is None and isinstance(owner, nn.Module) and any(True for _ in owner.parameters()):
@@ -182,5 +183,5 @@ def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_s
         raise EmptyInputError("nothing to process: the input is empty.")
     parts = [fn(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
     if isinstance(parts[0], tuple):
-        return tuple(torch.cat(column) for column in zip(*parts))
-    return torch.cat(parts)
+        return tuple(torch.cat([part.to(x.device) for part in column]) for column in zip(*parts))
+    return torch.cat([part.to(x.device) for part in parts])

@@ -38,7 +38,8 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def monte_carlo_kl(mu: torch.Tensor, logvar: torch.Tensor, samples: int = 10_000,
                    generator: torch.Generator | None = None) -> torch.Tensor:
     """The same KL estimated by sampling: the mean of log q(z) - log p(z) over ``samples`` draws z ~ q, per row."""
-    eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype, device=mu.device)
+    where = generator.device if generator is not None else mu.device  # draw where the generator lives
+    eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype, device=where).to(mu.device)
     z = mu + (0.5 * logvar).exp() * eps
     log_q = -0.5 * (eps.pow(2) + logvar + math.log(2 * math.pi)).sum(-1)
     log_p = -0.5 * (z.pow(2) + math.log(2 * math.pi)).sum(-1)

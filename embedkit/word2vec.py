@@ -38,6 +38,8 @@ Left out: hierarchical softmax, phrases, and sub-word vectors (fastText).
 
 from __future__ import annotations
 
+import math
+
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -56,12 +58,13 @@ def default_block(sg: bool, shared_negatives: bool, device: torch.device) -> int
     """Centre positions per update when the config leaves ``block`` out, by mode and device.
 
     On a CPU, the fastest measured: 256 (skip-gram), 512 (shared negatives), 1,024 (CBOW). On a GPU,
-    larger blocks give each kernel enough work: 2,048 (skip-gram) and 4,096 (CBOW), half the sizes at
-    which frequent words diverged on the Wikipedia slice (4,096 and 8,192, measured on the CPU).
+    larger blocks give each kernel enough work: 2,048 for both. Frequent words diverge when a block sums
+    too many of their updates: on the Wikipedia slice, skip-gram at 4,096 and CBOW at 8,192 on the CPU,
+    and CBOW at 4,096 on an H200 (10 epochs; other random draws than the CPU's).
     """
     if device.type == "cpu":
         return (512 if shared_negatives else 256) if sg else 1024
-    return 2048 if sg else 4096
+    return 2048
 
 
 @dataclass
@@ -292,8 +295,12 @@ class Word2Vec:
             results = hogwild(run, n_blocks, c.workers, desc=f"epoch {epoch + 1}/{epochs}")
             done += len(ids)
             examples = sum(n for _, n in results)
-            history.append({"epoch": epoch + 1, "loss": float(sum(loss for loss, _ in results)) / max(examples, 1),
-                            "examples": examples, "words": n_words})
+            loss = float(sum(loss for loss, _ in results)) / max(examples, 1)
+            if not (math.isfinite(loss) and bool(torch.isfinite(self.w_in).all() & torch.isfinite(self.w_out).all())):
+                raise FloatingPointError(
+                    f"Word2Vec diverged in epoch {epoch + 1} (loss {loss}): a block of {self.block} centres summed "
+                    f"too many updates of frequent words; use a smaller block or alpha (now {c.alpha}).")
+            history.append({"epoch": epoch + 1, "loss": loss, "examples": examples, "words": n_words})
         return history.finish(self.device)
 
 

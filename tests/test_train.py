@@ -69,6 +69,18 @@ def test_batched_equals_one_call(device):
         assert out.device.type == device and torch.allclose(out, model(x))
 
 
+def test_batched_returns_results_where_the_input_is(device):
+    """CPU data streamed through a model on ``device`` come back on the CPU (ready for numpy), tuples too."""
+    model = nn.Linear(3, 2).to(device)
+    x = torch.randn(300, 3)
+    with torch.no_grad():
+        out = train.batched(model, x, batch_size=64)
+        both = train.batched(lambda b: (model(b), model(b).sum(1)), x, batch_size=64, device=device)
+        expected = model(x.to(device)).cpu()
+    assert out.device.type == "cpu" and torch.allclose(out, expected, atol=1e-6)
+    assert all(t.device.type == "cpu" for t in both) and torch.allclose(both[1], expected.sum(1), atol=1e-6)
+
+
 def test_bad_input():
     model = nn.Linear(3, 1)
     x, y = regression()

@@ -132,8 +132,16 @@ def test_training_is_deterministic_and_lowers_the_loss(device):
 def test_block_size_by_mode_and_device():
     assert [tiny_model(sg=sg, shared_negatives=sh).block for sg, sh in [(True, False), (True, True), (False, False)]] \
         == [256, 512, 1024]
-    assert default_block(True, False, torch.device("cuda")) == 2048 and default_block(False, False, torch.device("cuda")) == 4096
+    assert [default_block(sg, sh, torch.device("cuda")) for sg, sh in [(True, False), (True, True), (False, False)]] \
+        == [2048, 2048, 2048]
     assert tiny_model(block=7).block == 7
+
+
+def test_divergence_is_an_error_not_nan_vectors():
+    """Vectors that overflow (here: a huge learning rate) stop training with advice, not NaN vectors later."""
+    sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
+    with pytest.raises(FloatingPointError, match="smaller block or alpha"):
+        train_word2vec(sentences, Word2VecConfig(dim=8, min_count=1, epochs=3, sample=0, alpha=1e20), device="cpu")
 
 
 def test_bad_input():
