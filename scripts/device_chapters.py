@@ -11,8 +11,11 @@ figures go to Agg. Outputs are not compared (the stored ones are CPU outputs).
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -109,36 +112,50 @@ def run_chapters(args, out: Path, env: dict, clock: Clock, device: str, markers:
         chapters = [p for p in chapters if not p.name.startswith("14_")]
     chapter_env = {**env, "EMBEDKIT_DEVICE": device, "MPLBACKEND": "Agg", "EMBEDKIT_PROGRESS": "0",
                    "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore", "HF_HUB_OFFLINE": "1"}
-    for path, needs in chapter_order(chapters, markers):
+    jobs = max(1, getattr(args, "chapter_jobs", 1))
+    if jobs > 1:  # each chapter gets its share of the CPU threads
+        chapter_env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // jobs))
+    lock = threading.Lock()
+
+    def one(path: Path, needs: list[str]) -> None:
         limit = min(args.chapter_timeout, clock.left() - 15)
-        row = {"chapter": path.stem, "needs_missing": needs}
+        row = {"chapter": path.stem, "needs_missing": needs, "jobs": jobs}
         if limit < 20:
             row["status"] = f"not run ({clock.left():.0f} s of the budget left)"
-            results.append(row)
-            continue
+            with lock:
+                results.append(row)
+            return
         code, seconds, text = run_logged([python(), str(ROOT / "scripts" / "device_check.py"), "chapter", str(path)],
                                          out / "chapters.log", limit, chapter_env, cwd=ROOT / "chapters",
                                          title=path.name)
-        line = next((ln for ln in reversed(text.splitlines()) if ln.startswith(RESULT)), None)
-        if line is None:
-            row.update(status=f"no result (exit {code}; killed at the limit)" if code is None else f"crashed (exit {code})",
-                       wall=seconds)
+        row.update(chapter_row(path, code, seconds, text))
+        with lock:
             results.append(row)
             report()
-            continue
-        result = json.loads(line[len(RESULT):])
-        stored = stored_cell_seconds(path)
-        ran = result["ran"] if "failed_cell" not in result else result["ran"] - 1  # cells that completed
-        row.update(cells=result["cells"], ran=ran, wall=seconds, cell_seconds=sum(result["seconds"][:ran]),
-                   glued=result["glued"])
-        if len(stored) == result["cells"] and all(s is not None for s in stored[:ran]):
-            row["stored_cpu_seconds"] = sum(stored[:ran])
-        else:
-            row["stored_cpu_seconds"] = None  # a cell's time was not recorded in the stored execution
-        if "failed_cell" in result:
-            kind = "missing data" if result.get("missing_data") else "ERROR"
-            row["status"] = f"stopped at cell {result['failed_cell']} ({kind}): {result['error']}"
-        else:
-            row["status"] = "all cells ran"
-        results.append(row)
-        report()
+
+    with ThreadPoolExecutor(jobs) as pool:
+        for future in [pool.submit(one, path, needs) for path, needs in chapter_order(chapters, markers)]:
+            future.result()
+
+
+def chapter_row(path: Path, code: int | None, seconds: float, text: str) -> dict:
+    """The report's fields for one chapter run from its RESULT line (or why there is none)."""
+    line = next((ln for ln in reversed(text.splitlines()) if ln.startswith(RESULT)), None)
+    if line is None:
+        return {"status": f"no result (exit {code}; killed at the limit)" if code is None else f"crashed (exit {code})",
+                "wall": seconds}
+    result = json.loads(line[len(RESULT):])
+    stored = stored_cell_seconds(path)
+    ran = result["ran"] if "failed_cell" not in result else result["ran"] - 1  # cells that completed
+    row = dict(cells=result["cells"], ran=ran, wall=seconds, cell_seconds=sum(result["seconds"][:ran]),
+               glued=result["glued"])
+    if len(stored) == result["cells"] and all(s is not None for s in stored[:ran]):
+        row["stored_cpu_seconds"] = sum(stored[:ran])
+    else:
+        row["stored_cpu_seconds"] = None  # a cell's time was not recorded in the stored execution
+    if "failed_cell" in result:
+        kind = "missing data" if result.get("missing_data") else "ERROR"
+        row["status"] = f"stopped at cell {result['failed_cell']} ({kind}): {result['error']}"
+    else:
+        row["status"] = "all cells ran"
+    return row

@@ -201,6 +201,9 @@ def main() -> None:
                         help="dry run: do not hide the packages that do not travel (GloVe, faiss, mlxtend)")
     parser.add_argument("--dry-run-tests", default="cuda or bad_input or by_hand",
                         help="-k expression of the tests a dry run runs")
+    parser.add_argument("--benchmarks", default=None,
+                        help="comma-separated words: only the benchmarks whose titles contain one (default: all)")
+    parser.add_argument("--tests-k", default=None, help="-k expression of the tests a full run runs (default: all)")
     parser.add_argument("--only", default="tests,benchmarks,chapters",
                         help="steps to run (comma-separated): tests, benchmarks, chapters with the main kit; search "
                              "(benchmarks/search_vs_faiss.py, a second device call) with the search kit")
@@ -208,6 +211,9 @@ def main() -> None:
     parser.add_argument("--test-workers", default="auto", help="pytest-xdist workers (0: none; auto: up to 6)")
     parser.add_argument("--chapter-timeout", type=float, default=150)
     parser.add_argument("--chapters", default=None, help="two-digit numbers, comma-separated (default: all but 14)")
+    parser.add_argument("--chapter-jobs", type=int, default=1,
+                        help="chapters run side by side (each with its share of the CPU threads); their times then "
+                             "include the contention")
     parser.add_argument("--reserve", type=float, default=None, help="seconds kept for the steps after the tests")
     args = parser.parse_args()
     steps = [s.strip() for s in args.only.split(",") if s.strip()]

@@ -72,7 +72,10 @@ def write_report(out: Path, state: dict) -> Path:
     lines += ["## Chapters with EMBEDKIT_DEVICE=" + state["device"], "",
               "Each chapter's code cells run in order in a fresh Python process (no Jupyter on this machine; glue is "
               "a stub, figures go to Agg). 'stored CPU s' is the time the same cells took in the stored execution "
-              "(2 CPU cores of the authors' machine), so the ratio mixes GPU and machine differences.", "",
+              "(2 CPU cores of the authors' machine), so the ratio mixes GPU and machine differences."
+              + (f" {jobs} chapters ran side by side, sharing the GPU and the CPU cores, so their times include "
+                 "the contention." if (jobs := max((r.get("jobs", 1) for r in state.get("chapters", [])), default=1)) > 1
+                 else ""), "",
               "| chapter | cells ran | this run s | stored CPU s | speed-up (stored / this run) | status |", "|---|---|---|---|---|---|"]
     for row in state.get("chapters", []):
         stored = row.get("stored_cpu_seconds")

@@ -18,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -37,27 +38,28 @@ class Clock:
         return self.budget - self.elapsed()
 
 
+LOG_LOCK = threading.Lock()
+
+
 def run_logged(command: list[str], log: Path, timeout: float, env: dict | None = None, cwd: Path = ROOT,
                title: str = "") -> tuple[int | None, float, str]:
     """Run ``command`` in its own process group, append its output to ``log``; kill the group at ``timeout``.
 
     Returns (exit code or None when killed, seconds, output)."""
     start = time.monotonic()
-    with open(log, "a") as fh:
-        fh.write(f"\n===== {title or ' '.join(command)}\n$ {' '.join(command)}\n")
-        fh.flush()
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
-        try:
-            out, _ = proc.communicate(timeout=max(timeout, 1))
-            code = proc.returncode
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
-            out += f"\n[killed after {timeout:.0f} s: its time limit]\n"
-            code = None
-        fh.write(out)
-        fh.write(f"===== exit {code}, {time.monotonic() - start:.1f} s\n")
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=max(timeout, 1))
+        code = proc.returncode
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        out += f"\n[killed after {timeout:.0f} s: its time limit]\n"
+        code = None
+    with LOG_LOCK, open(log, "a") as fh:  # one block per command, also when chapters run side by side
+        fh.write(f"\n===== {title or ' '.join(command)}\n$ {' '.join(command)}\n{out}"
+                 f"===== exit {code}, {time.monotonic() - start:.1f} s\n")
     return code, time.monotonic() - start, out
 
 
@@ -143,8 +145,8 @@ def run_tests(args, out: Path, env: dict, clock: Clock, device: str) -> dict:
         test_env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // int(workers)))
     if importlib.util.find_spec("pytest_timeout") is not None:
         command += ["--timeout", "150"]
-    if args.dry_run:
-        command += ["-k", args.dry_run_tests]
+    if args.dry_run or args.tests_k:
+        command += ["-k", args.tests_k or args.dry_run_tests]
     command += [str(p.relative_to(ROOT)) for p in files]
     limit = min(args.test_timeout, clock.left() - args.reserve)
     test_env["EMBEDKIT_DEVICE"] = device
@@ -205,6 +207,8 @@ def run_benchmarks(args, out: Path, env: dict, clock: Clock, device: str, result
     bench_env = {**env, "EMBEDKIT_DEVICE": device, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
                  "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore"}
     plan = benchmark_plan(args, device) if plan is None else plan
+    if getattr(args, "benchmarks", None):  # only the titles that contain one of the given words
+        plan = [step for step in plan if any(word in step[0] for word in args.benchmarks.split(","))]
     reserve = args.reserve_after_bench if reserve is None else reserve
     for title, command, cap in plan:
         limit = min(cap, clock.left() - reserve)
