@@ -89,7 +89,8 @@ class VAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` new images: decode z ~ N(0, I). Shape ``(n, in_features)``."""
         device = self.to_mu.weight.device
-        z = torch.randn(n, self.code_size, generator=generator).to(device)
+        where = generator.device if generator is not None else "cpu"  # draw where the generator lives
+        z = torch.randn(n, self.code_size, generator=generator, device=where).to(device)
         return self.decode(z)
 
     @torch.no_grad()

@@ -112,7 +112,7 @@ def run_chapters(args, out: Path, env: dict, clock: Clock, device: str, markers:
         chapters = [p for p in chapters if not p.name.startswith("14_")]
     chapter_env = {**env, "EMBEDKIT_DEVICE": device, "MPLBACKEND": "Agg", "EMBEDKIT_PROGRESS": "0",
                    "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore", "HF_HUB_OFFLINE": "1"}
-    jobs = max(1, getattr(args, "chapter_jobs", 1))
+    jobs = max(1, args.chapter_jobs)
     if jobs > 1:  # each chapter gets its share of the CPU threads
         chapter_env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 2) // jobs))
     lock = threading.Lock()

@@ -69,13 +69,14 @@ def write_report(out: Path, state: dict) -> Path:
         if slow:
             lines += ["Slowest: " + "; ".join(f"`{n}` {s:.1f} s" for s, n in slow), ""]
     lines += ["## Benchmarks", ""] + benchmark_lines(state.get("benchmarks", []))
+    jobs = max((row.get("jobs", 1) for row in state.get("chapters", [])), default=1)
+    side_by_side = (f" {jobs} chapters ran side by side, sharing the GPU and the CPU cores, so their times include "
+                    "the contention." if jobs > 1 else "")
     lines += ["## Chapters with EMBEDKIT_DEVICE=" + state["device"], "",
               "Each chapter's code cells run in order in a fresh Python process (no Jupyter on this machine; glue is "
               "a stub, figures go to Agg). 'stored CPU s' is the time the same cells took in the stored execution "
-              "(2 CPU cores of the authors' machine), so the ratio mixes GPU and machine differences."
-              + (f" {jobs} chapters ran side by side, sharing the GPU and the CPU cores, so their times include "
-                 "the contention." if (jobs := max((r.get("jobs", 1) for r in state.get("chapters", [])), default=1)) > 1
-                 else ""), "",
+              "(2 CPU cores of the authors' machine), so the ratio mixes GPU and machine differences." + side_by_side,
+              "",
               "| chapter | cells ran | this run s | stored CPU s | speed-up (stored / this run) | status |", "|---|---|---|---|---|---|"]
     for row in state.get("chapters", []):
         stored = row.get("stored_cpu_seconds")

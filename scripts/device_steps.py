@@ -206,9 +206,10 @@ def run_benchmarks(args, out: Path, env: dict, clock: Clock, device: str, result
     seconds (default: ``args.reserve_after_bench``), allows; a result per command, its output's tail quoted."""
     bench_env = {**env, "EMBEDKIT_DEVICE": device, "HF_HUB_DISABLE_PROGRESS_BARS": "1", "TRANSFORMERS_VERBOSITY": "error",
                  "TQDM_DISABLE": "1", "PYTHONWARNINGS": "ignore"}
-    plan = benchmark_plan(args, device) if plan is None else plan
-    if getattr(args, "benchmarks", None):  # only the titles that contain one of the given words
-        plan = [step for step in plan if any(word in step[0] for word in args.benchmarks.split(","))]
+    if plan is None:
+        plan = benchmark_plan(args, device)
+        if args.benchmarks:  # only the titles that contain one of the given words (not the search step's plan)
+            plan = [step for step in plan if any(word in step[0] for word in args.benchmarks.split(","))]
     reserve = args.reserve_after_bench if reserve is None else reserve
     for title, command, cap in plan:
         limit = min(cap, clock.left() - reserve)
