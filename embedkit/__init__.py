@@ -11,6 +11,7 @@ One module per idea, mirroring the chapters:
 - `corpora`: the Wikipedia and news corpora, read offline (with each news article's outlet); words and sentences.
 - `vocab`: the vocabulary, frequent-word subsampling and the noise distribution.
 - `word2vec`: skip-gram and CBOW with negative sampling.
+- `word2vec_graph`: Word2Vec blocks of one fixed shape, replayed as a CUDA graph on a GPU.
 - `glove`: co-occurrence counts and the GloVe model.
 - `recsys`: ratings data (MovieLens), splits and recommender metrics.
 - `mf`: biased matrix factorisation by Adam and by ALS.

@@ -31,7 +31,9 @@ computes all gradients from the same parameters, and scatters them back with
 runs per word. With ``workers=2`` (CPU only) two Python threads train every
 other block at once, one core each (torch releases the GIL inside its
 operations): as gensim's workers, faster and not reproducible run to run. The
-default, one worker, gives the same vectors for the same seed.
+default, one worker, gives the same vectors for the same seed. On a GPU,
+``graph=True`` trains blocks of one fixed shape, replayed as a CUDA graph
+(`embedkit.word2vec_graph`): no wait for the GPU per block.
 
 Left out: hierarchical softmax, phrases, and sub-word vectors (fastText).
 """
@@ -52,6 +54,7 @@ from .progress import progress
 from .table import EmbeddingTable
 from .vocab import Vocabulary
 from .train import History
+from .word2vec_graph import FixedBlocks
 
 
 def default_block(sg: bool, shared_negatives: bool, device: torch.device) -> int:
@@ -73,7 +76,8 @@ class Word2VecConfig:
 
     Defaults are gensim's except: ``alpha`` (by mode, as in the C tool; gensim uses 0.025 for both),
     ``min_alpha`` (relative to alpha; gensim's is absolute, 1e-4), ``workers`` (1, reproducible;
-    gensim's 3) and ``block``, which gensim does not have (None: `default_block`).
+    gensim's 3), and ``block`` and ``graph``, which gensim does not have (``block`` None: `default_block`;
+    ``graph``: blocks of one shape from `embedkit.word2vec_graph`, replayed as a CUDA graph on a GPU).
     """
 
     dim: int = 100
@@ -88,6 +92,7 @@ class Word2VecConfig:
     shared_negatives: bool = False  # skip-gram: one draw of noise words per window instead of per pair
     workers: int = 1  # CPU threads training blocks at once (Hogwild; gensim: 3); > 1 is faster, not reproducible
     block: int | None = None  # centre positions updated at once; None: `default_block` for the model's device
+    graph: bool = False  # blocks of one shape, no wait per block; on CUDA replayed as a graph (`word2vec_graph`)
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -268,6 +273,9 @@ class Word2Vec:
         c = self.config
         if c.workers > 1 and (self.device.type != "cpu" or on_block is not None):
             raise ValueError("workers > 1 is for training on the CPU without on_block; use workers=1.")
+        if c.graph and (c.workers > 1 or on_block is not None):
+            raise ValueError("graph=True trains every block on the device, without on_block or workers > 1; "
+                             "use graph=False for those.")
         epochs = c.epochs if epochs is None else epochs
         if epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {epochs}; leave it out to use the config's {c.epochs}.")
@@ -281,20 +289,26 @@ class Word2Vec:
             e_ids, context = self.windows(ids[kept], sentence[kept], reach)
             n_blocks = -(-n_words // self.block)
 
+            def rate(j: int) -> float:  # falls linearly with the raw corpus words processed, as in word2vec.c
+                return c.alpha * max(1 - (done + j / n_blocks * len(ids)) / total, c.min_alpha)
+
             def run(blocks: Iterable[int]) -> tuple[torch.Tensor, int]:
                 loss_sum, examples = torch.zeros((), device=self.device, dtype=sum_dtype), 0
                 for j in blocks:  # block j: the positions j, j + n_blocks, j + 2 n_blocks, ...
-                    # learning rate decays linearly with the raw corpus words processed, as in word2vec.c
-                    lr = c.alpha * max(1 - (done + j / n_blocks * len(ids)) / total, c.min_alpha)
-                    loss, n = self.step(e_ids, context, slice(j, None, n_blocks), lr)
+                    loss, n = self.step(e_ids, context, slice(j, None, n_blocks), rate(j))
                     loss_sum, examples = loss_sum + loss, examples + n
                     if on_block is not None:
                         on_block(done + (j + 1) / n_blocks * len(ids), self)
                 return loss_sum, examples
 
-            results = hogwild(run, n_blocks, c.workers, desc=f"epoch {epoch + 1}/{epochs}")
+            desc = f"epoch {epoch + 1}/{epochs}"
+            if c.graph and n_blocks > 0:
+                blocks = FixedBlocks(self, e_ids, context, n_blocks)
+                results = [blocks.run(rate, graph=self.device.type == "cuda", desc=desc)]
+            else:
+                results = hogwild(run, n_blocks, c.workers, desc=desc)
             done += len(ids)
-            examples = sum(n for _, n in results)
+            examples = int(sum(n for _, n in results))
             loss = float(sum(loss for loss, _ in results)) / max(examples, 1)
             if not (math.isfinite(loss) and bool(torch.isfinite(self.w_in).all() & torch.isfinite(self.w_out).all())):
                 raise FloatingPointError(

@@ -106,6 +106,59 @@ def test_a_strided_block_keeps_whole_windows(sg):
     assert examples == (4 if sg else 2)
 
 
+@pytest.mark.parametrize("sg, shared", [(True, False), (True, True), (False, False)],
+                         ids=["skip-gram", "shared-negatives", "cbow"])
+def test_fixed_shape_blocks_update_as_the_step_methods(sg, shared, monkeypatch):
+    """word2vec_graph's fixed-shape block (every window slot, masked) against the step method (context words
+    only) on the same block with the same noise words: the same vectors, loss and number of examples."""
+    from embedkit.word2vec_graph import FixedBlocks
+
+    vocab = Vocabulary([f"w{i}" for i in range(12)], torch.arange(12, 0, -1))
+    config = Word2VecConfig(dim=6, window=3, negative=2, sample=0, min_count=1, sg=sg, shared_negatives=shared,
+                            block=5)
+    compact, fixed = Word2Vec(vocab, config, device="cpu"), Word2Vec(vocab, config, device="cpu")
+    for m in (compact, fixed):
+        m.w_out[:] = torch.randn(m.w_out.shape, generator=torch.Generator().manual_seed(1)) * 0.1
+    g = torch.Generator().manual_seed(2)
+    ids, sentence = torch.randint(12, (23,), generator=g), torch.arange(23) // 7  # 4 sentences
+    e_ids, context = compact.windows(ids, sentence, torch.randint(1, 4, (23,), generator=g))
+    n_blocks, j = 5, 3  # block 3 holds positions 3, 8, 13, 18 (4 < block: one spare centre)
+    noise = torch.randint(12, (5, 7 if sg and not shared else 1, 3), generator=g)  # (centre, slot, 1 + k)
+    mask = context[j::n_blocks]
+    monkeypatch.setattr(fixed, "noise_words", lambda shape: noise.reshape(shape))
+    monkeypatch.setattr(compact, "noise_words", lambda shape: (noise[:4][mask] if sg and not shared
+                                                               else noise[:4, 0]).reshape(shape))
+    before = fixed.w_in.clone()
+    loss, examples = compact.step(e_ids, context, slice(j, None, n_blocks), 0.05)
+    blocks = FixedBlocks(fixed, e_ids, context, n_blocks)
+    blocks.j.fill_(j)
+    blocks.lr.fill_(0.05)
+    blocks.step()
+    assert int(blocks.examples) == examples > 0
+    assert float(blocks.loss) == pytest.approx(float(loss), rel=1e-6)
+    assert torch.allclose(fixed.w_out, compact.w_out, atol=1e-7)
+    assert torch.allclose(fixed.w_in, compact.w_in, atol=1e-7) and not torch.equal(fixed.w_in, before)
+
+
+def test_graph_option_learns_repeatably_and_refuses_callbacks(device):
+    """graph=True: on CUDA a captured graph per epoch (19 blocks: 3 run before the capture, 16 replays), on a CPU
+    the same fixed-shape blocks without one. Repeatable, it learns, and it sees the windows the step methods see."""
+    sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
+    config = Word2VecConfig(dim=8, min_count=1, epochs=5, sample=0, block=32, graph=True)
+    first, history = train_word2vec(sentences, config, device=device)
+    second, _ = train_word2vec(sentences, config, device=device)
+    if device == "cpu":
+        assert torch.equal(first.w_in, second.w_in)
+    else:  # CUDA's index_add_ adds in no fixed order: the same run up to float rounding
+        assert torch.allclose(first.w_in, second.w_in, atol=1e-4)
+    assert history[-1]["loss"] < history[0]["loss"]
+    plain, plain_history = train_word2vec(sentences, Word2VecConfig(dim=8, min_count=1, epochs=5, sample=0, block=32),
+                                          device=device)
+    assert history[0]["examples"] == plain_history[0]["examples"]  # the same windows (later: other random draws)
+    with pytest.raises(ValueError, match="graph=True"):
+        first.train(torch.arange(4), torch.zeros(4, dtype=torch.long), on_block=lambda *a: None)
+
+
 def test_each_epoch_visits_every_position_once_in_spread_out_blocks(monkeypatch):
     model = tiny_model(window=1, block=4)
     seen = []
@@ -190,9 +243,11 @@ def wiki():
     return wikipedia_sentences()
 
 
-@pytest.mark.parametrize("sg, shared, epochs", [(True, False, 3), (True, True, 3), (False, False, 10)],
-                         ids=["skip-gram", "skip-gram-shared-negatives", "cbow"])
-def test_quality_matches_gensim(wiki, sg, shared, epochs, device):
+@pytest.mark.parametrize("sg, shared, epochs, graph",
+                         [(True, False, 3, False), (True, True, 3, False), (False, False, 10, False),
+                          (True, False, 3, True), (False, False, 10, True)],
+                         ids=["skip-gram", "skip-gram-shared-negatives", "cbow", "skip-gram-graph", "cbow-graph"])
+def test_quality_matches_gensim(wiki, sg, shared, epochs, graph, device):
     """Same corpus, same hyperparameters, one worker each (reproducible): our scores against gensim's.
 
     gensim gets our learning rate (0.05 for CBOW, as word2vec.c; gensim's default is 0.025). On this
@@ -207,14 +262,15 @@ def test_quality_matches_gensim(wiki, sg, shared, epochs, device):
 
     (an earlier sweep, seeds 0-3: -0.03 to +0.06 and up to 1.8). The test asserts -0.05 < delta rho < 0.1,
     ours rho above 0.75 x gensim's (worst seen: 0.96 x), and 0.6 < accuracy ratio < 2.2: a model at a third
-    of gensim's analogy accuracy, or with a much weaker correlation, fails.
+    of gensim's analogy accuracy, or with a much weaker correlation, fails. The "-graph" cases train the
+    fixed-shape blocks of `embedkit.word2vec_graph` (on CUDA replayed as a CUDA graph) under the same bounds.
     """
     from gensim.models import Word2Vec as GensimWord2Vec
 
     from embedkit import EmbeddingTable
     from embedkit.evaluate import evaluate_analogies
 
-    config = Word2VecConfig(dim=50, epochs=epochs, sg=sg, shared_negatives=shared)
+    config = Word2VecConfig(dim=50, epochs=epochs, sg=sg, shared_negatives=shared, graph=graph)
     ours, _ = train_word2vec(wiki, config, device=device)  # on CUDA: the GPU's default block sizes
     reference = GensimWord2Vec(wiki, vector_size=50, window=5, min_count=5, sg=int(sg), negative=5, sample=1e-3,
                                alpha=config.alpha, epochs=epochs, workers=1, seed=0)
