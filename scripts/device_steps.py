@@ -169,6 +169,7 @@ def benchmark_plan(args, device: str) -> list[tuple[str, list[str], float]]:
         w2v_quick = [*w2v, "--epochs", "1", "--repeats", "1", "--max-articles", "5"]
         return [
             ("Word2Vec vs gensim, Wikipedia (5 articles), skip-gram", w2v_quick, 120),
+            ("Word2Vec vs gensim, Wikipedia (5 articles), skip-gram, CUDA graph", [*w2v_quick, "--graph"], 120),
             ("Word2Vec vs gensim, news (30 articles), CBOW", [*w2v, "--epochs", "1", "--repeats", "1", "--corpus",
                                                                "news", "--max-articles", "30", "--cbow"], 120),
             ("encoder vs sentence-transformers, random MiniLM-shaped weights",
@@ -183,6 +184,12 @@ def benchmark_plan(args, device: str) -> list[tuple[str, list[str], float]]:
         ]
     return [  # in order of importance: what runs out of time is at the end
         ("Word2Vec vs gensim (all cores), Wikipedia slice, skip-gram, 5 epochs", [*w2v, "--repeats", "3"], 150),
+        ("Word2Vec vs gensim (all cores), Wikipedia slice, skip-gram, 5 epochs, CUDA graph",
+         [*w2v, "--graph", "--repeats", "3"], 120),
+        ("Word2Vec vs gensim (all cores), Wikipedia slice, CBOW, 5 epochs, CUDA graph",
+         [*w2v, "--graph", "--cbow", "--repeats", "2"], 90),
+        ("Word2Vec vs gensim (all cores), Wikipedia slice, skip-gram, 5 epochs, CUDA graph, block 4,096",
+         [*w2v, "--graph", "--block", "4096", "--repeats", "2"], 90),
         ("encoder vs sentence-transformers, random MiniLM-shaped weights, fp32/fp16/bf16",
          ["benchmarks/bert_vs_sentence_transformers.py", "--device", device, "--random-weights", "--precisions",
           "fp32,fp16,bf16", "--sentences", "1000", "--repeats", "3"], 120),
