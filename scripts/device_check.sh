@@ -9,6 +9,7 @@
 #   PYTHON=.venv/bin/python OUT=/tmp/devout bash scripts/device_check.sh --dry-run   # here, every step, tiny sizes
 #
 # Build the kits first, here: .venv/bin/python scripts/build_device_kit.py [--part search]
+# The GloVe vectors and MiniLM weights travel in parts, staged one call each: scripts/device_data.py
 set -u
 cd "$(dirname "$0")/.." || exit 1
 PYTHON=${PYTHON:-python3}
@@ -55,6 +56,12 @@ else
   echo "$("$PYTHON" -V) is not 3.12: the kits' wheels are not installed; this Python's own packages are used" \
     | tee -a "$OUT/install.log"
   export PYTHONPATH="$PWD:$PWD/$KIT/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+# The big data files (GloVe, MiniLM weights), if earlier calls staged their pieces: scripts/device_data.py.
+DEVDATA=${DEVDATA:-/tmp/devdata}
+if [ -f "$DEVDATA/manifest.json" ]; then
+  DEVDATA=$DEVDATA "$PYTHON" scripts/device_data.py assemble --kit "$KIT" 2>&1 | tee -a "$OUT/install.log"
+  export PYTHONPATH="$PYTHONPATH:$DEVDATA/site"
 fi
 export PYTHONUNBUFFERED=1
 exec "$PYTHON" scripts/device_check.py --kit "$KIT" --search-kit "$SEARCH_KIT" --out "$OUT" "$@"

