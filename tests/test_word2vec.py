@@ -140,6 +140,41 @@ def test_fixed_shape_blocks_update_as_the_step_methods(sg, shared, monkeypatch):
     assert torch.allclose(fixed.w_in, compact.w_in, atol=1e-7) and not torch.equal(fixed.w_in, before)
 
 
+@pytest.mark.parametrize("sg, shared", [(True, False), (True, True), (False, False)],
+                         ids=["skip-gram", "shared-negatives", "cbow"])
+def test_fixed_shape_block_never_waits_for_the_device(sg, shared):
+    """What a CUDA graph cannot hold, recorded here on a CPU from the operations torch dispatches: a value read
+    back to Python (item, int, bool of a tensor) or a shape that depends on the data (boolean-mask indexing,
+    nonzero, masked_select, repeat_interleave). The fixed-shape block has none; the step methods do."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from embedkit.word2vec_graph import FixedBlocks
+
+    waits = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.overloadpacket.__name__
+            bool_index = name == "index" and any(getattr(t, "dtype", None) == torch.bool for t in args[1])
+            if bool_index or name in {"_local_scalar_dense", "nonzero", "masked_select", "repeat_interleave"}:
+                waits.append(name)
+            return func(*args, **(kwargs or {}))
+
+    vocab = Vocabulary([f"w{i}" for i in range(12)], torch.arange(12, 0, -1))
+    model = Word2Vec(vocab, Word2VecConfig(dim=6, window=3, negative=2, sample=0, min_count=1, sg=sg,
+                                           shared_negatives=shared, block=5), device="cpu")
+    g = torch.Generator().manual_seed(0)
+    e_ids, context = model.windows(torch.randint(12, (23,), generator=g), torch.arange(23) // 7,
+                                   torch.randint(1, 4, (23,), generator=g))
+    blocks = FixedBlocks(model, e_ids, context, 5)
+    with Record():
+        blocks.step()
+    assert waits == []
+    with Record():
+        model.step(e_ids, context, slice(3, None, 5), 0.05)
+    assert waits  # the step methods pick the context words by a boolean mask
+
+
 def test_graph_option_learns_repeatably_and_refuses_callbacks(device):
     """graph=True: on CUDA a captured graph per epoch (19 blocks: 3 run before the capture, 16 replays), on a CPU
     the same fixed-shape blocks without one. Repeatable, it learns, and it sees the windows the step methods see."""
