@@ -3,9 +3,10 @@
 `Word2Vec`'s step methods keep only the context words of a block (a boolean
 mask picks them), so the number of pairs, and with it every shape, changes from
 block to block, and the CPU reads that number back from the GPU once a block.
-A block is little arithmetic (2,048 centres on a GPU), so there its time is the
-launch of its few dozen kernels plus that wait: on an H200 (2026-11-26) about
-0.75 ms per block, 2.0x gensim's speed on 16 cores where issue 20 asks for 20x.
+A block is little arithmetic (2,048 centres on a GPU), yet on an H200
+(2026-11-26) it took about 0.75 ms, for about 2x gensim's words per second on
+16 CPU cores: time that, we expect, goes to launching a few dozen kernels and
+to that wait rather than to the arithmetic.
 
 Here every block of an epoch has the same shapes. All ``2 * window + 1`` slots
 of each of the block's ``block`` centres take part; the slots that hold no
