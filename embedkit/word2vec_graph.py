@@ -15,8 +15,9 @@ itself, or a spare centre where the block is one short) get weight zero, so they
 change no vector and add no loss. Nothing is read back during the epoch. On
 CUDA, after a few blocks run as usual, the kernels of one block are captured
 once per epoch as a CUDA graph and replayed for every further block: one launch
-per block, and the CPU never waits. The graph's inputs are two tensors on the
-device, the block number and the learning rate, set before each replay.
+per block, and the CPU never waits. The block number is a counter on the
+device that each block reads and moves on, and each block reads its learning
+rate from a table of the epoch's rates, so a replay needs no input from the CPU.
 
 For the same noise words the updates equal the step methods' (the tests check
 it on a CPU). The draws differ: every slot draws its own noise words, and the
@@ -45,28 +46,31 @@ WARMUP = 3  # blocks run before the capture, on a side stream (lazy set-up must 
 
 
 class FixedBlocks:
-    """One epoch of a `Word2Vec` model's blocks, all of one shape: `step` trains block ``j`` at rate ``lr``
-    (two tensors on the device), `run` trains them all, on CUDA by replaying a captured graph."""
+    """One epoch of a `Word2Vec` model's blocks, all of one shape: `step` trains block ``j`` (a counter on the
+    device) at rate ``rates[j]`` and moves ``j`` on; `run` trains them all, on CUDA by replaying a captured graph."""
 
     def __init__(self, model: "Word2Vec", ids: torch.Tensor, context: torch.Tensor, n_blocks: int) -> None:
         """``ids`` and ``context``: the epoch's corpus as laid out by `Word2Vec.windows`; block ``j`` holds the
-        positions ``j, j + n_blocks, j + 2 n_blocks, ...`` (``model.block`` of them, or one fewer)."""
+        positions ``j, j + n_blocks, j + 2 n_blocks, ...``: ``ceil(n / n_blocks)`` of them, or one fewer."""
         self.model, self.ids, self.context, self.n_blocks = model, ids, context, n_blocks
         dev = model.device
         self.slots = torch.arange(2 * model.config.window + 1, device=dev)
-        self.offsets = torch.arange(model.block, device=dev) * n_blocks  # block j: positions j + offsets
+        rows = -(-len(context) // n_blocks)  # the longest block (at most model.block)
+        self.offsets = torch.arange(rows, device=dev) * n_blocks  # block j: positions j + offsets
         self.j = torch.zeros((), dtype=torch.long, device=dev)
-        self.lr = torch.zeros((), device=dev)
+        self.rates = torch.zeros(n_blocks, device=dev)  # the learning rate of each block
         self.loss = torch.zeros((), dtype=torch.float32 if dev.type == "mps" else torch.float64, device=dev)
         self.examples = torch.zeros((), dtype=torch.long, device=dev)
 
     def step(self) -> None:
-        """Train block ``self.j`` at rate ``self.lr``: every slot of every centre's window, weighted by the
-        context mask; adds to ``self.loss`` and ``self.examples``. No shape depends on the data."""
+        """Train block ``self.j`` at rate ``self.rates[self.j]``: every slot of every centre's window, weighted by
+        the context mask; add to ``self.loss`` and ``self.examples``; move ``self.j`` on. No shape depends on the
+        data, and nothing is read back."""
         m, c = self.model, self.model.config
         n, w, d = len(self.context), c.window, m.w_in.shape[1]
+        lr = self.rates.index_select(0, self.j.view(1)).view(())  # not rates[j]: that reads j back to Python
         positions = self.offsets + self.j
-        inside = positions < n  # the last centre of a short block is a spare: it reads a real window, masked out
+        inside = positions < n  # a block one short has a spare last centre: it reads a real window, masked out
         positions = positions.clamp_max(n - 1)
         words = self.ids[positions[:, None] + self.slots]  # (B, 2w + 1): each centre's window
         mask = self.context[positions] & inside[:, None]  # which slots hold a context word
@@ -75,51 +79,47 @@ class FixedBlocks:
             count = mask.sum(dim=1)
             has_context = count > 0
             h = (m.w_in[words] * mask[..., None]).sum(dim=1) / count.clamp_min(1)[:, None]
-            grad, loss = m.negative_sampling(h[:, None], targets, self.lr, has_context[:, None])
+            grad, loss = m.negative_sampling(h[:, None], targets, lr, has_context[:, None])
             m.w_in.index_add_(0, words.reshape(-1), (grad[:, 0, None] * mask[..., None]).reshape(-1, d))
             examples = has_context.sum()
         elif c.shared_negatives:  # one noise draw per window (masked slots get zero gradient)
-            grad, loss = m.negative_sampling(m.w_in[words], targets, self.lr, mask)
+            grad, loss = m.negative_sampling(m.w_in[words], targets, lr, mask)
             m.w_in.index_add_(0, words.reshape(-1), grad.reshape(-1, d))
             examples = mask.sum()
         else:  # every (context slot -> centre) pair, each with its own noise words
             inputs = words.reshape(-1)
             grad, loss = m.negative_sampling(m.w_in.index_select(0, inputs)[:, None],
-                                             targets[:, None].expand_as(words).reshape(-1), self.lr,
-                                             mask.reshape(-1, 1))
+                                             targets[:, None].expand_as(words).reshape(-1), lr, mask.reshape(-1, 1))
             m.w_in.index_add_(0, inputs, grad[:, 0])
             examples = mask.sum()
         self.loss += loss
         self.examples += examples
-
-    def _train(self, j: int, rate: float) -> None:
-        self.j.fill_(j)
-        self.lr.fill_(rate)
-        self.step()
+        self.j += 1
 
     def run(self, rate: Callable[[int], float], graph: bool, desc: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Train blocks ``0 .. n_blocks - 1``, block ``j`` at ``rate(j)``; return the summed loss and the number of
         examples (tensors on the device: reading them waits for the GPU). ``graph`` (CUDA only): after `WARMUP`
-        blocks, capture one block as a CUDA graph and replay it for the rest."""
-        blocks = progress(range(self.n_blocks), total=self.n_blocks, desc=desc)
+        blocks, capture one block as a CUDA graph and replay it for the rest: one launch per block."""
+        self.rates.copy_(torch.tensor([rate(j) for j in range(self.n_blocks)]))
+        self.j.zero_()
+        blocks = iter(progress(range(self.n_blocks), total=self.n_blocks, desc=desc))
         if not graph:
-            for j in blocks:
-                self._train(j, rate(j))
-            return self.loss, self.examples
-        current = torch.cuda.current_stream(self.model.device)
-        side = torch.cuda.Stream(self.model.device)
-        side.wait_stream(current)
-        with torch.cuda.stream(side):  # as torch's CUDA-graph guide asks: warm up on a side stream
-            for j in islice(blocks, WARMUP):
-                self._train(j, rate(j))
-        current.wait_stream(side)
-        if self.n_blocks > WARMUP:
-            captured = torch.cuda.CUDAGraph()
-            captured.register_generator_state(self.model.generator)  # the noise draws advance on every replay
-            with torch.cuda.graph(captured):  # records the kernels of one block; runs nothing
+            for _ in blocks:
                 self.step()
-            for j in blocks:
-                self.j.fill_(j)
-                self.lr.fill_(rate(j))
-                captured.replay()
+            return self.loss, self.examples
+        with torch.cuda.device(self.model.device):  # the capture stream belongs to the current device
+            current = torch.cuda.current_stream()
+            side = torch.cuda.Stream()
+            side.wait_stream(current)
+            with torch.cuda.stream(side):  # as torch's CUDA-graph guide asks: warm up on a side stream
+                for _ in islice(blocks, WARMUP):
+                    self.step()
+            current.wait_stream(side)
+            if self.n_blocks > WARMUP:
+                captured = torch.cuda.CUDAGraph()
+                captured.register_generator_state(self.model.generator)  # noise draws advance on every replay
+                with torch.cuda.graph(captured):  # records the kernels of one block; runs nothing
+                    self.step()
+                for _ in blocks:
+                    captured.replay()
         return self.loss, self.examples
