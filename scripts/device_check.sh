@@ -57,10 +57,10 @@ else
     | tee -a "$OUT/install.log"
   export PYTHONPATH="$PWD:$PWD/$KIT/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
-# The big data files (GloVe, MiniLM weights), if earlier calls staged their pieces: scripts/device_data.py.
+# The big data files (GloVe, MiniLM weights), if earlier calls staged their pieces (scripts/device_data.py):
+# device_check.py assembles them; GloVe lands in $DEVDATA/site.
 DEVDATA=${DEVDATA:-/tmp/devdata}
 if [ -f "$DEVDATA/manifest.json" ]; then
-  DEVDATA=$DEVDATA "$PYTHON" scripts/device_data.py assemble --kit "$KIT" 2>&1 | tee -a "$OUT/install.log"
   export PYTHONPATH="$PYTHONPATH:$DEVDATA/site"
 fi
 export PYTHONUNBUFFERED=1

@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/device_data.py build        # here: .devkit_data1/, .devkit_data2/, ... (ignored)
     python3 scripts/device_data.py stage .devkit_data1   # there, one call per part: keep its pieces in /tmp
-    python3 scripts/device_data.py assemble --kit .devkit   # there (device_check.sh does it): rebuild the files
+    python3 scripts/device_data.py assemble --kit .devkit   # there (device_check.py does it): rebuild the files
 
 The GloVe 6B-50d vectors and word list and the all-MiniLM-L6-v2 weights
 (chapters 1, 3, 5, 11, 12, 13) are 170 MB; what travels with one call is 64 MiB,
