@@ -8,11 +8,11 @@ A block is little arithmetic (2,048 centres on a GPU), yet on an H200
 16 CPU cores: time that, we expect, goes to launching a few dozen kernels and
 to that wait rather than to the arithmetic.
 
-Here every block of an epoch has the same shapes. All ``2 * window + 1`` slots
-of each of the block's ``block`` centres take part; the slots that hold no
-context word (beyond the centre's reach, across a sentence border, the centre
-itself, or a spare centre where the block is one short) get weight zero, so they
-change no vector and add no loss. Nothing is read back during the epoch. On
+Here every block of an epoch has the same shapes: ``ceil(n / n_blocks)``
+centres (at most ``block``), and all ``2 * window + 1`` slots of each take part.
+The slots that hold no context word (beyond the centre's reach, across a
+sentence border, the centre itself, or a spare centre where the block is one
+short) get weight zero, so they change no vector and add no loss. Nothing is read back during the epoch. On
 CUDA, after a few blocks run as usual, the kernels of one block are captured
 once per epoch as a CUDA graph and replayed for every further block: one launch
 per block, and the CPU never waits. The block number is a counter on the
