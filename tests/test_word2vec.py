@@ -10,6 +10,22 @@ from embedkit.vocab import Vocabulary
 from embedkit.word2vec import Word2Vec, Word2VecConfig, default_block, train_word2vec
 
 
+TOY_SENTENCES = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
+
+
+def twelve_word_model(sg: bool, shared: bool) -> Word2Vec:
+    """A 12-word model with blocks of 5, for the fixed-shape block tests."""
+    vocab = Vocabulary([f"w{i}" for i in range(12)], torch.arange(12, 0, -1))
+    return Word2Vec(vocab, Word2VecConfig(dim=6, window=3, negative=2, sample=0, min_count=1, sg=sg,
+                                          shared_negatives=shared, block=5), device="cpu")
+
+
+def twenty_three_positions(model: Word2Vec, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """23 random words in 4 sentences with random reaches, laid out by `Word2Vec.windows`."""
+    return model.windows(torch.randint(12, (23,), generator=g), torch.arange(23) // 7,
+                         torch.randint(1, 4, (23,), generator=g))
+
+
 def tiny_model(**overrides) -> Word2Vec:
     vocab = Vocabulary(["a", "b", "c", "d"], torch.tensor([4, 3, 2, 1]))
     return Word2Vec(vocab, Word2VecConfig(dim=2, negative=1, sample=0, min_count=1, **overrides), device="cpu")
@@ -113,15 +129,11 @@ def test_fixed_shape_blocks_update_as_the_step_methods(sg, shared, monkeypatch):
     only) on the same block with the same noise words: the same vectors, loss and number of examples."""
     from embedkit.word2vec_graph import FixedBlocks
 
-    vocab = Vocabulary([f"w{i}" for i in range(12)], torch.arange(12, 0, -1))
-    config = Word2VecConfig(dim=6, window=3, negative=2, sample=0, min_count=1, sg=sg, shared_negatives=shared,
-                            block=5)
-    compact, fixed = Word2Vec(vocab, config, device="cpu"), Word2Vec(vocab, config, device="cpu")
+    compact, fixed = twelve_word_model(sg, shared), twelve_word_model(sg, shared)
     for m in (compact, fixed):
         m.w_out[:] = torch.randn(m.w_out.shape, generator=torch.Generator().manual_seed(1)) * 0.1
     g = torch.Generator().manual_seed(2)
-    ids, sentence = torch.randint(12, (23,), generator=g), torch.arange(23) // 7  # 4 sentences
-    e_ids, context = compact.windows(ids, sentence, torch.randint(1, 4, (23,), generator=g))
+    e_ids, context = twenty_three_positions(compact, g)
     n_blocks, j = 5, 3  # block 3 holds positions 3, 8, 13, 18 (4 < block: one spare centre)
     noise = torch.randint(12, (5, 7 if sg and not shared else 1, 3), generator=g)  # (centre, slot, 1 + k)
     mask = context[j::n_blocks]
@@ -161,12 +173,8 @@ def test_fixed_shape_block_never_waits_for_the_device(sg, shared):
                 waits.append(name)
             return func(*args, **(kwargs or {}))
 
-    vocab = Vocabulary([f"w{i}" for i in range(12)], torch.arange(12, 0, -1))
-    model = Word2Vec(vocab, Word2VecConfig(dim=6, window=3, negative=2, sample=0, min_count=1, sg=sg,
-                                           shared_negatives=shared, block=5), device="cpu")
-    g = torch.Generator().manual_seed(0)
-    e_ids, context = model.windows(torch.randint(12, (23,), generator=g), torch.arange(23) // 7,
-                                   torch.randint(1, 4, (23,), generator=g))
+    model = twelve_word_model(sg, shared)
+    e_ids, context = twenty_three_positions(model, torch.Generator().manual_seed(0))
     blocks = FixedBlocks(model, e_ids, context, 5)
     with Record():
         blocks.step()
@@ -184,7 +192,7 @@ def test_graph_replays_equal_the_same_blocks_run_one_by_one(device):
 
     if device == "cpu":
         pytest.skip("CUDA graphs need a CUDA GPU")
-    sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
+    sentences = TOY_SENTENCES
     vocab = Vocabulary.build(sentences, 1)
     ids, sentence = vocab.encode(sentences)
     vectors = []
@@ -202,7 +210,7 @@ def test_graph_replays_equal_the_same_blocks_run_one_by_one(device):
 def test_graph_option_learns_repeatably_and_refuses_callbacks(device):
     """graph=True: on CUDA a captured graph per epoch (19 blocks: 3 run before the capture, 16 replays), on a CPU
     the same fixed-shape blocks without one. Repeatable, it learns, and it sees the windows the step methods see."""
-    sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
+    sentences = TOY_SENTENCES
     config = Word2VecConfig(dim=8, min_count=1, epochs=5, sample=0, block=32, graph=True)
     first, history = train_word2vec(sentences, config, device=device)
     second, _ = train_word2vec(sentences, config, device=device)
@@ -229,7 +237,7 @@ def test_each_epoch_visits_every_position_once_in_spread_out_blocks(monkeypatch)
 
 
 def test_training_is_deterministic_and_lowers_the_loss(device):
-    sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
+    sentences = TOY_SENTENCES
     config = Word2VecConfig(dim=8, min_count=1, epochs=5, sample=0, block=32)
     first, history = train_word2vec(sentences, config, device=device)
     second, _ = train_word2vec(sentences, config, device=device)
@@ -251,7 +259,7 @@ def test_block_size_by_mode_and_device():
 
 def test_divergence_is_an_error_not_nan_vectors():
     """Vectors that overflow (here: a huge learning rate) stop training with advice, not NaN vectors later."""
-    sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
+    sentences = TOY_SENTENCES
     with pytest.raises(FloatingPointError, match="smaller block or alpha"):
         train_word2vec(sentences, Word2VecConfig(dim=8, min_count=1, epochs=3, sample=0, alpha=1e20), device="cpu")
 
@@ -285,7 +293,7 @@ def test_an_epoch_that_subsampling_empties_trains_nothing():
 
 
 def test_two_workers_learn_and_give_the_threads_back():
-    sentences = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
+    sentences = TOY_SENTENCES
     threads = torch.get_num_threads()
     config = Word2VecConfig(dim=8, min_count=1, epochs=5, sample=0, block=32)
     _, one = train_word2vec(sentences, config, device="cpu")
