@@ -8,11 +8,17 @@ A block is little arithmetic (2,048 centres on a GPU), yet on an H200
 16 CPU cores: time that, we expect, goes to launching a few dozen kernels and
 to that wait rather than to the arithmetic.
 
-Here every block of an epoch has the same shapes: ``ceil(n / n_blocks)``
-centres (at most ``block``), and all ``2 * window + 1`` slots of each take part.
-The slots that hold no context word (beyond the centre's reach, across a
-sentence border, the centre itself, or a spare centre where the block is one
-short) get weight zero, so they change no vector and add no loss. Nothing is read back during the epoch. On
+Here every block of an epoch has the same shapes. Skip-gram's examples are
+(context word, centre word) pairs, each with its own noise words: the epoch's
+pairs are listed once, in corpus order (one read-back per epoch, for their
+number), and block ``j`` trains the pairs ``j, j + n_blocks, ...``: the pairs of
+about ``block`` centres, as in the step method. CBOW's examples, and those of
+skip-gram with shared negatives, are windows: a block holds ``ceil(n / n_blocks)``
+centres (at most ``block``), and all ``2 * window + 1`` slots of each take part;
+the slots that hold no context word (beyond the centre's reach, across a
+sentence border, the centre itself) get weight zero, so they change no vector
+and add no loss. Where a block is one row short, a spare row reads a real
+example and is masked out the same way. Nothing is read back during the epoch. On
 CUDA, after a few blocks run as usual, the kernels of one block are captured
 once per epoch as a CUDA graph and replayed for every further block: one launch
 per block, and the CPU never waits. The block number is a counter on the
@@ -20,10 +26,10 @@ device that each block reads and moves on, and each block reads its learning
 rate from a table of the epoch's rates, so a replay needs no input from the CPU.
 
 For the same noise words the updates equal the step methods' (the tests check
-it on a CPU). The draws differ: every slot draws its own noise words, and the
-masked slots' draws are wasted. On a CPU the fixed-shape blocks run without a
-graph; they compute the masked slots too, so they are slower there than the
-step methods, which the CPU keeps.
+it on a CPU). The draws differ: the blocks group the pairs differently, and
+masked slots and spare rows draw noise words that are wasted. On a CPU the
+fixed-shape blocks run without a graph; the window blocks compute their masked
+slots too, so the CPU keeps the step methods by default.
 
 Left out: ``on_block`` callbacks and several workers (the loop runs on the
 device), and one graph for all epochs (subsampling gives each epoch another
@@ -51,11 +57,17 @@ class FixedBlocks:
 
     def __init__(self, model: "Word2Vec", ids: torch.Tensor, context: torch.Tensor, n_blocks: int) -> None:
         """``ids`` and ``context``: the epoch's corpus as laid out by `Word2Vec.windows`; block ``j`` holds the
-        positions ``j, j + n_blocks, j + 2 n_blocks, ...``: ``ceil(n / n_blocks)`` of them, or one fewer."""
+        examples (skip-gram: pairs; else centre positions) ``j, j + n_blocks, j + 2 n_blocks, ...``:
+        ``ceil(n / n_blocks)`` of them, or one fewer."""
         self.model, self.ids, self.context, self.n_blocks = model, ids, context, n_blocks
-        dev = model.device
-        self.slots = torch.arange(2 * model.config.window + 1, device=dev)
-        rows = -(-len(context) // n_blocks)  # the longest block (at most model.block)
+        dev, c = model.device, model.config
+        self.slots = torch.arange(2 * c.window + 1, device=dev)
+        self.pairs = c.sg and not c.shared_negatives  # skip-gram's examples are pairs, not windows
+        if self.pairs:  # the epoch's (context, centre) pairs in corpus order; nonzero reads their number back, once
+            position, slot = context.nonzero(as_tuple=True)
+            self.inputs, self.targets = ids[position + slot], ids[position + c.window]
+        self.n = len(self.inputs) if self.pairs else len(context)
+        rows = -(-self.n // n_blocks)  # the longest block
         self.offsets = torch.arange(rows, device=dev) * n_blocks  # block j: positions j + offsets
         self.j = torch.zeros((), dtype=torch.long, device=dev)
         self.rates = torch.zeros(n_blocks, device=dev)  # the learning rate of each block
@@ -63,38 +75,42 @@ class FixedBlocks:
         self.examples = torch.zeros((), dtype=torch.long, device=dev)
 
     def step(self) -> None:
-        """Train block ``self.j`` at rate ``self.rates[self.j]``: every slot of every centre's window, weighted by
-        the context mask; add to ``self.loss`` and ``self.examples``; move ``self.j`` on. No shape depends on the
-        data, and nothing is read back."""
-        m, c = self.model, self.model.config
-        n, w, d = len(self.context), c.window, m.w_in.shape[1]
+        """Train block ``self.j`` at rate ``self.rates[self.j]``; add to ``self.loss`` and ``self.examples``; move
+        ``self.j`` on. No shape depends on the data, and nothing is read back."""
         lr = self.rates.index_select(0, self.j.view(1)).view(())  # not rates[j]: that reads j back to Python
-        positions = self.offsets + self.j
-        inside = positions < n  # a block one short has a spare last centre: it reads a real window, masked out
-        positions = positions.clamp_max(n - 1)
-        words = self.ids[positions[:, None] + self.slots]  # (B, 2w + 1): each centre's window
-        mask = self.context[positions] & inside[:, None]  # which slots hold a context word
-        targets = words[:, w]
-        if not c.sg:  # CBOW: the mean of the context vectors predicts the centre word
-            count = mask.sum(dim=1)
-            has_context = count > 0
-            h = (m.w_in[words] * mask[..., None]).sum(dim=1) / count.clamp_min(1)[:, None]
-            grad, loss = m.negative_sampling(h[:, None], targets, lr, has_context[:, None])
-            m.w_in.index_add_(0, words.reshape(-1), (grad[:, 0, None] * mask[..., None]).reshape(-1, d))
-            examples = has_context.sum()
-        elif c.shared_negatives:  # one noise draw per window (masked slots get zero gradient)
-            grad, loss = m.negative_sampling(m.w_in[words], targets, lr, mask)
-            m.w_in.index_add_(0, words.reshape(-1), grad.reshape(-1, d))
-            examples = mask.sum()
-        else:  # every (context slot -> centre) pair, each with its own noise words
-            inputs = words.reshape(-1)
-            grad, loss = m.negative_sampling(m.w_in.index_select(0, inputs)[:, None],
-                                             targets[:, None].expand_as(words).reshape(-1), lr, mask.reshape(-1, 1))
-            m.w_in.index_add_(0, inputs, grad[:, 0])
-            examples = mask.sum()
+        rows = self.offsets + self.j
+        inside = rows < self.n  # a block one short has a spare last row: it reads a real example, masked out
+        rows = rows.clamp_max(max(self.n - 1, 0))
+        loss, examples = (self._pairs if self.pairs else self._windows)(rows, inside, lr)
         self.loss += loss
         self.examples += examples
         self.j += 1
+
+    def _pairs(self, rows: torch.Tensor, inside: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Skip-gram: the pairs ``rows`` (context word -> centre word), each with its own noise words."""
+        m = self.model
+        inputs, targets = self.inputs[rows], self.targets[rows]
+        grad, loss = m.negative_sampling(m.w_in.index_select(0, inputs)[:, None], targets, lr, inside[:, None])
+        m.w_in.index_add_(0, inputs, grad[:, 0])
+        return loss, inside.sum()
+
+    def _windows(self, rows: torch.Tensor, inside: torch.Tensor, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CBOW or skip-gram with shared negatives: the windows of the centre positions ``rows``, all
+        ``2 * window + 1`` slots of each, the slots that hold no context word weighted zero."""
+        m, w, d = self.model, self.model.config.window, self.model.w_in.shape[1]
+        words = self.ids[rows[:, None] + self.slots]  # (B, 2w + 1): each centre's window
+        mask = self.context[rows] & inside[:, None]  # which slots hold a context word
+        targets = words[:, w]
+        if self.model.config.sg:  # one noise draw per window (masked slots get zero gradient)
+            grad, loss = m.negative_sampling(m.w_in[words], targets, lr, mask)
+            m.w_in.index_add_(0, words.reshape(-1), grad.reshape(-1, d))
+            return loss, mask.sum()
+        count = mask.sum(dim=1)  # CBOW: the mean of the context vectors predicts the centre word
+        has_context = count > 0
+        h = (m.w_in[words] * mask[..., None]).sum(dim=1) / count.clamp_min(1)[:, None]
+        grad, loss = m.negative_sampling(h[:, None], targets, lr, has_context[:, None])
+        m.w_in.index_add_(0, words.reshape(-1), (grad[:, 0, None] * mask[..., None]).reshape(-1, d))
+        return loss, has_context.sum()
 
     def run(self, rate: Callable[[int], float], graph: bool, desc: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Train blocks ``0 .. n_blocks - 1``, block ``j`` at ``rate(j)``; return the summed loss and the number of

@@ -122,31 +122,66 @@ def test_a_strided_block_keeps_whole_windows(sg):
     assert examples == (4 if sg else 2)
 
 
-@pytest.mark.parametrize("sg, shared", [(True, False), (True, True), (False, False)],
-                         ids=["skip-gram", "shared-negatives", "cbow"])
-def test_fixed_shape_blocks_update_as_the_step_methods(sg, shared, monkeypatch):
-    """word2vec_graph's fixed-shape block (every window slot, masked) against the step method (context words
-    only) on the same block with the same noise words: the same vectors, loss and number of examples."""
-    from embedkit.word2vec_graph import FixedBlocks
-
-    compact, fixed = twelve_word_model(sg, shared), twelve_word_model(sg, shared)
-    for m in (compact, fixed):
+def reference_and_fixed_models(sg: bool, shared: bool) -> tuple[Word2Vec, Word2Vec, torch.Tensor, torch.Tensor,
+                                                                   torch.Generator]:
+    """Two equal 12-word models with random output vectors, and the laid-out 23-position corpus."""
+    reference, fixed = twelve_word_model(sg, shared), twelve_word_model(sg, shared)
+    for m in (reference, fixed):
         m.w_out[:] = torch.randn(m.w_out.shape, generator=torch.Generator().manual_seed(1)) * 0.1
     g = torch.Generator().manual_seed(2)
-    e_ids, context = twenty_three_positions(compact, g)
-    n_blocks, j = 5, 3  # block 3 holds positions 3, 8, 13, 18 (4 < block: one spare centre)
-    noise = torch.randint(12, (5, 7 if sg and not shared else 1, 3), generator=g)  # (centre, slot, 1 + k)
-    mask = context[j::n_blocks]
-    monkeypatch.setattr(fixed, "noise_words", lambda shape: noise.reshape(shape))
-    monkeypatch.setattr(compact, "noise_words", lambda shape: (noise[:4][mask] if sg and not shared
-                                                               else noise[:4, 0]).reshape(shape))
-    before = fixed.w_in.clone()
-    loss, examples = compact.step(e_ids, context, slice(j, None, n_blocks), 0.05)
-    blocks = FixedBlocks(fixed, e_ids, context, n_blocks)
+    return reference, fixed, *twenty_three_positions(reference, g), g
+
+
+def run_fixed_block(model: Word2Vec, e_ids: torch.Tensor, context: torch.Tensor, n_blocks: int, j: int):
+    """Train block ``j`` of ``n_blocks`` fixed-shape blocks at rate 0.05; return the `FixedBlocks`."""
+    from embedkit.word2vec_graph import FixedBlocks
+
+    blocks = FixedBlocks(model, e_ids, context, n_blocks)
     blocks.j.fill_(j)
     blocks.rates.fill_(0.05)
     blocks.step()
     assert int(blocks.j) == j + 1
+    return blocks
+
+
+def test_fixed_shape_skipgram_block_trains_every_nth_pair(monkeypatch):
+    """Skip-gram's fixed-shape blocks list the epoch's (context word, centre word) pairs once, in corpus order;
+    block j trains the pairs j, j + n_blocks, ... Checked against those pairs found by a loop over the windows and
+    trained by `negative_sampling` with the same noise words: the same vectors, loss and number of examples."""
+    reference, fixed, e_ids, context, g = reference_and_fixed_models(True, False)
+    w = reference.config.window
+    pairs = [(int(e_ids[p + s]), int(e_ids[p + w])) for p in range(len(context)) for s in range(2 * w + 1)
+             if context[p, s]]
+    n_blocks, j = 5, 4
+    assert len(pairs) % n_blocks == 4  # 69 pairs: blocks 0-3 hold 14, block 4 holds 13 (one spare row)
+    mine = pairs[j::n_blocks]
+    noise = torch.randint(12, (len(mine) + 1, 3), generator=g)  # (pair, 1 + k)
+    monkeypatch.setattr(fixed, "noise_words", lambda shape: noise.reshape(shape))
+    monkeypatch.setattr(reference, "noise_words", lambda shape: noise[:len(mine)].reshape(shape))
+    inputs, targets = torch.tensor([a for a, _ in mine]), torch.tensor([b for _, b in mine])
+    grad, loss = reference.negative_sampling(reference.w_in[inputs][:, None], targets, 0.05)
+    reference.w_in.index_add_(0, inputs, grad[:, 0])
+    before = fixed.w_in.clone()
+    blocks = run_fixed_block(fixed, e_ids, context, n_blocks, j)
+    assert int(blocks.examples) == len(mine)
+    assert float(blocks.loss) == pytest.approx(float(loss), rel=1e-6)
+    assert torch.allclose(fixed.w_out, reference.w_out, atol=1e-7)
+    assert torch.allclose(fixed.w_in, reference.w_in, atol=1e-7) and not torch.equal(fixed.w_in, before)
+
+
+@pytest.mark.parametrize("sg", [True, False], ids=["shared-negatives", "cbow"])
+def test_fixed_shape_window_blocks_update_as_the_step_methods(sg, monkeypatch):
+    """word2vec_graph's fixed-shape window block (every window slot, masked), for CBOW and skip-gram with shared
+    negatives, against the step method (context words only) on the same block with the same noise words: the
+    same vectors, loss and number of examples."""
+    compact, fixed, e_ids, context, g = reference_and_fixed_models(sg, sg)
+    n_blocks, j = 5, 3  # block 3 holds positions 3, 8, 13, 18 (4 < 5 rows: one spare centre)
+    noise = torch.randint(12, (5, 3), generator=g)  # (centre, 1 + k)
+    monkeypatch.setattr(fixed, "noise_words", lambda shape: noise.reshape(shape))
+    monkeypatch.setattr(compact, "noise_words", lambda shape: noise[:4].reshape(shape))
+    before = fixed.w_in.clone()
+    loss, examples = compact.step(e_ids, context, slice(j, None, n_blocks), 0.05)
+    blocks = run_fixed_block(fixed, e_ids, context, n_blocks, j)
     assert int(blocks.examples) == examples > 0
     assert float(blocks.loss) == pytest.approx(float(loss), rel=1e-6)
     assert torch.allclose(fixed.w_out, compact.w_out, atol=1e-7)
@@ -290,6 +325,16 @@ def test_an_epoch_that_subsampling_empties_trains_nothing():
     model, history = train_word2vec([["a", "a", "a"]], Word2VecConfig(dim=4, min_count=1, epochs=2), device="cpu")
     assert [(row["words"], row["examples"]) for row in history] == [(0, 0), (0, 0)]
     assert torch.equal(model.w_out, torch.zeros(1, 4))
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["step", "fixed-shape"])
+def test_sentences_of_one_word_have_no_pairs_and_train_nothing(graph):
+    """Every word is kept but none has a neighbour in its sentence: no pair, no example, no update (the
+    fixed-shape skip-gram blocks then hold only spare rows)."""
+    config = Word2VecConfig(dim=4, min_count=1, sample=0, epochs=2, graph=graph)
+    model, history = train_word2vec([["a"], ["b"]] * 10, config, device="cpu")
+    assert [(row["words"], row["examples"], row["loss"]) for row in history] == [(20, 0, 0.0), (20, 0, 0.0)]
+    assert torch.equal(model.w_out, torch.zeros(2, 4))
 
 
 def test_two_workers_learn_and_give_the_threads_back():
