@@ -27,8 +27,10 @@ runs there from the repository root; it needs:
   what could not travel and why.
 
 Left out (too big for the 64 MiB that travels): the GloVe 6B-50d vectors
-(80 MB) and the MiniLM weights (91 MB); tests that need them are reported as
-skipped there, and the benchmarks use random data / random weights of the same
+(80 MB) and the MiniLM weights (91 MB). `scripts/device_data.py` sends them in
+parts of their own, one device call each, staged on the machine before a
+chapter run; without them, tests that need them are reported as skipped
+there, and the benchmarks use random data / random weights of the same
 shape. faiss (18 MiB) is left out too (its tests need GloVe anyway). The
 Fashion-MNIST training images (22 MiB as xz) go only while the whole tree stays
 under --max-total-mib; otherwise they are dropped and the manifest says so.
