@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from itertools import chain, repeat
 from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 
 from .errors import EmptyInputError, UnknownWordError
@@ -77,14 +79,18 @@ class Vocabulary:
 
         Out-of-vocabulary words are dropped before windows are formed, as in word2vec.c and gensim.
         """
-        ids, sentence_of = [], []
-        for number, sentence in enumerate(sentences):
-            known = [self.index[w] for w in sentence if w in self.index]
-            ids.extend(known)
-            sentence_of.extend([number] * len(known))
-        if not ids:
+        sentences = sentences if isinstance(sentences, (list, tuple)) else list(sentences)
+        if any(isinstance(sentence, str) for sentence in sentences):
+            raise TypeError("sentences must be lists of words, not strings; use tokenize(text) first.")
+        lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
+        # one pass over all words at C speed: the id of each, -1 for a word not in the vocabulary
+        ids = np.fromiter(map(self.index.get, chain.from_iterable(sentences), repeat(-1)), dtype=np.int64,
+                          count=int(lengths.sum()))
+        sentence_of = np.repeat(np.arange(len(sentences)), lengths)
+        known = ids >= 0
+        if not known.any():
             raise EmptyInputError("none of the words in these sentences is in the vocabulary.")
-        return torch.tensor(ids, dtype=torch.long), torch.tensor(sentence_of, dtype=torch.long)
+        return torch.from_numpy(ids[known]), torch.from_numpy(sentence_of[known])
 
     def keep_probabilities(self, sample: float = 1e-3) -> torch.Tensor:
         """Probability of keeping each occurrence of a word under frequent-word subsampling.

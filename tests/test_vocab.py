@@ -15,6 +15,8 @@ def test_vocabulary_by_hand():
     assert vocab.id("a") == 1 and "c" not in vocab
     ids, sentence = vocab.encode([["a", "c", "b"], ["d"], ["b"]])
     assert ids.tolist() == [1, 0, 0] and sentence.tolist() == [0, 0, 2]
+    ids, sentence = vocab.encode(s for s in [[], ["c", "a"], ["b", "b"]])  # any iterable of word lists
+    assert ids.tolist() == [1, 0, 0] and sentence.tolist() == [1, 2, 2]
     assert Vocabulary.build([["x", "y", "y"]], min_count=1).words == ["y", "x"]
     assert Vocabulary.build([["a", "b", "b", "c", "c", "c"]], min_count=1, max_size=2).words == ["c", "b"]
 
@@ -47,3 +49,7 @@ def test_vocabulary_errors():
         vocab.id("zebra")
     with pytest.raises(EmptyInputError, match="none of the words"):
         vocab.encode([["zebra"]])
+    with pytest.raises(EmptyInputError, match="none of the words"):
+        vocab.encode([])
+    with pytest.raises(TypeError, match="tokenize"):
+        vocab.encode(["a a"])
