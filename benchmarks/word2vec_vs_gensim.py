@@ -14,7 +14,9 @@ building the vocabulary (Wikipedia slice: about 0.06 s in embedkit, 0.09 s in
 gensim on the book's 2-core machine) caps the first ratio once training is fast
 (on a GPU).
 ``--graph`` trains embedkit's fixed-shape blocks (Word2VecConfig.graph), on
-CUDA replayed as a CUDA graph. gensim gets
+CUDA replayed as a CUDA graph. ``--profile`` runs no comparison: it prints
+where one embedkit epoch's time goes, by operation (on CUDA: kernels), from
+torch.profiler. gensim gets
 embedkit's hyperparameters, the learning rate included (0.05 for CBOW, as the
 C tool; gensim's own default is 0.025). On the CPU both train with --workers
 threads (Word2VecConfig.workers: Hogwild, like gensim).
@@ -56,6 +58,8 @@ def main() -> None:
     parser.add_argument("--max-articles", type=int, default=None, help="only the first N articles (quick runs)")
     parser.add_argument("--graph", action="store_true",
                         help="embedkit trains blocks of one shape, replayed as a CUDA graph on a GPU (config.graph)")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead of the comparison: one embedkit epoch under torch.profiler, by operation")
     args = parser.parse_args()
 
     from gensim.models import Word2Vec as GensimWord2Vec
@@ -76,6 +80,10 @@ def main() -> None:
           f"{graph_note}, dim {args.dim}, "
           f"{args.epochs} epochs; embedkit on {device} with {config.workers} worker threads, gensim with "
           f"{args.workers} worker threads")
+
+    if args.profile:
+        profile_one_epoch(sentences, config, device)
+        return
 
     def train_ours() -> tuple[EmbeddingTable, float]:
         vocab = Vocabulary.build(sentences, config.min_count)
@@ -116,6 +124,33 @@ def main() -> None:
     alone = {name: raw_words * args.epochs / statistics.median(values) for name, values in training.items()}
     print(f"training alone (vocabulary built off the clock): embedkit {alone['embedkit']:,.0f} words/s, gensim "
           f"{alone['gensim']:,.0f} words/s, ratio {alone['embedkit'] / alone['gensim']:.2f}x")
+
+
+def profile_one_epoch(sentences: list[list[str]], config: Word2VecConfig, device) -> None:
+    """Three embedkit epochs: one for the lazy set-up, one timed, one under torch.profiler (kernels too, on CUDA);
+    prints both times and the operations that took the most time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    vocab = Vocabulary.build(sentences, config.min_count)
+    model = Word2Vec(vocab, config, device)
+    encoded = vocab.encode(sentences)
+    model.train(*encoded, epochs=1)  # kernels loaded, allocator warm: off the clock
+    synchronize(device)
+    start = time.perf_counter()
+    model.train(*encoded, epochs=1)
+    synchronize(device)
+    plain = time.perf_counter() - start
+    cuda = device.type == "cuda"
+    with profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+        start = time.perf_counter()
+        model.train(*encoded, epochs=1)
+        synchronize(device)
+        profiled = time.perf_counter() - start
+    print(f"one embedkit epoch: {plain:.3f} s; under the profiler {profiled:.3f} s; by "
+          f"{'time on the GPU' if cuda else 'CPU time'}:")
+    print(prof.key_averages().table(sort_by="self_device_time_total" if cuda else "self_cpu_time_total",
+                                    row_limit=20, max_name_column_width=40))
+
 
 if __name__ == "__main__":
     main()

@@ -186,6 +186,8 @@ def benchmark_plan(args, device: str) -> list[tuple[str, list[str], float]]:
         ("Word2Vec vs gensim (all cores), Wikipedia slice, skip-gram, 5 epochs", [*w2v, "--repeats", "3"], 150),
         ("Word2Vec vs gensim (all cores), Wikipedia slice, skip-gram, 5 epochs, CUDA graph",
          [*w2v, "--graph", "--repeats", "3"], 120),
+        ("Word2Vec, Wikipedia slice, skip-gram, CUDA graph: where one epoch's time goes (torch.profiler)",
+         [*w2v, "--graph", "--profile"], 60),
         ("Word2Vec vs gensim (all cores), Wikipedia slice, CBOW, 5 epochs, CUDA graph",
          [*w2v, "--graph", "--cbow", "--repeats", "2"], 90),
         ("Word2Vec vs gensim (all cores), Wikipedia slice, shared negatives, 5 epochs, CUDA graph",
