@@ -86,9 +86,7 @@ def main() -> None:
         return
 
     def train_ours() -> tuple[EmbeddingTable, float]:
-        vocab = Vocabulary.build(sentences, config.min_count)
-        model = Word2Vec(vocab, config, device)
-        encoded = vocab.encode(sentences)
+        model, encoded = new_model(sentences, config, device)
         synchronize(device)
         start = time.perf_counter()
         model.train(*encoded)
@@ -126,14 +124,18 @@ def main() -> None:
           f"{alone['gensim']:,.0f} words/s, ratio {alone['embedkit'] / alone['gensim']:.2f}x")
 
 
+def new_model(sentences: list[list[str]], config: Word2VecConfig, device) -> tuple[Word2Vec, tuple]:
+    """What embedkit does before training: the vocabulary, an untrained model, the encoded corpus."""
+    vocab = Vocabulary.build(sentences, config.min_count)
+    return Word2Vec(vocab, config, device), vocab.encode(sentences)
+
+
 def profile_one_epoch(sentences: list[list[str]], config: Word2VecConfig, device) -> None:
     """Three embedkit epochs: one for the lazy set-up, one timed, one under torch.profiler (kernels too, on CUDA);
     prints both times and the operations that took the most time."""
     from torch.profiler import ProfilerActivity, profile
 
-    vocab = Vocabulary.build(sentences, config.min_count)
-    model = Word2Vec(vocab, config, device)
-    encoded = vocab.encode(sentences)
+    model, encoded = new_model(sentences, config, device)
     model.train(*encoded, epochs=1)  # kernels loaded, allocator warm: off the clock
     synchronize(device)
     start = time.perf_counter()

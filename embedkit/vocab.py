@@ -16,12 +16,20 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain, repeat
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from .errors import EmptyInputError, UnknownWordError
+
+
+def _word_lists(sentences: Iterable[Sequence[str]]) -> Iterator[Sequence[str]]:
+    """Each sentence in turn, checked: `TypeError` if one is a string (a text not yet split into words)."""
+    for sentence in sentences:
+        if isinstance(sentence, str):
+            raise TypeError("sentences must be lists of words, not strings; use tokenize(text) first.")
+        yield sentence
 
 
 @dataclass
@@ -36,11 +44,7 @@ class Vocabulary:
         """Count words; keep those seen ``min_count`` times or more (at most ``max_size``, most frequent)."""
         if min_count < 1:
             raise ValueError(f"min_count must be at least 1, got {min_count}.")
-        counter: Counter[str] = Counter()
-        for sentence in sentences:
-            if isinstance(sentence, str):
-                raise TypeError("sentences must be lists of words, not strings; use tokenize(text) first.")
-            counter.update(sentence)
+        counter: Counter[str] = Counter(chain.from_iterable(_word_lists(sentences)))
         if not counter:
             raise EmptyInputError("the corpus is empty: no words to build a vocabulary from.")
         # most frequent first; ties broken alphabetically so the order is reproducible
@@ -79,9 +83,7 @@ class Vocabulary:
 
         Out-of-vocabulary words are dropped before windows are formed, as in word2vec.c and gensim.
         """
-        sentences = sentences if isinstance(sentences, (list, tuple)) else list(sentences)
-        if any(isinstance(sentence, str) for sentence in sentences):
-            raise TypeError("sentences must be lists of words, not strings; use tokenize(text) first.")
+        sentences = list(_word_lists(sentences))
         lengths = np.fromiter(map(len, sentences), dtype=np.int64, count=len(sentences))
         # one pass over all words at C speed: the id of each, -1 for a word not in the vocabulary
         ids = np.fromiter(map(self.index.get, chain.from_iterable(sentences), repeat(-1)), dtype=np.int64,
