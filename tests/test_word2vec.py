@@ -330,7 +330,7 @@ def test_an_epoch_that_subsampling_empties_trains_nothing():
 @pytest.mark.parametrize("graph", [False, True], ids=["step", "fixed-shape"])
 def test_sentences_of_one_word_have_no_pairs_and_train_nothing(graph):
     """Every word is kept but none has a neighbour in its sentence: no pair, no example, no update (the
-    fixed-shape skip-gram blocks then hold only spare rows)."""
+    fixed-shape skip-gram blocks then hold no rows)."""
     config = Word2VecConfig(dim=4, min_count=1, sample=0, epochs=2, graph=graph)
     model, history = train_word2vec([["a"], ["b"]] * 10, config, device="cpu")
     assert [(row["words"], row["examples"], row["loss"]) for row in history] == [(20, 0, 0.0), (20, 0, 0.0)]
