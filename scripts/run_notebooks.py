@@ -29,10 +29,12 @@ from embedkit.device import REPRODUCIBLE_CPU_ENV
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def execute(source: Path, timeout: int = 600) -> tuple[nbformat.NotebookNode, float]:
-    """Execute the notebook read from ``source`` and return it with the wall-clock seconds it took."""
-    notebook = jupytext.read(source)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+def execute(source: Path, timeout: int = 600, notebook: nbformat.NotebookNode | None = None,
+            allow_errors: bool = False) -> tuple[nbformat.NotebookNode, float]:
+    """Execute the notebook read from ``source`` (or ``notebook``, run in ``source``'s folder) and return it with
+    the wall-clock seconds it took. ``allow_errors``: run every cell, leaving a failing cell's error in its outputs."""
+    notebook = jupytext.read(source) if notebook is None else notebook
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
                             resources={"metadata": {"path": str(source.parent)}})
     start = time.perf_counter()
     client.execute()

@@ -25,12 +25,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 import jupytext
 import nbformat
-from nbclient import NotebookClient
+from run_notebooks import execute  # scripts/ is on the path of a script run from it
 
 from embedkit.device import REPRODUCIBLE_CPU_ENV
 
@@ -73,12 +72,8 @@ def failures(notebook: nbformat.NotebookNode) -> list[tuple[int, str, str]]:
 
 def sweep(source: Path, shift: int, timeout: int = 900) -> tuple[list[tuple[int, str, str]], float]:
     """Execute ``source`` with its device draws shifted by ``shift``; return its failures and the seconds taken."""
-    notebook = shifted(source, shift)
-    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(source.parent)}})
-    start = time.perf_counter()
-    client.execute()
-    return failures(notebook), time.perf_counter() - start
+    notebook, seconds = execute(source, timeout, notebook=shifted(source, shift), allow_errors=True)
+    return failures(notebook), seconds
 
 
 def main() -> int:
