@@ -73,3 +73,44 @@ def test_no_page_loads_anything_from_the_network(html):
     for css in html.rglob("*.css"):
         assert not re.search(r"(@import|url\()\s*['\"]?(https?:)?//", css.read_text(errors="replace")), \
             f"{css.relative_to(html)} pulls a file from the network"
+
+
+def visible_text(page: str) -> str:
+    """A page's text as a reader sees it: no code, scripts, styles or rendered maths, tags stripped."""
+    import html as html_module
+    import re
+
+    page = re.sub(r"<(pre|code|script|style)\b.*?</\1>", "", page, flags=re.S)
+    page = re.sub(r'<(span|div) class="math[^"]*">.*?</\1>', "", page, flags=re.S)
+    return html_module.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def raw_latex(text: str) -> list[str]:
+    """Pieces of LaTeX that MyST left as text: a ``$`` followed by a command, or ``\\(``, ``\\[``, ``\\begin{``."""
+    import re
+
+    return [text[max(0, m.start() - 30):m.end() + 30]
+            for m in re.finditer(r"\$[^$\n]{0,80}?\\[a-zA-Z]+|\\\(|\\\[|\\begin\{", text)]
+
+
+def test_no_maths_is_left_as_raw_latex(html):
+    """A line of inline maths that starts with '+ ' or '- ' becomes a list item, and the reader sees the LaTeX."""
+    assert raw_latex(visible_text('<p>ok <span class="math notranslate">\\(x\\)</span></p>')) == []
+    assert raw_latex(visible_text("<li><p>$f(x) = \\sum_i x_i</p></li>")) != []
+    for source in sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md")):
+        found = raw_latex(visible_text((html / "chapters" / f"{source.stem}.html").read_text()))
+        assert not found, f"{source.name} shows raw LaTeX (a maths line that starts with '+ ' or '- '?): {found}"
+
+
+def test_no_two_references_get_the_same_citation_label():
+    """The author_year style cites 'Mikolov et al., 2013' for two papers alike unless their years differ (2013a)."""
+    from pybtex.database import parse_file
+
+    labels = {}
+    for key, entry in parse_file(ROOT / "references.bib").entries.items():
+        people = entry.persons.get("author") or entry.persons.get("editor") or []
+        names = [" ".join(p.last_names) for p in people]
+        author = names[0] + " et al." if len(names) > 2 else " and ".join(names)
+        labels.setdefault((author, entry.fields.get("year")), []).append(key)
+    same = {label: keys for label, keys in labels.items() if len(keys) > 1}
+    assert not same, f"these references would be cited alike; add a letter to their years (2013a, 2013b): {same}"
