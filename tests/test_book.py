@@ -5,6 +5,8 @@ so this test checks the Sphinx side: cross-references, citations,
 literalinclude targets, glued numbers.
 """
 
+import html as html_module
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,8 +59,6 @@ def test_api_reference_documents_every_module(html):
 def test_no_page_loads_anything_from_the_network(html):
     """Offline readers get everything: no script, stylesheet, image or frame comes from a URL, MathJax is the
     packaged copy, and no stylesheet imports one. (Links the reader may click are fine.)"""
-    import re
-
     loads = re.compile(r"<(script|link|img|iframe|source)\b[^>]*\b(src|href)=\"(https?:)?//[^\"]*\"", re.I)
     pages = sorted(html.rglob("*.html"))
     assert len(pages) > 12
@@ -77,9 +77,6 @@ def test_no_page_loads_anything_from_the_network(html):
 
 def visible_text(page: str) -> str:
     """A page's text as a reader sees it: no code, scripts, styles or rendered maths, tags stripped."""
-    import html as html_module
-    import re
-
     page = re.sub(r"<(pre|code|script|style)\b.*?</\1>", "", page, flags=re.S)
     page = re.sub(r'<(span|div) class="math[^"]*">.*?</\1>', "", page, flags=re.S)
     return html_module.unescape(re.sub(r"<[^>]+>", "", page))
@@ -87,8 +84,6 @@ def visible_text(page: str) -> str:
 
 def raw_latex(text: str) -> list[str]:
     """Pieces of LaTeX that MyST left as text: a ``$`` followed by a command, or ``\\(``, ``\\[``, ``\\begin{``."""
-    import re
-
     return [text[max(0, m.start() - 30):m.end() + 30]
             for m in re.finditer(r"\$[^$\n]{0,80}?\\[a-zA-Z]+|\\\(|\\\[|\\begin\{", text)]
 
