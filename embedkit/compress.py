@@ -37,7 +37,7 @@ import numbers
 import torch
 
 from .device import get_device
-from .errors import ShapeError
+from .errors import ShapeError, check_positive
 from .kmeans import Vectors, _unit, check_vectors
 from .search import _check_k, _check_metric, _finish, _rescore
 from .topk import _topk_blocked
@@ -130,8 +130,7 @@ class _CodeIndex:
                                "before searching.")
         q = self._prepare(queries, "the query vectors", self.dim)
         _check_k(k, self.ntotal)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+        check_positive("batch_size", batch_size)
         return q, int(k)
 
 

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .errors import ShapeError
 from .images import check_images
 
 
@@ -103,7 +104,11 @@ class SimCLR(nn.Module):
         return self.encoder(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.embed(x))
+        h = self.embed(x)
+        if h.ndim != 2 or h.shape[1] != self.projection[0].in_features:
+            raise ShapeError(f"the encoder gives vectors of shape {tuple(h.shape[1:])}, the projection takes "
+                             f"{self.projection[0].in_features} numbers: pass SimCLR(encoder, dim=<its output size>).")
+        return self.projection(h)
 
 
 def simclr_loss(model: SimCLR, x: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:

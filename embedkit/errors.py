@@ -2,10 +2,12 @@
 
 Each one subclasses the built-in exception a caller would expect (``KeyError``,
 ``ValueError``, ``FileNotFoundError``...), so ``except ValueError`` still works,
-and each message says what to do next.
+and each message says what to do next. `check_positive` is the one argument check that many modules share.
 """
 
 from __future__ import annotations
+
+from numbers import Integral
 
 
 class _UnquotedKeyError(KeyError):
@@ -54,3 +56,10 @@ class DataIntegrityError(ValueError):
 
 class DeviceUnavailableError(RuntimeError):
     """The requested torch device does not exist on this machine."""
+
+
+def check_positive(name: str, value: int) -> int:
+    """``value`` itself if it is an integer of at least 1 (a batch size, a k); a ValueError that names it otherwise."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1; got {value!r}.")
+    return value

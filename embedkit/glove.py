@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError
+from .errors import EmptyInputError, ShapeError, check_positive
 from .progress import progress
 from .table import EmbeddingTable
 from .train import History
@@ -154,6 +154,7 @@ class GloVe:
             raise EmptyInputError("the co-occurrence matrix has no non-zero entries.")
         if x.size != len(self.w):
             raise ShapeError(f"the matrix is for {x.size} words but the model has {len(self.w)}.")
+        check_positive("epochs", epochs), check_positive("batch_size", batch_size)
         rows, cols = x.rows.to(self.device), x.cols.to(self.device)
         counts = x.counts.to(self.device, torch.float32)
         log_x, fx = counts.log(), weighting(counts, self.x_max, self.alpha)

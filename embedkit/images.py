@@ -143,15 +143,31 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).float().div_(255)
 
 
+def check_pixels(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself if it holds float32 pixels in [0, 1]; a clear error otherwise (e.g. pixels in 0..255).
+
+    The range is checked where ``x`` lies on the CPU; on a GPU the check would make the CPU wait for every
+    batch, so there only the type is checked (the chapters' data sets pass through a CPU check first).
+    """
+    if not x.is_floating_point():
+        raise TypeError(f"expected float pixels in [0, 1] (see embedkit.images.to_float); got {x.dtype}.")
+    if x.dtype != torch.float32:
+        raise TypeError(f"expected float32 pixels, as the models' weights; got {x.dtype}: convert with x.float().")
+    if x.device.type == "cpu" and x.numel() and not bool(((x >= 0) & (x <= 1)).all()):
+        low, high = torch.aminmax(x)
+        raise ValueError(f"expected pixels in [0, 1]; got values from {float(low):g} to {float(high):g}. "
+                         "Scale uint8 images with embedkit.images.to_float (or divide 0..255 pixels by 255).")
+    return x
+
+
 def check_images(x: torch.Tensor) -> torch.Tensor:
-    """``x`` itself if it is a float batch of grey 28x28 images ``(n, 1, 28, 28)``; a clear error otherwise."""
+    """``x`` itself if it is a float batch of grey 28x28 images ``(n, 1, 28, 28)`` in [0, 1] (`check_pixels`);
+    a clear error otherwise."""
     if x.ndim != 4 or x.shape[1:] != (1, 28, 28):
         hint = " Add the channel axis with x.unsqueeze(1) or embedkit.images.to_float." if x.ndim == 3 else ""
         hint = " These models take grey images: one channel." if x.ndim == 4 and x.shape[1] != 1 else hint
         raise ShapeError(f"expected images of shape (n, 1, 28, 28); got {tuple(x.shape)}.{hint}")
-    if not x.is_floating_point():
-        raise TypeError(f"expected float pixels in [0, 1] (see embedkit.images.to_float); got {x.dtype}.")
-    return x
+    return check_pixels(x)
 
 
 def stratified_subset(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError
+from .errors import EmptyInputError, ShapeError, check_positive
 
 Vectors = torch.Tensor | np.ndarray
 
@@ -86,6 +86,10 @@ def assign(x: torch.Tensor, centroids: torch.Tensor, batch_size: int = 4096, x_s
 
     ``rule="l2"`` picks the nearest centroid; ``"ip"`` the one of largest inner product.
     """
+    check_positive("batch_size", batch_size)
+    if x.ndim != 2 or centroids.ndim != 2 or x.shape[1] != centroids.shape[1]:
+        raise ShapeError(f"points {tuple(x.shape)} and centroids {tuple(centroids.shape)} must be two matrices "
+                         "with the same number of columns (the vectors' dimension).")
     c_sq = centroids.pow(2).sum(dim=1)
     x_sq = x.pow(2).sum(dim=1) if x_sq is None else x_sq
     dists, labels = [], []

@@ -32,7 +32,7 @@ import numbers
 import torch
 
 from .device import get_device
-from .errors import ShapeError
+from .errors import ShapeError, check_positive
 from .kmeans import Vectors, assign, check_vectors, kmeans, squared_distances
 from .search import IVFFlat, _check_k, _finish, _merge, _rescore
 from .topk import _empty_best
@@ -152,6 +152,7 @@ class ProductQuantizer:
         """Top-``k`` of all ``codes`` by ADC (faiss's ``IndexPQ``): ``(scores, ids)``, ids the rows of ``codes``."""
         codes = self._codes(codes)
         _check_k(k, codes.shape[0])
+        check_positive("batch_size", batch_size)
         t = self.tables(queries, metric)
         out = []
         for s in range(0, t.shape[0], batch_size):
@@ -218,6 +219,7 @@ class IVFPQ(IVFFlat):
                batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
         """Approximate top-``k`` by ADC in the ``nprobe`` nearest lists; ``rerank=R`` re-scores the best R exactly."""
         q, k, nprobe = self._search_inputs(queries, k, nprobe)
+        check_positive("batch_size", batch_size)
         if rerank is not None:
             if not self.keep_vectors:
                 raise RuntimeError("this IVFPQ index keeps no float vectors to re-rank with; build it with "

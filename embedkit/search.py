@@ -35,6 +35,7 @@ import numbers
 import torch
 
 from .device import get_device
+from .errors import check_positive
 from .kmeans import Vectors, _unit, check_vectors, kmeans, squared_distances
 from .topk import _empty_best, _topk_blocked
 
@@ -112,8 +113,7 @@ def exact_search(queries: Vectors, database: Vectors, k: int, metric: str = "ip"
     q = check_vectors(queries, "the query vectors", dev, dim=x.shape[1])
     _check_k(k, x.shape[0])
     k = int(k)
-    if batch_size < 1 or database_batch_size < 1:
-        raise ValueError(f"batch sizes must be >= 1; got {batch_size} and {database_batch_size}.")
+    check_positive("batch_size", batch_size), check_positive("database_batch_size", database_batch_size)
     q, x = _common(q, x)
     if metric == "cosine":
         q, x = _unit(q), _unit(x)
@@ -255,6 +255,7 @@ class IVFFlat:
                batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
         """Approximate top-``k``: ``(scores, ids)`` from the ``nprobe`` lists nearest to each query."""
         q, k, nprobe = self._search_inputs(queries, k, nprobe)
+        check_positive("batch_size", batch_size)
         vectors_sq = self.vectors.pow(2).sum(dim=1) if self.metric == "l2" else None
         out_scores, out_ids = [], []
         for qs in range(0, q.shape[0], batch_size):

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .device import get_device, synchronize
-from .errors import EmptyInputError, ShapeError
+from .errors import EmptyInputError, ShapeError, check_positive
 from .progress import progress
 
 LossFn = Callable[..., torch.Tensor]
@@ -89,6 +89,7 @@ def _check(tensors: tuple[torch.Tensor, ...], what: str) -> int:
 def evaluate(model: nn.Module, loss_fn: LossFn, tensors: tuple[torch.Tensor, ...], batch_size: int = 1024) -> float:
     """Mean of ``loss_fn`` over ``tensors`` in evaluation mode (weighted by batch size)."""
     n = _check(tensors, "the data")
+    check_positive("batch_size", batch_size)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -118,8 +119,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
     n = _check(train, "train")
     if val is not None:
         _check(val, "val")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be at least 1; got {epochs} and {batch_size}.")
+    check_positive("epochs", epochs), check_positive("batch_size", batch_size)
     device = get_device(device)
     model.to(device)
     data = [t.to(device) for t in train]
@@ -181,6 +181,7 @@ def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_s
     device = get_device(device)
     if len(x) == 0:
         raise EmptyInputError("nothing to process: the input is empty.")
+    check_positive("batch_size", batch_size)
     parts = [fn(x[i:i + batch_size].to(device)) for i in range(0, len(x), batch_size)]
     if isinstance(parts[0], tuple):
         return tuple(torch.cat([part.to(x.device) for part in column]) for column in zip(*parts))

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .autoencoder import check_codes, flatten_inputs
+from .images import check_pixels
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -61,8 +62,8 @@ class VAE(nn.Module):
         self.decoder = nn.Sequential(nn.Linear(code_size, hidden), nn.ReLU(), nn.Linear(hidden, in_features))
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean and log-variance of q(z|x), each ``(n, code_size)``."""
-        h = self.body(flatten_inputs(x, self.in_features))
+        """Mean and log-variance of q(z|x), each ``(n, code_size)``; pixels in [0, 1] (Bernoulli likelihood)."""
+        h = self.body(check_pixels(flatten_inputs(x, self.in_features)))
         return self.to_mu(h), self.to_logvar(h)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:

@@ -49,7 +49,7 @@ from typing import Callable, Iterable
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError
+from .errors import EmptyInputError, UnknownIDError
 from .progress import progress
 from .table import EmbeddingTable
 from .vocab import Vocabulary
@@ -270,6 +270,12 @@ class Word2Vec:
             raise EmptyInputError("the corpus is empty: nothing to train on.")
         if ids.shape != sentence.shape:
             raise ValueError("ids and sentence numbers must have the same length.")
+        low, high = (int(v) for v in torch.aminmax(ids))  # once, before any block: ids index the vectors
+        if low < 0 or high >= len(self.vocab):
+            raise UnknownIDError(f"word ids must lie in 0..{len(self.vocab) - 1} (this model's vocabulary); got "
+                                 f"{low}..{high}. Encode the corpus with the model's own vocab.encode.")
+        if not bool((sentence[1:] == sentence[:-1]).any()):
+            raise EmptyInputError("no sentence has two words: there is no (context, centre) pair to train on.")
         c = self.config
         if c.workers > 1 and (self.device.type != "cpu" or on_block is not None):
             raise ValueError("workers > 1 is for training on the CPU without on_block; use workers=1.")

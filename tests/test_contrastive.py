@@ -76,3 +76,10 @@ def test_short_training_lowers_the_loss(device):
     assert model.embed(x[:5].to(device)).shape == (5, 64)
     with pytest.raises(ShapeError):
         model.embed(torch.zeros(5, 784))
+
+
+def test_an_encoder_of_another_width_than_dim_is_a_clear_error():
+    encoder = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10))
+    with pytest.raises(ShapeError, match=r"dim=<its output size>"):  # was a raw matmul error
+        SimCLR(encoder, dim=64)(torch.rand(4, 1, 28, 28))
+    assert SimCLR(encoder, dim=10)(torch.rand(4, 1, 28, 28)).shape == (4, 32)

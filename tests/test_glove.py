@@ -126,6 +126,8 @@ def test_bad_input():
     x = cooccurrence(torch.tensor([0, 1, 0]), torch.tensor([0, 0, 0]), 2)
     with pytest.raises(ShapeError, match="model has 3"):
         GloVe(3, 2, device="cpu").train(x, epochs=1)
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
+        GloVe(2, 2, device="cpu").train(x, epochs=1, batch_size=0)
     with pytest.raises(FloatingPointError, match="lower lr"):
         GloVe(2, 2, lr=1e6, device="cpu").train(cooccurrence(torch.tensor([0, 1] * 50), torch.zeros(100, dtype=torch.long), 2), epochs=5)
 

@@ -91,3 +91,21 @@ def test_to_float_and_subsets():
     picked = images.stratified_subset(y, 7, seed=1)
     assert torch.bincount(y[picked]).tolist() == [7] * 10
     assert torch.equal(picked, images.stratified_subset(y, 7, seed=1))
+
+
+def test_pixels_outside_0_1_or_not_float32_are_errors_for_every_image_model():
+    """0..255 floats would give silently wrong embeddings and a VAE loss of ~1e17; float64 (numpy's x / 255.0)
+    would fail deep inside torch: both are clear errors where the images enter each model."""
+    from embedkit.autoencoder import ConvAutoencoder
+    from embedkit.cnn import ResNet
+    from embedkit.contrastive import SimCLR, augment
+    from embedkit.vae import VAE, negative_elbo
+
+    x = images.to_float(images.fashion_mnist("test")[0][:4])
+    for enter in (ResNet().embed, ConvAutoencoder(2).encode, augment, SimCLR().embed,
+                  VAE(784, 2).embed, lambda x: negative_elbo(VAE(784, 2), x)):
+        enter(x)  # the same images in [0, 1] pass
+        with pytest.raises(ValueError, match=r"0 to 255.*to_float"):
+            enter(x * 255)
+        with pytest.raises(TypeError, match=r"x\.float\(\)"):
+            enter(x.double())

@@ -112,6 +112,8 @@ def test_pq_bad_input():
         pq.decode(torch.full((3, 2), 300))
     with pytest.raises(ValueError, match="larger than the database"):
         pq.search(x[:3], pq.encode(x[:5]), 6)
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
+        pq.search(x[:3], pq.encode(x[:5]), 2, batch_size=0)
 
 
 @pytest.mark.parametrize("make", [lambda: IVFFlat(4, "ip", device="cpu"), lambda: IVFPQ(4, 2, "ip", device="cpu")],
@@ -154,3 +156,5 @@ def test_ivfpq_bad_input():
     for rerank in (4, 401):
         with pytest.raises(ValueError, match="rerank must be an integer from k=5"):
             kept.search(x[:2], 5, rerank=rerank)
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
+        kept.search(x[:2], 5, batch_size=-1)

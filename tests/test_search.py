@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from embedkit.errors import EmptyInputError, ShapeError
-from embedkit.kmeans import kmeans
+from embedkit.kmeans import assign, kmeans
 from embedkit.pq import IVFPQ
 from embedkit.search import IVFFlat, exact_search
 from embedkit.topk import matmul_nt, numpy_product_available
@@ -244,6 +244,10 @@ def test_kmeans_bad_input():
         kmeans(torch.ones(10, 3), 2, device="cpu")
     with pytest.raises(ShapeError, match="one starting centroid"):
         kmeans(x, 2, init=torch.zeros(3, 3), device="cpu")
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):
+        kmeans(x, 2, batch_size=0, device="cpu")
+    with pytest.raises(ShapeError, match="same number of columns"):  # was a raw matmul error
+        assign(x, torch.zeros(2, 4))
     x[4, 1] = float("nan")
     with pytest.raises(ValueError, match="NaN"):
         kmeans(x, 2, device="cpu")
@@ -261,6 +265,10 @@ def test_ivf_flat_bad_input():
         IVFFlat(8, "hamming")
     with pytest.raises(ValueError, match="nlist"):
         IVFFlat(0)
+    with pytest.raises(ValueError, match="batch_size must be a whole number"):  # was range()'s error
+        index.add(x).search(x[:2], 1, batch_size=0)
+    with pytest.raises(ValueError, match="database_batch_size must be a whole number"):
+        exact_search(x[:2], x, 1, database_batch_size=0, device="cpu")
 
 
 def test_ivf_flat_from_centroids():

@@ -92,6 +92,15 @@ def test_bad_input():
         train.fit(model, mse, x, device="cpu")
     with pytest.raises(FloatingPointError, match="lower lr"):
         train.fit(model, mse, (x * 1e30, y), lr=1e10, epochs=3, device="cpu")
+    for batch_size in (0, -1, 2.5):  # 0 gave range()'s error, -1 an IndexError from batched
+        with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+            train.fit(model, mse, (x, y), batch_size=batch_size, device="cpu")
+        with pytest.raises(ValueError, match="batch_size must be a whole number"):
+            train.evaluate(model, mse, (x, y), batch_size=batch_size)
+        with pytest.raises(ValueError, match="batch_size must be a whole number"):
+            train.batched(model, x, batch_size=batch_size)
+    with pytest.raises(ValueError, match="epochs must be a whole number"):
+        train.fit(model, mse, (x, y), epochs=0, device="cpu")
 
 
 def test_on_epoch_sees_every_epoch_in_training_mode_afterwards():

@@ -3,11 +3,12 @@
 import pytest
 import torch
 
-from embedkit.errors import EmptyInputError
+from embedkit.errors import EmptyInputError, UnknownIDError
 from embedkit.evaluate import evaluate_word_pairs
 from embedkit.corpora import wikipedia_sentences
 from embedkit.vocab import Vocabulary
 from embedkit.word2vec import Word2Vec, Word2VecConfig, default_block, train_word2vec
+from embedkit.word2vec_graph import FixedBlocks
 
 
 TOY_SENTENCES = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
@@ -327,14 +328,29 @@ def test_an_epoch_that_subsampling_empties_trains_nothing():
     assert torch.equal(model.w_out, torch.zeros(1, 4))
 
 
-@pytest.mark.parametrize("graph", [False, True], ids=["step", "fixed-shape"])
-def test_sentences_of_one_word_have_no_pairs_and_train_nothing(graph):
-    """Every word is kept but none has a neighbour in its sentence: no pair, no example, no update (the
-    fixed-shape skip-gram blocks then hold no rows)."""
-    config = Word2VecConfig(dim=4, min_count=1, sample=0, epochs=2, graph=graph)
-    model, history = train_word2vec([["a"], ["b"]] * 10, config, device="cpu")
-    assert [(row["words"], row["examples"], row["loss"]) for row in history] == [(20, 0, 0.0), (20, 0, 0.0)]
-    assert torch.equal(model.w_out, torch.zeros(2, 4))
+def test_a_corpus_without_pairs_is_an_error():
+    """Sentences of one word have no (context, centre) pair: an error, not untrained vectors."""
+    with pytest.raises(EmptyInputError, match="two words"):
+        train_word2vec([["a"], ["b"]] * 10, Word2VecConfig(dim=4, min_count=1, sample=0), device="cpu")
+
+
+@pytest.mark.parametrize("sg", [True, False], ids=["skip-gram pairs", "cbow windows"])
+def test_fixed_shape_blocks_without_context_train_nothing(sg):
+    """An epoch whose words have no neighbour (as subsampling can leave): the fixed-shape blocks hold no pair
+    (skip-gram) or only masked slots (CBOW); no example, no loss, no update."""
+    model = twelve_word_model(sg=sg, shared=False)
+    ids, context = model.windows(torch.arange(6), torch.arange(6), torch.full((6,), 3))
+    blocks = FixedBlocks(model, ids, context, n_blocks=2)
+    loss, examples = blocks.run(lambda j: 0.025, graph=False)
+    assert (float(loss), int(examples)) == (0.0, 0)
+    assert torch.equal(model.w_out, torch.zeros(12, 6))
+
+
+def test_word_ids_outside_the_vocabulary_are_an_error():
+    model = tiny_model()
+    for bad in (torch.tensor([0, 1, 4]), torch.tensor([0, -1, 2])):
+        with pytest.raises(UnknownIDError, match="vocab.encode"):
+            model.train(bad, torch.zeros(3, dtype=torch.long))
 
 
 def test_two_workers_learn_and_give_the_threads_back():
