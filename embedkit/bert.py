@@ -30,7 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .device import get_device
-from .errors import DataIntegrityError, EmptyInputError, ShapeError
+from .errors import DataIntegrityError, EmptyInputError, ShapeError, check_positive
 from .weights import load_safetensors
 
 
@@ -233,6 +233,7 @@ class SentenceEncoder:
             texts = [texts]
         if len(texts) == 0:
             raise EmptyInputError("no texts to embed: pass a non-empty list of strings.")
+        check_positive("batch_size", batch_size)
         ids = [self.tokenizer.encode(t) for t in texts]
         order = np.argsort([-len(i) for i in ids], kind="stable")  # longest first: batches of similar length
         out = torch.empty(len(ids), self.encoder.config.hidden_size, device=self.device)

@@ -34,9 +34,9 @@ import torch
 from torch import nn
 
 from .device import get_device
-from .errors import ShapeError
+from .errors import ShapeError, check_positive
 from .progress import progress
-from .recsys import Ratings, ranking_metrics
+from .recsys import Ratings, check_index_pairs, ranking_metrics
 from .train import History
 
 
@@ -56,11 +56,14 @@ class BPR(nn.Module):
                 table.weight.copy_(torch.randn(table.weight.shape, generator=generator) * init_std)
             self.item_bias.weight.zero_()
 
-    def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Scores ``x_ui`` for index pairs (higher: ranked earlier)."""
-        if users.shape != items.shape or users.ndim != 1:
-            raise ShapeError(f"users and items must be 1-D and of equal length; got {tuple(users.shape)}, "
-                             f"{tuple(items.shape)}.")
+    def _check(self, users: torch.Tensor, items: torch.Tensor) -> None:
+        check_index_pairs(users, items, self.user.num_embeddings, self.item.num_embeddings, "BPR")
+
+    def forward(self, users: torch.Tensor, items: torch.Tensor, check: bool = True) -> torch.Tensor:
+        """Scores ``x_ui`` for index pairs (higher: ranked earlier). ``check=False`` skips the range check of
+        the ids, which makes a GPU wait."""
+        if check:
+            self._check(users, items)
         return self.item_bias(items).squeeze(-1) + (self.user(users) * self.item(items)).sum(-1)
 
     @torch.no_grad()
@@ -117,6 +120,8 @@ def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: 
     Returns a `History` with the mean ``-ln sigma(x_uij)`` per epoch (``"loss"``) and, when ``test`` is given,
     ``precision@k`` of the top-``k`` lists (`ranking_metrics`, training items excluded).
     """
+    check_positive("batch_size", batch_size)
+    model._check(train.users, train.items)  # once here, on the CPU: bpr_step does not check its ids
     device = get_device(device)
     model.to(device)
     users, items = train.users.to(device), train.items.to(device)

@@ -11,24 +11,36 @@ suggest as a partial remedy.
 
 from __future__ import annotations
 
+import numbers
+
+import numpy as np
 import torch
 
 from .device import get_device
 from .errors import EmptyInputError, ShapeError
 
 
-def relative_contrast(points: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-    """``(D_max - D_min) / D_min`` of Euclidean distances from each query to all points (one value per query)."""
+def relative_contrast(points: torch.Tensor | np.ndarray, queries: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``(D_max - D_min) / D_min`` of Euclidean distances from each query to all points (one value per query).
+
+    Numpy arrays are taken as tensors; the result is on the device of ``points``.
+    """
+    points = torch.as_tensor(points)
+    queries = torch.as_tensor(queries, device=points.device)
+    if points.is_complex() or queries.is_complex():
+        raise TypeError(f"points and queries must be real; got {points.dtype} and {queries.dtype}.")
     if points.ndim != 2 or queries.ndim != 2 or points.shape[1] != queries.shape[1]:
         raise ShapeError(f"points and queries must be 2-D with equal columns; got {tuple(points.shape)} "
                          f"and {tuple(queries.shape)}.")
     if points.shape[0] < 2 or queries.shape[0] == 0:
         raise EmptyInputError("need at least two points and one query.")
     distance = torch.cdist(queries.double(), points.double())
-    nearest = distance.min(dim=1).values
+    nearest, farthest = distance.min(dim=1).values, distance.max(dim=1).values
+    if not bool(torch.isfinite(farthest).all()):  # NaN and infinity reach the farthest distance
+        raise ValueError("points or queries contain NaN or infinity; drop or fix those rows first.")
     if bool((nearest == 0).any()):
         raise ValueError("a query coincides with a point (distance 0); remove it from the points first.")
-    return (distance.max(dim=1).values - nearest) / nearest
+    return (farthest - nearest) / nearest
 
 
 def concentration_curve(dims: list[int], n_points: int = 1000, n_queries: int = 100, seed: int = 0,
@@ -38,6 +50,9 @@ def concentration_curve(dims: list[int], n_points: int = 1000, n_queries: int = 
     Returns one row per dimension with the mean relative contrast and the
     coefficient of variation (std / mean) of all query-point distances.
     """
+    bad = [d for d in dims if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1]
+    if bad:
+        raise ValueError(f"dims must be positive whole numbers of dimensions; got {bad[0]!r}.")
     device = get_device(device)
     generator = torch.Generator().manual_seed(seed)
     rows = []

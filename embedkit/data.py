@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,7 +158,11 @@ def load_glove_arrays() -> tuple[list[str], np.ndarray]:
 
 
 def _lines(path: Path) -> list[str]:
-    return path.read_text(encoding="utf-8").splitlines()
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise DataIntegrityError(f"{path} is not UTF-8 text (byte {error.start}: {error.reason}); "
+                                 "save it as UTF-8.") from None
 
 
 def read_analogies(path: str | os.PathLike | None = None) -> list[tuple[str, tuple[str, str, str, str]]]:
@@ -167,6 +172,9 @@ def read_analogies(path: str | os.PathLike | None = None) -> list[tuple[str, tup
     then four words a line). Defaults to the Google set (Mikolov et al. 2013a).
     """
     path = data_path("google-analogies") if path is None else Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"analogy file {path} does not exist; give the path of a questions-words.txt "
+                                "file, or None for the Google set.")
     questions, section = [], None
     for number, line in enumerate(_lines(path), 1):
         if not line.strip():
@@ -201,12 +209,13 @@ def read_word_pairs(name_or_path: str | os.PathLike = "wordsim353") -> list[tupl
             continue
         parts = line.split("\t")
         try:
-            if len(parts) != 3:
+            score = float(parts[2]) if len(parts) == 3 else math.nan
+            if not math.isfinite(score):
                 raise ValueError
-            pairs.append((parts[0], parts[1], float(parts[2])))
+            pairs.append((parts[0], parts[1], score))
         except ValueError:
             raise DataIntegrityError(
-                f"{path}, line {number}: expected 'word1<TAB>word2<TAB>score', got {line!r}."
+                f"{path}, line {number}: expected 'word1<TAB>word2<TAB>score' with a finite score, got {line!r}."
             ) from None
     if not pairs:
         raise DataIntegrityError(f"{path} holds no word pairs.")

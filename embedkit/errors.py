@@ -7,7 +7,7 @@ and each message says what to do next. `check_positive` is the one argument chec
 
 from __future__ import annotations
 
-from numbers import Integral
+import operator
 
 
 class _UnquotedKeyError(KeyError):
@@ -59,7 +59,12 @@ class DeviceUnavailableError(RuntimeError):
 
 
 def check_positive(name: str, value: int) -> int:
-    """``value`` itself if it is an integer of at least 1 (a batch size, a k); a ValueError that names it otherwise."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+    """``value`` as an int if it is a whole number of at least 1 (a batch size, a k: a Python or numpy integer);
+    a ValueError that names it otherwise (2.5, True, 0, -1)."""
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < 1:
         raise ValueError(f"{name} must be a whole number of at least 1; got {value!r}.")
-    return value
+    return number

@@ -13,6 +13,8 @@ Left out: 3CosMul, and the statistical significance of differences in scores.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 
 from dataclasses import dataclass, field
@@ -21,12 +23,14 @@ import numpy as np
 import torch
 
 from .data import read_analogies, read_word_pairs
-from .errors import EmptyInputError
+from .errors import EmptyInputError, check_positive
 from .table import EmbeddingTable
 
 
 def _vocabulary(table: EmbeddingTable, restrict_vocab: int, case_insensitive: bool) -> dict[str, int]:
     """Key -> row of the first ``restrict_vocab`` words; the first spelling wins when case is folded."""
+    if isinstance(restrict_vocab, bool) or not isinstance(restrict_vocab, numbers.Integral) or restrict_vocab < 0:
+        raise ValueError(f"restrict_vocab must be a whole number of words (default 300,000); got {restrict_vocab!r}.")
     keys: dict[str, int] = {}
     for i, word in enumerate(table.words[:restrict_vocab]):
         keys.setdefault(word.upper() if case_insensitive else word, i)
@@ -58,19 +62,30 @@ def evaluate_analogies(table: EmbeddingTable, questions: list | None = None, res
 
     The prediction is the best-scoring word among the first ``restrict_vocab``
     words, other than a, b and c; a question counts when that word is d.
+    `EmptyInputError` if no question has all four words in the vocabulary.
     """
     questions = read_analogies() if questions is None else questions
     if len(questions) == 0:
         raise EmptyInputError("no analogy questions given.")
+    check_positive("batch_size", batch_size)
     key = str.upper if case_insensitive else (lambda w: w)
     vocab = _vocabulary(table, restrict_vocab, case_insensitive)
     known, skipped = [], 0
-    for section, words in questions:
+    for question in questions:
+        if not (isinstance(question, (tuple, list)) and len(question) == 2 and isinstance(question[1], (tuple, list))
+                and len(question[1]) == 4 and all(isinstance(w, str) for w in question[1])):
+            raise ValueError(f"each analogy question must be (section, (a, b, c, d)), four words; got {question!r}.")
+        section, words = question
         keys = [key(w) for w in words]
         if all(k in vocab for k in keys):
             known.append((section, keys))
         else:
             skipped += 1
+    if not known:
+        raise EmptyInputError(
+            f"none of the {len(questions)} analogy questions has all four words among the first {restrict_vocab:,} "
+            "words of the table; check the words (and case_insensitive) or raise restrict_vocab."
+        )
     per_section: dict[str, list[int]] = {}
     for section, _ in questions:
         per_section.setdefault(section, [0, 0])
@@ -109,8 +124,17 @@ def rankdata(x: np.ndarray) -> np.ndarray:
     return ranks
 
 
+def _check_pair(x: np.ndarray, y: np.ndarray) -> None:
+    """Equal lengths and finite values, or a ValueError."""
+    if len(x) != len(y):
+        raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}.")
+    if not (np.isfinite(np.asarray(x, dtype=np.float64)).all() and np.isfinite(np.asarray(y, dtype=np.float64)).all()):
+        raise ValueError("x and y must be finite numbers; drop the pairs with NaN or infinity first.")
+
+
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson's correlation coefficient in float64."""
+    _check_pair(x, y)
     x = np.asarray(x, dtype=np.float64) - np.mean(x)
     y = np.asarray(y, dtype=np.float64) - np.mean(y)
     denominator = np.sqrt((x * x).sum() * (y * y).sum())
@@ -121,8 +145,7 @@ def pearson(x: np.ndarray, y: np.ndarray) -> float:
 
 def spearman(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's rank correlation: Pearson's correlation of the (tie-averaged) ranks."""
-    if len(x) != len(y):
-        raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}.")
+    _check_pair(x, y)
     if len(x) < 2:
         raise EmptyInputError("a correlation needs at least two pairs.")
     return pearson(rankdata(x), rankdata(y))
@@ -152,6 +175,10 @@ def evaluate_word_pairs(table: EmbeddingTable, pairs: str | list = "wordsim353",
         bad = [p for p in pairs if not (isinstance(p, (tuple, list)) and len(p) == 3)]
         if bad:
             raise ValueError(f"word pairs must be (word1, word2, score) triples; got {bad[0]!r}.")
+        bad = [p for p in pairs
+               if isinstance(p[2], bool) or not isinstance(p[2], numbers.Real) or not math.isfinite(p[2])]
+        if bad:
+            raise ValueError(f"human scores must be finite numbers; got {bad[0]!r}. Drop or fix that pair.")
     key = str.upper if case_insensitive else (lambda w: w)
     vocab = _vocabulary(table, restrict_vocab, case_insensitive)
     known = [(vocab[key(a)], vocab[key(b)], score) for a, b, score in pairs

@@ -19,6 +19,7 @@ mining hard negatives; the encoder's input embeddings and lower layers are never
 from __future__ import annotations
 
 import copy
+import numbers
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 import torch
@@ -26,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .bert import SentenceEncoder
-from .errors import EmptyInputError
+from .errors import EmptyInputError, UnknownIDError, check_positive
 from .layerwise import POOLINGS, pool, truncate
 from .retrieval import in_batch_negatives_loss
 
@@ -61,6 +62,7 @@ class TopLayers(nn.Module):
         """
         if isinstance(texts, str) or len(texts) == 0:
             raise EmptyInputError("cache takes a non-empty list of strings.")
+        check_positive("batch_size", batch_size)
         unknown = sorted(set(poolings) - set(POOLINGS))
         if unknown:
             raise ValueError(f"unknown pooling {unknown[0]!r}; choose among {POOLINGS}.")
@@ -113,8 +115,14 @@ class BagOfPieces(nn.Module):
         """One vector per id list, (n, dim); an empty list gives the zero vector."""
         if len(ids) == 0:
             raise EmptyInputError("no texts given; pass at least one id list.")
-        device = self.table.weight.device
-        flat = torch.tensor([i for row in ids for i in row], dtype=torch.long, device=device)
+        if any(isinstance(row, (str, numbers.Integral)) or getattr(row, "ndim", 1) != 1 for row in ids):
+            raise TypeError("ids must be a list of id lists, one per text; wrap a single text's ids as [ids].")
+        device, n = self.table.weight.device, self.table.num_embeddings
+        pieces = [i for row in ids for i in row]
+        if pieces and not 0 <= min(pieces) <= max(pieces) < n:
+            raise UnknownIDError(f"word-piece ids must lie in 0..{n - 1} (the table's rows); got {min(pieces)}.."
+                                 f"{max(pieces)}. Map pieces to rows first, or build a larger BagOfPieces.")
+        flat = torch.tensor(pieces, dtype=torch.long, device=device)
         offsets = torch.tensor([0] + [len(row) for row in ids[:-1]], device=device).cumsum(0)
         return self.table(flat, offsets)
 

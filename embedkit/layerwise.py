@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .bert import SentenceEncoder, mean_pool
-from .errors import EmptyInputError, ShapeError
+from .errors import EmptyInputError, ShapeError, check_positive
 
 POOLINGS = ("cls", "mean", "max")
 
@@ -68,6 +68,8 @@ def word_span(tokenizer, words: Sequence[str], position: int) -> tuple[int, int]
     Each word is cut into pieces on its own, which is what the tokenizer does to
     space-separated words, so ``end - start`` is the number of pieces of that word.
     """
+    if isinstance(words, str):
+        raise TypeError("words must be a list of words, not a string; split the text first, e.g. text.split().")
     if not 0 <= position < len(words):
         raise IndexError(f"position {position} is outside the sentence of {len(words)} words.")
     start = 1 + sum(len(tokenizer.tokenize(w)) for w in words[:position])
@@ -93,6 +95,7 @@ def layer_features(model: SentenceEncoder, texts: Sequence[str], spans: Sequence
         raise TypeError("texts must be a list of strings; wrap a single text as [text].")
     if len(texts) == 0:
         raise EmptyInputError("no texts given; pass at least one.")
+    check_positive("batch_size", batch_size)
     unknown = sorted(set(poolings) - set(POOLINGS))
     if unknown:
         raise ValueError(f"unknown pooling {unknown[0]!r}; choose among {POOLINGS}.")
@@ -142,6 +145,8 @@ class Whitening:
         dimension reduction)."""
         if x.ndim != 2 or len(x) < 2:
             raise ShapeError(f"fit on an (n, d) matrix with n >= 2 rows; got shape {tuple(x.shape)}.")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("x contains NaN or infinity; remove or impute those rows first.")
         d = x.shape[1]
         if dims is not None and not 1 <= dims <= d:
             raise ValueError(f"dims must be between 1 and the dimension {d}; got {dims}.")

@@ -27,9 +27,9 @@ import torch
 from torch import nn
 
 from .device import get_device
-from .errors import ShapeError
+from .errors import ShapeError, check_positive
 from .progress import progress
-from .recsys import Ratings, rmse
+from .recsys import Ratings, check_index_pairs, rmse
 from .train import History
 
 
@@ -56,12 +56,7 @@ class BiasedMF(nn.Module):
         self.scale = scale
 
     def _check(self, users: torch.Tensor, items: torch.Tensor) -> None:
-        if users.shape != items.shape or users.ndim != 1:
-            raise ShapeError(f"users and items must be 1-D and of equal length; got {tuple(users.shape)}, "
-                             f"{tuple(items.shape)}.")
-        for name, ids, n in (("user", users, self.user.num_embeddings), ("item", items, self.item.num_embeddings)):
-            if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= n):
-                raise IndexError(f"{name} indices must lie in 0..{n - 1}; translate raw IDs with Ratings.{name}().")
+        check_index_pairs(users, items, self.user.num_embeddings, self.item.num_embeddings, "BiasedMF")
 
     def forward(self, users: torch.Tensor, items: torch.Tensor, check: bool = True) -> torch.Tensor:
         """Predicted ratings (not clipped) for index pairs. ``check=False`` skips the range check of the ids,
@@ -91,6 +86,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
             batch_size: int = 2048, seed: int = 0, test: Ratings | None = None,
             device: str | torch.device | None = None) -> History:
     """Fit by minibatch Adam; returns a `History` of train RMSE (and test RMSE when ``test`` is given)."""
+    check_positive("batch_size", batch_size)
     device = get_device(device)
     model.to(device)
     model.mu.fill_(float(train.values.mean()))
@@ -128,6 +124,7 @@ def ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l2
     ``argmin_x sum_j mask[r, j] (target[r, j] - fixed[j] . x)^2 + l2 (n_r + damping) ||x||^2``, where n_r is the
     number of observed entries of row r (at least 1). Rows are solved ``chunk`` at a time, each from its normal
     equations ``(F^T M_r F + l2 (n_r + damping) I) x = F^T M_r t_r``."""
+    check_positive("chunk", chunk)
     out = torch.empty(mask.shape[0], fixed.shape[1], device=mask.device)
     eye = torch.eye(fixed.shape[1], device=mask.device)
     for start in range(0, mask.shape[0], chunk):
@@ -143,6 +140,11 @@ def ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l2
 def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15, test: Ratings | None = None,
             device: str | torch.device | None = None, damping: float = 0.0) -> History:
     """Fit by alternating least squares on the (dense, masked) rating matrix; returns a `History` of RMSEs."""
+    sizes = (model.user.num_embeddings, model.item.num_embeddings)
+    if sizes != (train.n_users, train.n_items):
+        raise ShapeError(f"the model has {sizes[0]} users and {sizes[1]} items, the ratings {train.n_users} and "
+                         f"{train.n_items}; build it as BiasedMF(train.n_users, train.n_items, ...).")
+    model._check(train.users, train.items)  # as fit_sgd: once, before any work
     device = get_device(device)
     model.to(device)
     mu = float(train.values.mean())
@@ -168,6 +170,7 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
 
 def recommend(model: BiasedMF, train: Ratings, raw_user, k: int = 10) -> list[tuple[object, float]]:
     """Top-``k`` raw item IDs with predicted ratings for a raw user ID, excluding items they already rated."""
+    check_positive("k", k)
     u = train.user(raw_user)
     scores = model.scores()[u].cpu().clone()
     scores[train.items[train.users == u]] = -torch.inf

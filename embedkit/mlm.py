@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from .bert import BertConfig, BertEncoder
 from .errors import DataIntegrityError, EmptyInputError
-from .vocab import Vocabulary
+from .vocab import Vocabulary, _word_lists
 
 PAD, UNK, MASK = 0, 1, 2
 SPECIAL = ["[PAD]", "[UNK]", "[MASK]"]
@@ -155,7 +155,7 @@ def word_windows(sentences: Sequence[Sequence[str]], vocab: Vocabulary, length: 
     if length < 2:
         raise ValueError(f"length must be at least 2; got {length}.")
     index = {w: i + len(SPECIAL) for i, w in enumerate(vocab.words)}
-    ids = torch.tensor([index.get(w, UNK) for s in sentences for w in s], dtype=torch.long)
+    ids = torch.tensor([index.get(w, UNK) for s in _word_lists(sentences) for w in s], dtype=torch.long)
     if len(ids) < length:
         raise EmptyInputError(f"the corpus has {len(ids)} words, fewer than one window of {length}.")
     return ids[: len(ids) // length * length].view(-1, length)

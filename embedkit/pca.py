@@ -19,6 +19,8 @@ Left out: whitening, incremental (out-of-core) fitting, and kernel PCA.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -34,6 +36,17 @@ def _svd(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     return torch.linalg.svd(a, full_matrices=False)
 
 
+def _check_spread(x: torch.Tensor) -> torch.Tensor:
+    """``x`` itself if its rows have some variance to explain: at least 2 samples, not all equal."""
+    if len(x) < 2:
+        raise ShapeError(f"PCA needs at least 2 samples to measure variance; got {len(x)}.")
+    low, high = torch.aminmax(x, dim=0)
+    if torch.equal(low, high):
+        raise ValueError("the data are constant (every sample is the same): there is no variance to explain; "
+                         "check how the array was built.")
+    return x
+
+
 class PCA:
     """Fit with `fit`, embed with `transform`, reconstruct with `inverse_transform`."""
 
@@ -41,8 +54,9 @@ class PCA:
                  seed: int = 0, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None) -> None:
         if solver not in ("auto", "full", "randomized"):
             raise ValueError(f"solver must be 'auto', 'full' or 'randomized'; got {solver!r}.")
-        if n_components is not None and n_components < 1:
-            raise ValueError(f"n_components must be at least 1, got {n_components}.")
+        whole = isinstance(n_components, numbers.Integral) and not isinstance(n_components, bool)
+        if n_components is not None and not (whole and n_components >= 1):
+            raise ValueError(f"n_components must be a whole number of at least 1 (or None: all), got {n_components!r}.")
         self.n_components, self.solver, self.n_iter, self.n_oversamples = n_components, solver, n_iter, n_oversamples
         self.seed, self.dtype, self.device = seed, dtype, get_device(device)
 
@@ -62,7 +76,7 @@ class PCA:
     def fit(self, x: torch.Tensor | np.ndarray) -> "PCA":
         """Learn the mean and the principal components of ``x``."""
         x = self._as_tensor(x)
-        n, d = x.shape
+        n, d = _check_spread(x).shape
         k = self.n_components or min(n, d)
         if k > min(n, d):
             raise ValueError(f"n_components={k} is more than min(n_samples, n_features) = {min(n, d)}.")

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError
+from .errors import EmptyInputError, ShapeError, check_positive
 
 Array = torch.Tensor | np.ndarray
 
@@ -35,14 +35,17 @@ def _check_xy(x: Array, y: Array | None, device: torch.device) -> tuple[torch.Te
         raise EmptyInputError("no samples given: the feature matrix has 0 rows.")
     if not bool(torch.isfinite(x).all()):
         raise ValueError("features contain NaN or infinity; clean or impute them first.")
-    if y is None:
-        return x, None
+    return x, None if y is None else _check_labels(y, x.shape[0], device)
+
+
+def _check_labels(y: Array, n: int, device: torch.device | None) -> torch.Tensor:
+    """``y`` as 1-D integer labels, one per row of the ``n`` feature rows, on ``device`` (None: where it is)."""
     y = torch.as_tensor(y, device=device)
-    if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise ShapeError(f"labels must be 1-D with one label per row of features ({x.shape[0]}); got {tuple(y.shape)}.")
-    if y.is_floating_point() or y.dtype == torch.bool:
-        raise TypeError(f"labels must be integers (class ids); got {y.dtype}.")
-    return x, y.long()
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ShapeError(f"labels must be 1-D with one label per row of features ({n}); got {tuple(y.shape)}.")
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"labels must be integers (class ids); got {y.dtype}. Convert whole numbers with .long().")
+    return y.long()
 
 
 class LinearProbe:
@@ -112,6 +115,7 @@ def knn_predict(train_x: Array, train_y: Array, test_x: Array, k: int = 5, metri
     test_x, _ = _check_xy(test_x, None, device)
     if test_x.shape[1] != train_x.shape[1]:
         raise ShapeError(f"train has {train_x.shape[1]} features, test has {test_x.shape[1]}.")
+    k = check_positive("k", k)
     if not 1 <= k <= train_x.shape[0]:
         raise ValueError(f"k must be between 1 and the number of training points ({train_x.shape[0]}); got {k}.")
     if metric == "cosine":
@@ -131,8 +135,9 @@ def knn_predict(train_x: Array, train_y: Array, test_x: Array, k: int = 5, metri
 def knn_accuracy(train_x: Array, train_y: Array, test_x: Array, test_y: Array, k: int = 5,
                  metric: str = "cosine", device: str | torch.device | None = None) -> float:
     """Accuracy of `knn_predict` on a labelled test set."""
+    test_y = _check_labels(test_y, len(test_x), None)  # where it lies: it is compared on the CPU
     predicted = knn_predict(train_x, train_y, test_x, k, metric, device)
-    return float((predicted.cpu() == torch.as_tensor(test_y).long().cpu()).float().mean())
+    return float((predicted.cpu() == test_y.cpu()).float().mean())
 
 
 def nearest_neighbour_agreement(x: Array, labels: Array, device: str | torch.device | None = None) -> float:

@@ -49,6 +49,13 @@ class ProbeTask:
     classes: list[str]
     groups: list[str]
 
+    def __post_init__(self) -> None:
+        _check_labels(self.labels, len(self.classes))
+        sizes = (len(self.sentences), len(self.positions), len(self.labels), len(self.groups))
+        if len(set(sizes)) != 1:
+            raise ShapeError(f"give one position, label and group per sentence; got {sizes[0]} sentences, "
+                             f"{sizes[1]} positions, {sizes[2]} labels, {sizes[3]} groups.")
+
     def __len__(self) -> int:
         return len(self.sentences)
 
@@ -68,7 +75,23 @@ class ProbeTask:
         part = {g: 0 for g in groups[:n_train]} | {g: 1 for g in groups[n_train:n_train + n_val]} \
             | {g: 2 for g in groups[n_train + n_val:]}
         which = torch.tensor([part[g] for g in self.groups])
-        return tuple(torch.nonzero(which == p).flatten() for p in range(3))
+        parts = tuple(torch.nonzero(which == p).flatten() for p in range(3))
+        empty = [name for name, rows in zip(("train", "validation", "test"), parts) if len(rows) == 0]
+        if empty:
+            raise EmptyInputError(f"splitting {len(groups)} groups by {fractions} leaves the {empty[0]} part empty; "
+                                  "use more groups (words or articles) or other fractions.")
+        return parts
+
+
+def _check_labels(labels: torch.Tensor, n_classes: int) -> None:
+    """Labels are a 1-D tensor of integers in 0..n_classes - 1."""
+    if labels.ndim != 1:
+        raise ShapeError(f"labels must be a 1-D tensor of class indices; got shape {tuple(labels.shape)}.")
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise TypeError(f"labels must be integer class indices; got {labels.dtype}. Convert them, e.g. labels.long().")
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+        raise ValueError(f"labels must lie in 0..{n_classes - 1} (one per class); got {int(labels.min())}.."
+                         f"{int(labels.max())}. Map class names to indices first.")
 
 
 def _task(name: str, rows: list[tuple[list[str], int, str, str]]) -> ProbeTask:
@@ -136,7 +159,9 @@ def ridge_probe(x_train: torch.Tensor, y_train: torch.Tensor, n_classes: int,
     ``RidgeClassifier``), one ``(weight, bias)`` per penalty in ``l2_grid``, from one eigendecomposition.
 
     With centred ``X`` and targets ``Y``: ``W = (X^T X + l2 I)^{-1} X^T Y``; predict ``argmax(x W + b)``.
+    ``l2 = 0`` is least squares, the minimum-norm solution where ``X^T X`` is singular.
     """
+    _check_probe_input(x_train, y_train, n_classes, l2_grid)
     x = x_train.double()
     mean = x.mean(0)
     xc = x - mean
@@ -147,11 +172,24 @@ def ridge_probe(x_train: torch.Tensor, y_train: torch.Tensor, n_classes: int,
     projected = evecs.T @ (xc.T @ (targets - y_mean))
     fits = []
     for l2 in l2_grid:
-        if l2 < 0:
-            raise ValueError(f"l2 penalties must be non-negative, got {l2}.")
-        weight = evecs @ (projected / (evals.clamp(min=0) + l2)[:, None])
+        scale = evals.clamp(min=0) + l2
+        if l2 == 0:  # least squares: directions without variance (d > n, constant features) get no weight
+            kept = evals > evals.max() * max(xc.shape) * torch.finfo(evals.dtype).eps
+            scale = torch.where(kept, scale, torch.inf)
+        weight = evecs @ (projected / scale[:, None])
         fits.append((weight, y_mean - mean @ weight))
     return fits
+
+
+def _check_probe_input(x: torch.Tensor, y: torch.Tensor, n_classes: int, l2_grid: Sequence[float]) -> None:
+    """One label in range per row of x, and a non-empty grid of non-negative penalties."""
+    if x.ndim != 2 or len(x) != len(y):
+        raise ShapeError(f"x_train must be (n, d) with one label per row; got {tuple(x.shape)} and {len(y)} labels.")
+    _check_labels(y, n_classes)
+    if len(l2_grid) == 0:
+        raise EmptyInputError("l2_grid is empty; give at least one penalty, e.g. (1.0,).")
+    if any(l2 < 0 for l2 in l2_grid):
+        raise ValueError(f"l2 penalties must be non-negative, got {list(l2_grid)}.")
 
 
 def probe_layers(features: Sequence[torch.Tensor], task: ProbeTask, seeds: Sequence[int] = (0, 1, 2),
@@ -161,6 +199,8 @@ def probe_layers(features: Sequence[torch.Tensor], task: ProbeTask, seeds: Seque
     best validation accuracy is scored once on the test part."""
     if not features:
         raise EmptyInputError("no layer features given; pass one (n, d) tensor per layer.")
+    if len(seeds) == 0:
+        raise EmptyInputError("no seeds given; pass at least one, e.g. seeds=(0,).")
     for layer, x in enumerate(features):
         if x.ndim != 2 or x.shape[0] != len(task):
             raise ShapeError(f"layer {layer}: features must be (n={len(task)}, d); got {tuple(x.shape)}.")

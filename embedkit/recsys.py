@@ -18,6 +18,7 @@ MovieLens sets (their ``ratings.csv`` / ``ratings.dat`` formats).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -73,7 +74,7 @@ class Ratings:
         if len(torch.unique(keys)) != len(keys):
             raise ValueError("some (user, item) pairs are rated more than once; keep one rating per pair "
                              "(for example the latest) before building Ratings.")
-        t = torch.zeros(len(values), dtype=torch.long) if times is None else torch.tensor(np.asarray(times), dtype=torch.long)
+        t = torch.zeros(len(values), dtype=torch.long) if times is None else _timestamps(times)
         return cls(u, i, torch.tensor(values, dtype=torch.float32), t, user_ids, item_ids, scale)
 
     def __len__(self) -> int:
@@ -117,6 +118,29 @@ class Ratings:
         return m
 
 
+def check_index_pairs(users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int, model: str) -> None:
+    """(user, item) index pairs for a ``model`` of ``n_users`` x ``n_items``: 1-D, of equal length, in range.
+    Reading the range makes a GPU wait: the training loops check their data once, up front."""
+    if users.shape != items.shape or users.ndim != 1:
+        raise ShapeError(f"users and items must be 1-D and of equal length; got {tuple(users.shape)}, "
+                         f"{tuple(items.shape)}.")
+    for name, ids, n in (("user", users, n_users), ("item", items, n_items)):
+        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= n):
+            raise IndexError(f"{name} indices must lie in 0..{n - 1}; translate raw IDs with Ratings.{name}() "
+                             f"and build the model as {model}(train.n_users, train.n_items, ...).")
+
+
+def _timestamps(times: Sequence[int]) -> torch.Tensor:
+    """Times as int64, refusing what a cast would silently change: NaN, infinity, fractions, non-numbers."""
+    raw = np.asarray(times)
+    if raw.dtype.kind not in "iuf":
+        raise TypeError(f"times must be integer timestamps (e.g. seconds since 1970); got dtype {raw.dtype}.")
+    if raw.dtype.kind == "f" and not ((np.abs(raw) < 2.0**63) & (raw == np.round(raw))).all():
+        raise ValueError("times must be whole-number timestamps; some are NaN, infinite, fractional or too large. "
+                         "Fill or round them first (or leave times out: 0 for all).")
+    return torch.tensor(raw, dtype=torch.long)
+
+
 def surprise_trainset(ratings: Ratings):
     """The same ratings as a scikit-surprise ``Trainset`` (raw IDs kept), to fit the reference models on."""
     import pandas as pd
@@ -134,6 +158,9 @@ def random_split(ratings: Ratings, test_fraction: float = 0.2, seed: int = 0) ->
         raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}.")
     order = torch.randperm(len(ratings), generator=torch.Generator().manual_seed(seed))
     cut = int(round(len(ratings) * (1 - test_fraction)))
+    if not 0 < cut < len(ratings):
+        raise EmptyInputError(f"splitting {len(ratings)} ratings with test_fraction={test_fraction} leaves the "
+                              f"{'train' if cut == 0 else 'test'} part empty; use more ratings or another fraction.")
     return ratings.subset(order[:cut]), ratings.subset(order[cut:])
 
 
@@ -145,13 +172,24 @@ def leave_last_out(ratings: Ratings) -> tuple[Ratings, Ratings]:
     return ratings.subset(torch.from_numpy(order[~last])), ratings.subset(torch.from_numpy(order[last]))
 
 
+def _check_errors(predicted: torch.Tensor, actual: torch.Tensor) -> None:
+    """Both 1-D, of one length (no broadcasting), and not empty."""
+    if predicted.ndim != 1 or predicted.shape != actual.shape:
+        raise ShapeError(f"predicted and actual ratings must be 1-D and of equal length; got {tuple(predicted.shape)} "
+                         f"and {tuple(actual.shape)}. Flatten them first, e.g. predicted.flatten().")
+    if len(predicted) == 0:
+        raise EmptyInputError("no ratings to compare; pass at least one prediction (is the test split empty?).")
+
+
 def rmse(predicted: torch.Tensor, actual: torch.Tensor) -> float:
     """Root mean squared error."""
+    _check_errors(predicted, actual)
     return math.sqrt(float(((predicted.double() - actual.double()) ** 2).mean()))
 
 
 def mae(predicted: torch.Tensor, actual: torch.Tensor) -> float:
     """Mean absolute error."""
+    _check_errors(predicted, actual)
     return float((predicted.double() - actual.double()).abs().mean())
 
 
@@ -165,9 +203,15 @@ def ranking_metrics(scores: torch.Tensor, train: Ratings, test: Ratings, k: int 
     """
     if scores.ndim != 2:
         raise ShapeError(f"scores must be a users x items matrix; got shape {tuple(scores.shape)}.")
-    if not 1 <= k <= scores.shape[1]:
-        raise ValueError(f"k={k} must be between 1 and the number of items, {scores.shape[1]}.")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= scores.shape[1]:
+        raise ValueError(f"k={k!r} must be an integer between 1 and the number of items, {scores.shape[1]}.")
+    if scores.shape != (train.n_users, train.n_items):
+        raise ShapeError(f"scores must be {train.n_users} users x {train.n_items} items, as in train; got "
+                         f"{tuple(scores.shape)}. Build the model with train.n_users and train.n_items.")
     scores = scores.detach().clone().float().cpu()
+    if bool(scores.isnan().any()):
+        raise ValueError(f"{int(scores.isnan().sum())} scores are NaN; the model diverged or was not fitted: "
+                         "lower the learning rate or check its input.")
     scores[train.users, train.items] = -torch.inf
     relevant = torch.zeros_like(scores, dtype=torch.bool)
     good = test.values >= relevant_from

@@ -21,9 +21,11 @@ are 0 or 1); approximate nearest-neighbour search (scores are a dense matrix).
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -59,9 +61,21 @@ def in_batch_negatives_loss(queries: torch.Tensor, positives: torch.Tensor, scal
     return F.cross_entropy(logits, torch.arange(len(queries), device=queries.device))
 
 
+def _whole(value: object, what: str) -> int:
+    """``value`` as an int if it is an integer (Python, numpy or a one-element tensor), else a TypeError."""
+    try:
+        if not isinstance(value, (bool, np.bool_, str, bytes)):
+            return operator.index(value)
+    except TypeError:
+        pass
+    raise TypeError(f"{what} must be integers; got {type(value).__name__} {value!r}.")
+
+
 def _relevance_mask(relevant: torch.Tensor | Sequence[Iterable[int]], n_queries: int, n_documents: int,
                     device: torch.device) -> torch.Tensor:
     """A (n_queries, n_documents) bool matrix, True where a document is relevant to a query."""
+    if isinstance(relevant, np.ndarray):
+        relevant = torch.as_tensor(relevant)
     if isinstance(relevant, torch.Tensor):
         if relevant.ndim != 1:
             raise ShapeError(f"a tensor of relevant ids must be 1-D, one document id per query; got shape "
@@ -70,7 +84,15 @@ def _relevance_mask(relevant: torch.Tensor | Sequence[Iterable[int]], n_queries:
             raise TypeError(f"relevant ids must be integers; got {relevant.dtype}. Convert with .long().")
         rows = [[int(i)] for i in relevant.tolist()]
     else:
-        rows = [[int(ids)] if isinstance(ids, int) else sorted({int(i) for i in ids}) for ids in relevant]
+        if isinstance(relevant, (str, bytes)):
+            raise TypeError("relevant must be a 1-D integer tensor or array, or a list of sets of ids; got a string.")
+        rows = []
+        for ids in relevant:
+            if isinstance(ids, (str, bytes)) or not isinstance(ids, Iterable) or (
+                    isinstance(ids, (torch.Tensor, np.ndarray)) and ids.ndim == 0):
+                rows.append([_whole(ids, "relevant document ids")])  # one id, such as 3 or np.int64(3)
+            else:
+                rows.append(sorted({_whole(i, "relevant document ids") for i in ids}))
     if len(rows) != n_queries:
         raise ShapeError(f"relevant has {len(rows)} entries but scores has {n_queries} queries (rows); "
                          "give one entry per query, in the order of the rows.")
@@ -92,8 +114,10 @@ def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor | Sequence[It
     """Recall@k for each k in ``ks``, MRR@10 and nDCG@10 of a (n_queries, n_documents) score matrix.
 
     ``relevant`` gives each query's relevant document ids (column indices of
-    ``scores``): a 1-D integer tensor with one id per query, or a list of sets
-    (a plain int in the list stands for a set of one).
+    ``scores``): a 1-D integer tensor or numpy array with one id per query, or a
+    list of sets (a plain int in the list stands for a set of one). Each k in
+    ``ks`` is a whole number from 1 to the number of documents: with fewer than
+    10 documents, pass smaller ``ks`` than the default, such as ``(1,)``.
     Documents are ranked by decreasing score, ties by increasing id.
 
     - ``recall@k``: the fraction of the query's relevant documents found in its
@@ -118,10 +142,14 @@ def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor | Sequence[It
         raise TypeError(f"scores must be real numbers; got {scores.dtype}.")
     if torch.isnan(scores).any():
         raise ValueError("scores hold NaN; rank with finite scores (use -inf to rule a document out).")
-    ks = [int(k) for k in ks]
+    try:
+        ks = [_whole(k, "ks") for k in ks]
+    except TypeError as error:  # a float, a string, or a single number instead of a sequence
+        raise ValueError(f"ks must be a sequence of whole numbers such as (1, 10); {error}") from None
     bad = [k for k in ks if not 1 <= k <= n_documents]
     if bad:
-        raise ValueError(f"every k in ks must be between 1 and the number of documents, {n_documents}; got {bad[0]}.")
+        raise ValueError(f"every k in ks must be between 1 and the number of documents, {n_documents}; got {bad[0]}. "
+                         "Pass smaller ks, such as ks=(1,).")
     scores = scores.detach()
     mask = _relevance_mask(relevant, n_queries, n_documents, scores.device)
     depth = max(ks + [min(10, n_documents)])

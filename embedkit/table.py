@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, UnknownWordError
+from .errors import EmptyInputError, ShapeError, UnknownIDError, UnknownWordError, check_positive
 
 Query = str | Sequence[str] | torch.Tensor | np.ndarray
 
@@ -160,6 +160,8 @@ class EmbeddingTable:
             raise ShapeError(f"query vectors must have shape ({self.dim},) or (n, {self.dim}); got {tuple(x.shape)}.")
         if x.shape[0] == 0:
             raise EmptyInputError("empty query; pass at least one vector.")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("query vectors contain NaN or infinity; pass finite vectors.")
         return x / x.norm(dim=1, keepdim=True).clamp_min(1e-30), [[] for _ in range(x.shape[0])], single
 
     def cosine(self, query: Query) -> torch.Tensor:
@@ -169,7 +171,12 @@ class EmbeddingTable:
     def _topk(self, x: torch.Tensor, exclude: list[list[int]], k: int,
               restrict: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         unit = self.unit if restrict is None else self.unit[:restrict]
-        k = min(k, unit.shape[0])
+        # the most words any row excludes from the candidates: k is capped so that none is returned
+        excluded = max((len({c for c in cols if c < unit.shape[0]}) for cols in exclude if cols), default=0)
+        if unit.shape[0] <= excluded:
+            raise EmptyInputError(f"no word is left to return: a query excludes all {unit.shape[0]} candidates; "
+                                  "use a larger table (or a larger restrict).")
+        k = min(k, unit.shape[0] - excluded)
         chunk = max(1, CHUNK_ELEMENTS // unit.shape[0])
         scores_out, ids_out = [], []
         for start in range(0, x.shape[0], chunk):
@@ -188,9 +195,10 @@ class EmbeddingTable:
         """Top-``k`` words by cosine similarity to a word (itself excluded), words, or vectors.
 
         A single word or vector gives one list of ``(word, score)``; several give a list of lists.
+        ``k`` is capped at the number of words left after the exclusion (as gensim's ``most_similar``),
+        so a query word is never returned.
         """
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}.")
+        k = check_positive("k", k)
         x, exclude, single = self._as_matrix(query)
         scores, ids = self._topk(x, exclude, k)
         result = [[(self.words[i], round(float(s), 6)) for i, s in zip(row_ids.tolist(), row_scores.tolist())]
@@ -198,26 +206,40 @@ class EmbeddingTable:
         return result[0] if single else result
 
     # -- analogies ---------------------------------------------------------------------------
+    def _check_questions(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, k: int,
+                         restrict: int | None) -> tuple[list[list[int]], int, int | None]:
+        """The rows ``[a, b, c]`` as lists, ``k`` and ``restrict``, after checking them."""
+        if not (a.shape == b.shape == c.shape) or a.ndim != 1:
+            raise ShapeError(f"a, b, c must be 1-D id tensors of equal length; got {a.shape}, {b.shape}, {c.shape}.")
+        if a.numel() == 0:
+            raise EmptyInputError("no analogy questions given.")
+        if any(t.is_floating_point() or t.is_complex() or t.dtype == torch.bool for t in (a, b, c)):
+            raise TypeError(f"a, b, c must be integer row ids (see `ids`); got {a.dtype}, {b.dtype}, {c.dtype}.")
+        rows = torch.stack([a, b, c], dim=1).tolist()
+        low, high = min(min(row) for row in rows), max(max(row) for row in rows)
+        if low < 0 or high >= len(self):
+            raise UnknownIDError(f"word id {low if low < 0 else high} is out of range: ids run from 0 to "
+                                 f"{len(self) - 1}; get them with `table.ids(words)`.")
+        return rows, check_positive("k", k), None if restrict is None else check_positive("restrict", restrict)
+
     def analogy_ids(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, k: int = 1,
                     restrict: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Batched 3CosAdd on row ids: top-``k`` scores and ids of ``b - a + c``, excluding a, b, c.
 
         The query is the normalised mean of the unit vectors of b, c and -a, as in
         word2vec's ``compute-accuracy`` and gensim; ``restrict`` limits candidates
-        to the first ``restrict`` words.
+        to the first ``restrict`` words (at least 1; more than the table means all).
+        ``k`` is capped at the candidates left once a question's a, b, c are excluded
+        (the most any question excludes), so an input word is never returned.
         """
-        if not (a.shape == b.shape == c.shape) or a.ndim != 1:
-            raise ShapeError(f"a, b, c must be 1-D id tensors of equal length; got {a.shape}, {b.shape}, {c.shape}.")
-        if a.numel() == 0:
-            raise EmptyInputError("no analogy questions given.")
+        exclude, k, restrict = self._check_questions(a, b, c, k, restrict)
         u = self.unit
         x = torch.stack([u[b], u[c], -u[a]]).mean(dim=0)
         x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-30)
-        exclude = torch.stack([a, b, c], dim=1).tolist()
         return self._topk(x, exclude, k, restrict)
 
     def analogy(self, a: str, b: str, c: str, k: int = 1) -> list[tuple[str, float]]:
-        """"``a`` is to ``b`` as ``c`` is to ?": the top-``k`` answers with their cosine scores."""
+        """"``a`` is to ``b`` as ``c`` is to ?": the top-``k`` answers (never a, b or c) with their cosine scores."""
         ids = self.ids([a, b, c])
         scores, top = self.analogy_ids(ids[:1], ids[1:2], ids[2:], k)
         return [(self.words[i], round(float(s), 6)) for i, s in zip(top[0].tolist(), scores[0].tolist())]

@@ -55,7 +55,11 @@ def load_safetensors(path: str | os.PathLike, with_metadata: bool = False):
     if position != len(data):
         raise DataIntegrityError(f"{path}: the tensors cover {position} of {len(data)} data bytes; "
                                  "the file is truncated or padded, re-create it.")
-    return (tensors, header.get("__metadata__", {})) if with_metadata else tensors
+    metadata = header.get("__metadata__", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise DataIntegrityError(f"{path}: __metadata__ must map strings to strings, as the format requires; "
+                                 "the file is corrupted, re-create it.")
+    return (tensors, metadata) if with_metadata else tensors
 
 
 def _checked_entry(path: Path, name: str, info: object) -> tuple[str, torch.dtype, list[int], int, int]:
@@ -77,6 +81,13 @@ def _checked_entry(path: Path, name: str, info: object) -> tuple[str, torch.dtyp
 def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
                      metadata: dict[str, str] | None = None) -> None:
     """Write ``tensors`` (any device; stored contiguous, little-endian) and string ``metadata`` to ``path``."""
+    if metadata and not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise TypeError("metadata keys and values must be strings (the safetensors format allows no other); "
+                        "convert them, e.g. str(value) or json.dumps(value).")
+    if not all(isinstance(name, str) for name in tensors):
+        raise TypeError("tensor names must be strings; rename them, e.g. {str(k): v for k, v in tensors.items()}.")
+    if "__metadata__" in tensors:
+        raise ValueError("no tensor may be called '__metadata__' (the header's own key); rename it.")
     header: dict = {"__metadata__": dict(metadata)} if metadata else {}
     blobs, offset = [], 0
     for name in sorted(tensors):

@@ -1,5 +1,7 @@
 """BERT: the safetensors reader, weight checks, and agreement with sentence-transformers on real sentences."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -146,3 +148,15 @@ def test_equals_sentence_transformers_on_the_same_gpu(sentences):
     expected = reference.encode(sentences[:300], batch_size=32, convert_to_tensor=True)
     got = ours.embed(sentences[:300], batch_size=32)
     assert got.device.type == "cuda" and float((got - expected).abs().max()) <= 1e-4
+
+
+def test_embed_needs_a_positive_batch_size():
+    from embedkit.wordpiece import WordPieceTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world"]
+    encoder = SentenceEncoder(BertEncoder(dataclasses.replace(TINY, vocab_size=len(vocab))),
+                              WordPieceTokenizer(vocab), device="cpu")
+    for batch_size in (0, -1):  # -1 returned uninitialised memory (torch.empty), 0 a range() error
+        with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+            encoder.embed(["hello world", "world"], batch_size=batch_size)
+    assert encoder.embed(["hello world", "world"], batch_size=1).shape == (2, 8)

@@ -83,3 +83,20 @@ def test_beats_random_ranking_on_a_slice():
     random = ranking_metrics(torch.rand(train.n_users, train.n_items, generator=torch.Generator().manual_seed(0)),
                              train, test)["precision@10"]
     assert learned > 3 * random
+
+
+def test_ids_out_of_range_and_bad_batch_sizes_are_clear():
+    from embedkit.recsys import Ratings
+
+    model = BPR(3, 4, factors=2)
+    with pytest.raises(IndexError, match=r"user indices must lie in 0..2; translate raw IDs"):
+        model(torch.tensor([9]), torch.tensor([0]))
+    with pytest.raises(IndexError, match=r"Ratings.item\(\)"):
+        model(torch.tensor([0]), torch.tensor([-1]))
+    assert model(torch.tensor([2]), torch.tensor([3])).shape == (1,)
+    ratings = Ratings.from_arrays([1, 2, 3, 1], [1, 2, 3, 4], [3, 4, 5, 1])  # 3 users, 4 items
+    with pytest.raises(IndexError, match=r"BPR\(train.n_users, train.n_items"):
+        fit_bpr(BPR(2, 4, factors=2), ratings, epochs=1, device="cpu")
+    for batch_size in (0, -1):
+        with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+            fit_bpr(BPR(3, 4, factors=2), ratings, epochs=1, batch_size=batch_size, device="cpu")

@@ -27,3 +27,19 @@ def test_contrast_errors():
         relative_contrast(torch.zeros(1, 2), torch.ones(1, 2))
     with pytest.raises(ValueError, match="coincides"):
         relative_contrast(torch.tensor([[0.0], [1.0]]), torch.tensor([[1.0]]))
+
+
+def test_numpy_input_and_bad_values():
+    import numpy as np
+
+    points = np.array([[1.0], [2.0], [4.0]])
+    assert relative_contrast(points, np.array([[0.0]])).tolist() == [3.0]
+    assert relative_contrast(torch.as_tensor(points), np.zeros((1, 1))).tolist() == [3.0]
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="NaN or infinity; drop or fix"):
+            relative_contrast(points, np.array([[bad]]))
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            relative_contrast(np.array([[1.0], [bad]]), np.array([[0.0]]))
+    for dims in ([0], [2.5], [-3]):
+        with pytest.raises(ValueError, match="dims must be positive whole numbers"):
+            concentration_curve(dims, n_points=10, n_queries=2, device="cpu")

@@ -110,3 +110,38 @@ def test_news_sources(tmp_path):
         z.writestr("x.csv", "title,text\nT,Body\n")
     with pytest.raises(ValueError, match="article_source_link"):
         news_sources(str(unlinked))
+
+
+def test_readers_name_files_that_are_not_what_they_expect(tmp_path):
+    import zipfile
+
+    from embedkit.corpora import news_articles, wikipedia_articles
+    from embedkit.errors import DataIntegrityError, DataNotFoundError
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("hello")
+    with pytest.raises(DataIntegrityError, match="plain.txt is not a bz2-compressed MediaWiki XML dump.*xml.bz2"):
+        wikipedia_articles(str(plain))
+    not_xml = tmp_path / "notxml.bz2"
+    not_xml.write_bytes(bz2.compress(b"hello <<"))
+    with pytest.raises(DataIntegrityError, match="notxml.bz2 is not a bz2-compressed MediaWiki XML dump"):
+        wikipedia_articles(str(not_xml))
+    cut = tmp_path / "cut.bz2"
+    cut.write_bytes(bz2.compress(b"<mediawiki><page></page></mediawiki>")[:-10])
+    with pytest.raises(DataIntegrityError, match="cut.bz2"):
+        wikipedia_articles(str(cut))
+    with pytest.raises(DataIntegrityError, match="plain.txt is not a zip holding a UTF-8 CSV"):
+        news_articles(str(plain))
+    latin1 = tmp_path / "latin1.zip"
+    with zipfile.ZipFile(latin1, "w") as z:
+        z.writestr("x.csv", b"title,text\nT,caf\xe9\n")
+    with pytest.raises(DataIntegrityError, match="latin1.zip is not a zip holding a UTF-8 CSV"):
+        news_articles(str(latin1))
+    short = tmp_path / "short.zip"
+    with zipfile.ZipFile(short, "w") as z:
+        z.writestr("x.csv", "title,text\nT\n")
+    with pytest.raises(DataIntegrityError, match="line 2: fewer fields than the header"):
+        news_articles(str(short))
+    for reader in (news_articles, wikipedia_articles):
+        with pytest.raises(DataNotFoundError, match="missing.zip does not exist.*None for the packaged one"):
+            reader(str(tmp_path / "missing.zip"))

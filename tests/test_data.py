@@ -91,3 +91,20 @@ def test_unknown_names_say_what_is_known_without_quotes():
     assert str(caught.value).startswith("unknown data file 'no-such-file'; known:")  # not wrapped in quotes
     with pytest.raises(KeyError, match="choose from"):  # still a KeyError for callers that catch one
         load_pretrained("LeNet")
+
+
+def test_non_finite_scores_missing_files_and_other_encodings(tmp_path):
+    pairs = tmp_path / "pairs.tsv"
+    for score in ("nan", "inf", "-Infinity"):
+        pairs.write_text(f"cat\tdog\t7.0\ncat\tmouse\t{score}\n")
+        with pytest.raises(DataIntegrityError, match=r"pairs.tsv, line 2: .*finite score"):
+            data.read_word_pairs(pairs)
+    with pytest.raises(DataNotFoundError, match="missing.txt does not exist.*None for the Google set"):
+        data.read_analogies(tmp_path / "missing.txt")
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes(b": s\ncaf\xe9 b c d\n")
+    with pytest.raises(DataIntegrityError, match="latin1.txt is not UTF-8.*save it as UTF-8"):
+        data.read_analogies(latin1)
+    latin1.write_bytes(b"caf\xe9\tb\t1.0\n")
+    with pytest.raises(DataIntegrityError, match="latin1.txt is not UTF-8"):
+        data.read_word_pairs(latin1)

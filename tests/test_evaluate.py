@@ -62,7 +62,10 @@ def test_tiny_analogies_by_hand(tiny):
 def test_case_sensitivity(tiny):
     upper = [("royal", ("MAN", "Woman", "KING", "queen"))]
     assert evaluate_analogies(tiny, upper).correct == 1
-    assert evaluate_analogies(tiny, upper, case_insensitive=False).skipped == 1
+    lower = [("royal", ("man", "woman", "king", "queen"))]
+    assert evaluate_analogies(tiny, upper + lower, case_insensitive=False).skipped == 1
+    with pytest.raises(EmptyInputError, match="case_insensitive"):  # nothing left to answer
+        evaluate_analogies(tiny, upper, case_insensitive=False)
 
 
 def test_word_pairs_by_hand(tiny):
@@ -104,3 +107,30 @@ def test_a_table_that_answers_every_analogy(tiny):
     questions = [("royal", ("man", "woman", "king", "queen"))]
     assert evaluate_analogies(tiny, questions).accuracy == 1.0
     assert evaluate_analogies(broken, questions).accuracy == 0.0
+
+
+def test_analogies_that_answer_nothing_or_are_malformed_raise(tiny):
+    with pytest.raises(EmptyInputError, match="none of the 1 analogy questions.*raise restrict_vocab"):
+        evaluate_analogies(tiny, [("s", ("x", "y", "z", "w"))])
+    with pytest.raises(EmptyInputError, match="first 0 words"):
+        evaluate_analogies(tiny, [("royal", ("man", "woman", "king", "queen"))], restrict_vocab=0)
+    with pytest.raises(ValueError, match="restrict_vocab must be a whole number"):
+        evaluate_analogies(tiny, [("royal", ("man", "woman", "king", "queen"))], restrict_vocab=-2)
+    for question in [("s", "abcd"), ("s", ("man", "woman", "king")), ("man", "woman", "king", "queen")]:
+        with pytest.raises(ValueError, match=r"\(section, \(a, b, c, d\)\), four words"):
+            evaluate_analogies(tiny, [("royal", ("man", "woman", "king", "queen")), question])
+    with pytest.raises(ValueError, match="batch_size must be"):
+        evaluate_analogies(tiny, [("royal", ("man", "woman", "king", "queen"))], batch_size=0)
+
+
+def test_non_finite_scores_are_rejected(tiny):
+    pairs = [("man", "king", 1.0), ("woman", "queen", float("nan")), ("man", "apple", 3.0)]
+    with pytest.raises(ValueError, match="human scores must be finite.*nan"):
+        evaluate_word_pairs(tiny, pairs)
+    with pytest.raises(ValueError, match="finite"):
+        evaluate_word_pairs(tiny, [("man", "king", 1.0), ("woman", "queen", "7"), ("man", "apple", 3.0)])
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite numbers; drop the pairs"):
+            spearman([1, 2, bad], [1, 2, 3])
+        with pytest.raises(ValueError, match="finite numbers; drop the pairs"):
+            pearson([1, 2, 3], [1, bad, 3])

@@ -123,3 +123,22 @@ def test_cache_features_and_training_on_a_tiny_encoder(device):
                          lambda i: top.embed([cache.states[(j + 1) % 4] for j in i]),
                          top.parameters(), n_pairs=4, steps=3, batch_size=4, lr=1e-2)
     assert len(losses) == 3 and all(not torch.equal(a, b) for a, b in zip(before, top.parameters()))
+
+
+def test_bag_of_pieces_refuses_ids_out_of_range_and_a_flat_list():
+    from embedkit.errors import UnknownIDError
+
+    bag = BagOfPieces(vocab_size=8, dim=3)
+    for ids in ([[20]], [[1, -1]]):
+        with pytest.raises(UnknownIDError, match=r"must lie in 0..7 .*Map pieces to rows first"):
+            bag(ids)
+    with pytest.raises(TypeError, match=r"list of id lists.*\[ids\]"):
+        bag([1, 2, 3])
+    assert bag([[7], [0, 1]]).shape == (2, 3)
+
+
+def test_cache_needs_a_positive_batch_size():
+    top = TopLayers(tiny_model("cpu"), trainable=1)
+    for batch_size in (0, -1):
+        with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+            top.cache(["the bank", "storm"], batch_size=batch_size)

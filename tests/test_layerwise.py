@@ -127,3 +127,30 @@ def test_whitening_by_hand_and_bad_input():
         Whitening.fit(x, dims=3)
     with pytest.raises(ShapeError):
         white(torch.ones(2, 3))
+
+
+def tiny_encoder() -> SentenceEncoder:
+    """A random 2-layer encoder with a 9-piece vocabulary: no download."""
+    from embedkit.bert import BertConfig, BertEncoder
+    from embedkit.wordpiece import WordPieceTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world", "the", "bank", "##s"]
+    config = BertConfig(vocab_size=len(vocab), hidden_size=8, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=16, max_position_embeddings=16)
+    return SentenceEncoder(BertEncoder(config), WordPieceTokenizer(vocab), device="cpu")
+
+
+def test_batch_size_and_word_lists_are_checked():
+    model = tiny_encoder()
+    for batch_size in (0, -1):  # -1 returned uninitialised memory, 0 a range() error
+        with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+            layer_features(model, ["hello world", "the banks"], batch_size=batch_size)
+    with pytest.raises(TypeError, match=r"not a string; split the text first"):
+        word_span(model.tokenizer, "hello world", 1)
+    assert word_span(model.tokenizer, ["hello", "world"], 1) == (2, 3)
+
+
+def test_whitening_refuses_non_finite_data():
+    for bad in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="NaN or infinity; remove or impute"):
+            Whitening.fit(torch.tensor([[1.0, bad], [0.0, 1.0], [2.0, 3.0]]))

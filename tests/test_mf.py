@@ -93,3 +93,24 @@ def test_recommendations_exclude_rated_items(split, device):
     top = recommend(model, train, 196, k=20)
     assert len(top) == 20 and not seen & {item for item, _ in top}
     assert [s for _, s in top] == sorted((s for _, s in top), reverse=True)
+
+
+def test_fits_refuse_a_model_of_the_wrong_size_and_bad_batch_sizes():
+    ratings = Ratings.from_arrays([1, 2, 3, 1], [1, 2, 3, 4], [3, 4, 5, 1])  # 3 users, 4 items
+    for model in (BiasedMF(4, 3, factors=2), BiasedMF(2, 4, factors=2), BiasedMF(5, 4, factors=2)):
+        with pytest.raises(ShapeError, match=r"BiasedMF\(train.n_users, train.n_items"):
+            fit_als(model, ratings, epochs=1, device="cpu")
+    for batch_size in (0, -1):
+        with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
+            fit_sgd(BiasedMF(3, 4, factors=2), ratings, epochs=1, batch_size=batch_size, device="cpu")
+    with pytest.raises(ValueError, match="chunk must be a whole number of at least 1"):
+        ridge_rows(torch.ones(2, 3), torch.ones(2, 3), torch.ones(3, 2), l2=0.1, chunk=-1)
+
+
+def test_recommend_needs_a_positive_integer_k():
+    ratings = Ratings.from_arrays([1, 2, 3, 1], [1, 2, 3, 4], [3, 4, 5, 1])
+    model = BiasedMF(3, 4, factors=2)
+    for k in (-1, 0, 1.5):
+        with pytest.raises(ValueError, match="k must be a whole number of at least 1"):
+            recommend(model, ratings, 1, k=k)
+    assert len(recommend(model, ratings, 1, k=1)) == 1

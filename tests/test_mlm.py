@@ -157,3 +157,10 @@ def test_share_of_positions_follows_the_rate():
         causal_lm_loss(model, ids, rate=0.15, generator=torch.Generator().manual_seed(6))
     words = int((ids[:, 1:] != UNK).sum())
     assert scored[0] / words == pytest.approx(0.15, abs=0.01)
+
+
+def test_word_windows_refuse_unsplit_strings():
+    vocab = Vocabulary(["hello", "world"], torch.tensor([2, 2]))
+    with pytest.raises(TypeError, match=r"not strings; use tokenize\(text\) first"):
+        word_windows(["hello world hello world", "hello world"], vocab, length=4)  # all [UNK] before
+    assert word_windows([["hello", "world"], ["hello", "world"]], vocab, length=4).tolist() == [[3, 4, 3, 4]]

@@ -106,3 +106,19 @@ def test_float32_default_matches_scikit_learn(shape, device):
     scale = np.abs(x).max()
     rebuilt = ours.inverse_transform(ours.transform(torch.tensor(x, dtype=torch.float32))).double().cpu().numpy()
     assert np.abs(rebuilt - reference.inverse_transform(reference.transform(x))).max() < 1e-5 * scale
+
+
+def test_one_sample_or_constant_data_are_refused():
+    with pytest.raises(ShapeError, match="at least 2 samples"):
+        PCA().fit(torch.randn(1, 3))
+    for constant in (torch.ones(5, 3), torch.full((4, 2), 0.1)):
+        with pytest.raises(ValueError, match="the data are constant"):
+            PCA().fit(constant)
+    assert torch.isfinite(PCA().fit(torch.tensor([[1.0, 1.0], [1.0, 2.0]])).explained_variance_ratio_).all()
+
+
+def test_n_components_must_be_a_whole_number():
+    for bad in (2.5, 0, True):
+        with pytest.raises(ValueError, match="whole number of at least 1"):
+            PCA(bad)
+    assert PCA(np.int64(2)).fit(np.random.rand(5, 3)).components_.shape == (2, 3)

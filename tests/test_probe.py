@@ -95,3 +95,21 @@ def test_nearest_neighbour_agreement_by_hand_and_against_scikit_learn(digits):
     assert nearest_neighbour_agreement(features, labels, device="cpu") == pytest.approx(expected, abs=2e-3)
     with pytest.raises(ValueError, match="at least 2"):
         nearest_neighbour_agreement(x[:1], torch.tensor([0]), device="cpu")
+
+
+def test_knn_checks_test_labels_and_k():
+    x, y = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.1], [0.1, 1.0]]), torch.tensor([0, 1, 0, 1])
+    assert knn_accuracy(x, y, x, y.numpy(), k=1, device="cpu") == 1.0
+    for bad in (y[:, None], y[:1], y[:3]):
+        with pytest.raises(ShapeError, match=r"one label per row of features \(4\)"):
+            knn_accuracy(x, y, x, bad, k=1, device="cpu")
+    with pytest.raises(TypeError, match="labels must be integers.*long"):
+        knn_accuracy(x, y, x, y.float() + 0.5, k=1, device="cpu")
+    with pytest.raises(TypeError, match="labels must be integers"):
+        knn_accuracy(x, y.float(), x, y, k=1, device="cpu")  # training labels too
+    with pytest.raises(ShapeError, match="one label per row"):
+        knn_predict(x, y[:, None], x, k=1, device="cpu")
+    for k in (2.0, 2.5, True):
+        with pytest.raises(ValueError, match="k must be a whole number of at least 1"):
+            knn_predict(x, y, x, k=k, device="cpu")
+    assert knn_predict(x, y, x, k=np.int64(1), device="cpu").tolist() == y.tolist()

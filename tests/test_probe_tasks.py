@@ -73,3 +73,44 @@ def test_bad_input():
         task.split(fractions=(0.5, 0.5, 0.0))
     with pytest.raises(ValueError, match="non-negative"):
         ridge_probe(torch.zeros(2, 1), torch.tensor([0, 1]), 2, [-1.0])
+
+
+def test_splits_with_an_empty_part_are_refused():
+    task = ProbeTask("t", [["a"]] * 6, [0] * 6, torch.tensor([0, 1] * 3), ["x", "y"], ["a", "a", "b", "b", "c", "c"])
+    with pytest.raises(EmptyInputError, match="leaves the test part empty; use more groups"):
+        task.split()
+    with pytest.raises(EmptyInputError, match="use more groups"):
+        probe_layers([torch.randn(6, 2)], task, seeds=(0,))  # gave tensor([[nan]]) before
+    with pytest.raises(EmptyInputError, match=r"seeds=\(0,\)"):
+        probe_layers([torch.randn(6, 2)], task, seeds=())
+
+
+def test_labels_and_penalties_are_checked():
+    x = torch.randn(4, 2, dtype=torch.float64)
+    for labels in (torch.tensor([0, 1, -1, 0]), torch.tensor([0, 1, 2, 0])):
+        with pytest.raises(ValueError, match=r"labels must lie in 0..1"):
+            ridge_probe(x, labels, 2, [1.0])
+    with pytest.raises(ShapeError, match="one label per row"):
+        ridge_probe(x, torch.tensor([0, 1]), 2, [1.0])
+    with pytest.raises(TypeError, match="labels.long()"):
+        ridge_probe(x, torch.tensor([0.0, 1.0, 0.0, 1.0]), 2, [1.0])
+    with pytest.raises(EmptyInputError, match="at least one penalty"):
+        ridge_probe(x, torch.tensor([0, 1, 0, 1]), 2, [])
+    with pytest.raises(ShapeError, match="one position, label and group per sentence"):
+        ProbeTask("t", [["a"], ["b"]], [0, 0], torch.tensor([0]), ["x", "y"], ["a", "b"])
+    with pytest.raises(ValueError, match="Map class names to indices"):
+        ProbeTask("t", [["a"], ["b"]], [0, 0], torch.tensor([0, 2]), ["x", "y"], ["a", "b"])
+
+
+def test_l2_zero_is_the_minimum_norm_least_squares_fit():
+    """More features than examples: X^T X is singular; l2 = 0 gave NaN weights, now the pseudo-inverse's fit."""
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(3, 5, generator=g, dtype=torch.float64), torch.tensor([0, 1, 0])
+    weight, bias = ridge_probe(x, y, 2, [0.0])[0]
+    targets = torch.tensor([[1.0, -1], [-1, 1], [1, -1]], dtype=torch.float64)
+    xc = x - x.mean(0)
+    expected = torch.linalg.pinv(xc) @ (targets - targets.mean(0))
+    assert torch.isfinite(weight).all() and torch.allclose(weight, expected, atol=1e-10)
+    assert torch.allclose(x @ weight + bias, targets, atol=1e-10)  # three points, five features: an exact fit
+    zero, _ = ridge_probe(torch.ones(4, 2, dtype=torch.float64), torch.tensor([0, 1, 1, 1]), 2, [0.0])[0]
+    assert torch.equal(zero, torch.zeros(2, 2, dtype=torch.float64))  # constant features carry nothing

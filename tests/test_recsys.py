@@ -95,3 +95,56 @@ def test_ranking_metrics_by_hand():
         ranking_metrics(scores, train, test, k=5)
     with pytest.raises(ShapeError):
         ranking_metrics(scores[0], train, test, k=2)
+
+
+def test_error_metrics_refuse_broadcasting_and_empty_input():
+    for metric in (rmse, mae):
+        with pytest.raises(ShapeError, match="Flatten them"):
+            metric(torch.tensor([1.0, 2, 3]), torch.tensor([[1.0], [2], [3]]))  # broadcast to 3 x 3 before
+        with pytest.raises(ShapeError, match="equal length"):
+            metric(torch.tensor([1.0, 2, 3]), torch.tensor([2.0]))
+        with pytest.raises(ShapeError, match="equal length"):
+            metric(torch.tensor([1.0, 2, 3]), torch.tensor([2.0, 1.0]))
+        with pytest.raises(EmptyInputError, match="at least one prediction"):
+            metric(torch.tensor([]), torch.tensor([]))
+
+
+def tiny_ranking_data() -> tuple[Ratings, Ratings]:
+    no_time = torch.zeros(3, dtype=torch.long)
+    train = Ratings(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 0]), torch.tensor([5.0, 5.0, 5.0]), no_time,
+                    [0, 1], [0, 1, 2, 3])
+    test = Ratings(torch.tensor([0, 1, 1]), torch.tensor([3, 1, 2]), torch.tensor([5.0, 4.0, 4.0]),
+                   no_time, train.user_ids, train.item_ids)
+    return train, test
+
+
+def test_ranking_metrics_refuse_nan_scores_wrong_shapes_and_bad_k():
+    train, test = tiny_ranking_data()
+    with pytest.raises(ValueError, match="NaN; the model diverged"):
+        ranking_metrics(torch.full((2, 4), float("nan")), train, test, k=1)
+    with pytest.raises(ShapeError, match="2 users x 4 items"):
+        ranking_metrics(torch.rand(2, 3), train, test, k=1)
+    with pytest.raises(ShapeError, match="train.n_users"):
+        ranking_metrics(torch.rand(1, 4), train, test, k=1)
+    with pytest.raises(ValueError, match="must be an integer"):
+        ranking_metrics(torch.rand(2, 4), train, test, k=1.5)
+
+
+def test_splits_with_an_empty_side_are_refused():
+    with pytest.raises(EmptyInputError, match="test part empty"):
+        random_split(Ratings.from_arrays([1, 2], [1, 2], [3, 4]))
+    six = Ratings.from_arrays(list(range(6)), list(range(6)), [3] * 6)
+    with pytest.raises(EmptyInputError, match="another fraction"):
+        random_split(six, 0.05)
+    with pytest.raises(EmptyInputError, match="train part empty"):
+        random_split(six, 0.95)
+    assert [len(p) for p in random_split(six, 0.5)] == [3, 3]
+
+
+def test_times_must_be_whole_numbers():
+    assert Ratings.from_arrays([1, 2], [1, 2], [3, 4], times=[10.0, 20]).times.tolist() == [10, 20]
+    for bad in ([1.5, 2.0], [1.0, np.nan], [1.0, np.inf]):
+        with pytest.raises(ValueError, match="whole-number timestamps"):
+            Ratings.from_arrays([1, 2], [1, 2], [3, 4], times=bad)
+    with pytest.raises(TypeError, match="integer timestamps"):
+        Ratings.from_arrays([1, 2], [1, 2], [3, 4], times=[1, None])

@@ -178,6 +178,28 @@ def test_metrics_bad_input():
         retrieval_metrics(torch.full((3, 4), math.nan), torch.tensor([0, 1, 2]), ks=(1,))
 
 
+
+def test_metrics_accept_arrays_and_reject_other_ids_and_ks():
+    import numpy as np
+
+    expected = retrieval_metrics(SCORES, torch.tensor([2, 1, 0]), ks=(1, 3))
+    assert retrieval_metrics(SCORES, np.array([2, 1, 0]), ks=(1, 3)) == expected  # one id per query, as an array
+    assert retrieval_metrics(SCORES, list(torch.tensor([2, 1, 0])), ks=(1, 3)) == expected  # 0-d tensors
+    assert retrieval_metrics(SCORES, [np.int64(2), {np.int64(1)}, torch.tensor([0])], ks=(1, 3)) == expected
+    assert retrieval_metrics(SCORES, [2, 1, 0], ks=(np.int64(1), 3)) == expected
+    with pytest.raises(TypeError, match="relevant document ids must be integers; got str '12'"):
+        retrieval_metrics(SCORES, ["12", {1}, {0}], ks=(1,))
+    with pytest.raises(TypeError, match="must be integers; got float"):
+        retrieval_metrics(SCORES, [{2.0}, {1}, {0}], ks=(1,))
+    with pytest.raises(TypeError, match="integers"):
+        retrieval_metrics(SCORES, np.array([2.0, 1.0, 0.0]), ks=(1,))
+    for ks in ((1.7,), (True,), ("1",), 5):
+        with pytest.raises(ValueError, match=r"ks must be a sequence of whole numbers such as \(1, 10\)"):
+            retrieval_metrics(SCORES, [2, 1, 0], ks=ks)
+    with pytest.raises(ValueError, match=r"number of documents, 4; got 10. Pass smaller ks, such as ks=\(1,\)"):
+        retrieval_metrics(SCORES, [2, 1, 0])  # the default (1, 10) needs 10 documents, as the docstring says
+
+
 @pytest.fixture(scope="module")
 def splits():
     return news_retrieval_pairs(seed=0), news_retrieval_pairs(seed=0), news_retrieval_pairs(seed=1)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from embedkit import EmbeddingTable
-from embedkit.errors import EmptyInputError, ShapeError, UnknownWordError
+from embedkit.errors import EmptyInputError, ShapeError, UnknownIDError, UnknownWordError
 
 
 def test_tiny_table_by_hand(tiny, device):
@@ -24,7 +24,7 @@ def test_neighbours_of_vectors_and_batches(tiny):
     assert [w for w, _ in single] == ["woman", "queen"]  # a vector query excludes nothing
     batch = tiny.neighbours(["man", "woman"], k=1)
     assert [row[0][0] for row in batch] == ["king", "queen"]
-    assert len(tiny.neighbours("man", k=100)) == 5  # k is capped at the vocabulary size
+    assert [w for w, _ in tiny.neighbours("man", k=100)] == ["king", "queen", "woman", "apple"]  # capped, "man" left out
     assert tiny.cosine(["man", "woman"]).shape == (2, 5)
 
 
@@ -143,3 +143,40 @@ def test_table_copies_and_detaches_its_input():
     copy = table.to("cpu")
     copy.vectors[0] = 0.0
     assert table.vectors[0, 0] == 1.0
+
+
+def test_excluded_words_are_never_returned():
+    table = EmbeddingTable(list("abcde"), torch.randn(5, 4, generator=torch.Generator().manual_seed(0)), device="cpu")
+    assert sorted(w for w, _ in table.neighbours("a", k=5)) == list("bcde")  # k capped at the 4 other words
+    assert sorted(w for w, _ in table.analogy("a", "b", "c", k=3)) == ["d", "e"]
+    assert sorted(w for w, _ in table.analogy("a", "a", "c", k=4)) == list("bde")  # a repeated: 3 left
+    ids = table.ids(["a", "b", "c"])
+    scores, top = table.analogy_ids(ids[:1], ids[1:2], ids[2:], k=5, restrict=4)
+    assert top.tolist() == [[3]] and torch.isfinite(scores).all()
+    assert table.analogy_ids(ids[:1], ids[1:2], ids[2:], k=2, restrict=99)[1].shape == (1, 2)  # restrict > size: all
+    with pytest.raises(EmptyInputError, match="no word is left.*larger"):
+        table.analogy_ids(ids[:1], ids[1:2], ids[2:], restrict=3)
+    with pytest.raises(EmptyInputError, match="no word is left"):
+        EmbeddingTable(["x"], np.ones((1, 2)), device="cpu").neighbours("x")
+
+
+def test_bad_k_restrict_ids_and_query_vectors(tiny):
+    ids = tiny.ids(["man", "woman", "king"])
+    a, b, c = ids[:1], ids[1:2], ids[2:]
+    for restrict in (0, -2, 2.5):
+        with pytest.raises(ValueError, match="restrict must be"):
+            tiny.analogy_ids(a, b, c, restrict=restrict)
+    for k in (2.5, 2.0, True):
+        with pytest.raises(ValueError, match="k must be a whole number of at least 1"):
+            tiny.neighbours("man", k=k)
+    with pytest.raises(ValueError, match="k must be a whole number of at least 1"):
+        tiny.analogy("man", "woman", "king", k=1.5)
+    assert tiny.neighbours("man", k=np.int64(1)) == tiny.neighbours("man", k=1)
+    for bad in (-1, 5):
+        with pytest.raises(UnknownIDError, match=f"word id {bad} is out of range.*table.ids"):
+            tiny.analogy_ids(torch.tensor([bad]), b, c)
+    with pytest.raises(TypeError, match="integer row ids"):
+        tiny.analogy_ids(a.float(), b.float(), c.float())
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="NaN or infinity; pass finite"):
+            tiny.neighbours(torch.tensor([value, 1.0]))

@@ -66,3 +66,22 @@ def test_header_longer_than_the_file(tmp_path):
     (tmp_path / "short.safetensors").write_bytes(b"\xff\x00\x00\x00\x00\x00\x00\x00{}")
     with pytest.raises(DataIntegrityError, match="header longer than the file"):
         load_safetensors(tmp_path / "short.safetensors")
+
+
+def test_metadata_must_be_strings(tmp_path):
+    with pytest.raises(TypeError, match=r"must be strings .*str\(value\)"):
+        save_safetensors({"a": torch.zeros(2)}, tmp_path / "m.safetensors", {"n": 3})
+    with pytest.raises(TypeError, match="must be strings"):
+        save_safetensors({"a": torch.zeros(2)}, tmp_path / "m.safetensors", {3: "n"})
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_tensor_names_and_read_metadata_are_checked(tmp_path):
+    with pytest.raises(ValueError, match="'__metadata__' .* rename it"):
+        save_safetensors({"__metadata__": torch.zeros(2)}, tmp_path / "m.safetensors")
+    with pytest.raises(TypeError, match="tensor names must be strings; rename them"):
+        save_safetensors({3: torch.zeros(2)}, tmp_path / "m.safetensors")
+    path = _with_header(tmp_path, {"__metadata__": {"n": 3}, "a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}},
+                        b"\0" * 4)
+    with pytest.raises(DataIntegrityError, match="must map strings to strings"):
+        load_safetensors(path)
