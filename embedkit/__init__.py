@@ -46,19 +46,26 @@ API conventions, the same in every module:
 
 - Devices: whatever computes takes ``device=``; ``None`` means `get_device`'s choice (CUDA, then MPS,
   then the CPU), which ``$EMBEDKIT_DEVICE`` overrides (`device.DEVICE_ENV_VAR`).
-  Tensors come back on the device that computed them (a model's, or ``device=``), from every function and
-  method alike; call ``.cpu()`` before numpy, scikit-learn or matplotlib. Inputs may live anywhere: they
-  are moved to the computing device. Scores and metrics come back as Python numbers.
-- Names: ``embed`` gives the embedding of a batch of inputs, on every model (an image network's
-  penultimate layer, an autoencoder's code, a VAE's posterior mean, a sentence encoder's pooled vector);
+  Tensors come back on the device that computed them (a model's, or ``device=``); call ``.cpu()`` before
+  numpy, scikit-learn or matplotlib. Functions that take ``device=`` accept inputs anywhere and move them
+  there; a model's methods, as torch modules do, take inputs on the model's device (`train.batched`
+  streams CPU data through a model on a GPU and brings the results back to where the data were). Scores
+  and metrics come back as Python numbers, except tables of them (`probe_tasks.probe_layers`: a layers x
+  seeds tensor; `concentration.relative_contrast`: one value per query).
+- Names: ``embed`` gives the embedding of a batch of inputs, on every model whose embeddings are of its
+  inputs (an image network's penultimate layer, an autoencoder's code, a VAE's posterior mean, a sentence
+  encoder's pooled vector); models of IDs keep theirs as tables (`mf.BiasedMF`, `bpr.BPR`: ``user`` and
+  ``item``);
   ``encode`` is the first half of an encoder/decoder pair (autoencoders, the VAE: what ``decode`` takes)
   and, for text, the step from text to ids (`vocab.Vocabulary.encode`, `wordpiece.WordPieceTokenizer.encode`).
   Public methods that tests and chapters call have no leading underscore.
 - Sizes: ``batch_size`` is the number of examples per optimisation step or per chunk of work;
   Word2Vec's ``block`` is its own thing, the centre positions updated at once (as word2vec.c's threads).
 - Training returns a `train.History`: one dict per epoch (``pandas.DataFrame(history)`` is a table), with
-  ``best_epoch`` and ``seconds``. Epochs count from 1, in its rows, in ``best_epoch`` and in ``on_epoch``.
-- Randomness: ``seed=`` arguments; CPU runs with the same seed are exactly repeatable.
+  ``best_epoch`` and ``seconds`` (except `finetune.train_pairs`, which returns its list of step losses). Epochs count from 1, in its rows, in ``best_epoch`` and in ``on_epoch``.
+- Randomness: ``seed=`` arguments, or ``generator=`` for the functions that draw inside a training step
+  (augmentations, masks, negative samples); losses without one draw from torch's global generator, which
+  `train.fit` seeds. CPU runs with the same seeds are exactly repeatable.
 - Errors: the classes in `errors`, each a subclass of the built-in exception a caller would catch
   (``KeyError``, ``ValueError``, ``FileNotFoundError``), with a message that says what to do.
 - Environment variables: ``EMBEDKIT_DEVICE``, ``EMBEDKIT_FASHION_MNIST`` (`images.FASHION_MNIST_ENV_VAR`),

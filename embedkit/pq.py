@@ -21,8 +21,9 @@ int64, -1 (score -inf, ``"l2"``: +inf) where the probed lists hold fewer than k.
 
 Left out: codes of more than 8 bits, OPQ rotations, polysemous codes, faiss's
 precomputed ``"l2"`` tables and 4-bit fast-scan, additive and residual quantisers,
-int8 and binary compression, graph indexes (HNSW), subsampling of large training
-sets, removing vectors, custom ids and saving to disk.
+graph indexes (HNSW), subsampling of large training
+sets, removing vectors, custom ids and saving to disk. int8 and binary codes are in
+`compress`.
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ pixels, learned embeddings and random-initialised networks on equal terms.
 
 `LinearProbe` is multinomial logistic regression with an L2 penalty, fitted
 full-batch by L-BFGS in torch; with ``l2 = 1 / (C * n_samples)`` it minimises the
-same objective as scikit-learn's ``LogisticRegression(C=C)`` (the tests compare
-the two). `knn_predict` is brute-force k-NN with a majority vote;
+same objective as scikit-learn's ``LogisticRegression(C=C)`` for three or more
+classes (the tests compare the two). With two classes scikit-learn fits one
+weight vector, our softmax two, whose difference carries half the penalty:
+``l2 = 2 / (C * n_samples)`` matches it there. `knn_predict` is brute-force k-NN with a majority vote;
 `nearest_neighbour_agreement` is its leave-one-out 1-NN form on one labelled set.
 
 Left out: mini-batch training for data that does not fit in memory, class

@@ -11,8 +11,8 @@
 - `rmse`, `mae` and `ranking_metrics` (precision, recall, NDCG at k, with
   training items excluded from the ranking) measure the models.
 
-Left out: implicit-feedback data and negative sampling for it, and the larger
-MovieLens sets (their ``ratings.csv`` / ``ratings.dat`` formats).
+Left out: the larger MovieLens sets (their ``ratings.csv`` / ``ratings.dat``
+formats). Implicit feedback and its negative sampling are in `bpr`.
 """
 
 from __future__ import annotations

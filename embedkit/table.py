@@ -8,7 +8,7 @@ by 3CosAdd (Mikolov et al. 2013). Everything is batched matrix algebra on the
 table's device; large batches are processed in chunks to bound memory.
 
 Left out: approximate nearest-neighbour indexes (exact search over 400,000
-words takes milliseconds), other analogy rules such as 3CosMul, and training:
+words takes milliseconds; `search` has them), other analogy rules such as 3CosMul, and training:
 the chapters' models produce tables, this class only reads them.
 """
 

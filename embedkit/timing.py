@@ -12,15 +12,16 @@ from typing import Callable
 
 import torch
 
-from .device import synchronize
+from .device import get_device, synchronize
 
 
 def measure(fn: Callable[[], object], repeat: int = 5, warmup: int = 1,
-            device: torch.device | str = "cpu") -> float:
-    """Median wall-clock seconds of ``fn()`` over ``repeat`` runs after ``warmup`` runs."""
+            device: torch.device | str | None = None) -> float:
+    """Median wall-clock seconds of ``fn()`` over ``repeat`` runs after ``warmup`` runs, waiting for
+    ``device`` (None: `get_device`'s choice) to finish each run."""
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
-    device = torch.device(device)
+    device = get_device(device)
     for _ in range(warmup):
         fn()
     synchronize(device)

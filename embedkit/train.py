@@ -37,7 +37,8 @@ class History(list):
     Each row holds ``"epoch"`` (counting from 1) and that epoch's numbers (`fit`: ``"train loss"`` and
     ``"val loss"``; Word2Vec: ``"loss"``, ``"examples"``, ``"words"``; matrix factorisation: ``"train rmse"``,
     ``"test rmse"``), so ``pandas.DataFrame(history)`` is a table. ``best_epoch`` is the number of the epoch
-    whose weights were kept (the last one unless early stopping restored an earlier one), ``seconds`` the
+    whose weights were kept (the last one, unless validation data were given and an earlier epoch had the
+    lowest validation loss: `fit` restores that one, with or without early stopping), ``seconds`` the
     training time.
     """
 

@@ -1,7 +1,8 @@
 """Word2Vec: skip-gram and CBOW with negative sampling (Mikolov et al. 2013a, 2013b), batched in torch.
 
 Training follows the reference C tool (and gensim) step for step, but updates
-a block of 256 to 1,024 centre positions at once instead of one word at a time:
+a block of centre positions at once (256 to 1,024 on a CPU, 2,048 on a GPU)
+instead of one word at a time:
 
 - frequent words are dropped at random before each epoch (subsampling);
 - each position draws its own window size, uniform in 1..``window`` (the
@@ -72,12 +73,13 @@ def default_block(sg: bool, shared_negatives: bool, device: torch.device) -> int
 
 @dataclass
 class Word2VecConfig:
-    """Hyperparameters, named as in gensim's ``Word2Vec``.
+    """Hyperparameters, named as in gensim's ``Word2Vec`` (``dim`` is its ``vector_size``).
 
-    Defaults are gensim's except: ``alpha`` (by mode, as in the C tool; gensim uses 0.025 for both),
-    ``min_alpha`` (relative to alpha; gensim's is absolute, 1e-4), ``workers`` (1, reproducible;
-    gensim's 3), and ``block`` and ``graph``, which gensim does not have (``block`` None: `default_block`;
-    ``graph``: blocks of one shape from `embedkit.word2vec_graph`, replayed as a CUDA graph on a GPU).
+    Defaults are gensim's except: ``sg`` (skip-gram; gensim's default is CBOW), ``seed`` (0; gensim's 1),
+    ``alpha`` (by mode, as in the C tool; gensim uses 0.025 for both), ``min_alpha`` (relative to alpha;
+    gensim's is absolute, 1e-4), ``workers`` (1, reproducible; gensim's 3), and ``shared_negatives``,
+    ``block`` and ``graph``, which gensim does not have (``block`` None: `default_block`; ``graph``: blocks
+    of one shape from `embedkit.word2vec_graph`, replayed as a CUDA graph on a GPU).
     """
 
     dim: int = 100

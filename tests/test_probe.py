@@ -27,6 +27,19 @@ def test_linear_probe_matches_scikit_learn(digits):
     assert probe.score(test_x, test_y) == pytest.approx(reference.score(test_x, test_y), abs=0.005)
 
 
+def test_linear_probe_matches_scikit_learn_on_two_classes_with_twice_the_penalty(digits):
+    """With two classes scikit-learn fits one weight vector; our two softmax columns share its penalty, so
+    l2 = 2 / (C n) gives scikit-learn's fit (1 / (C n) gives its fit at 2C)."""
+    train_x, train_y, test_x, _ = digits
+    keep, c = train_y < 2, 0.01
+    x, y = train_x[keep], train_y[keep]
+    reference = LogisticRegression(C=c, max_iter=5000, tol=1e-10).fit(x, y)
+    ours = LinearProbe(l2=2 / (c * len(x)), device="cpu").fit(x, y).predict_proba(test_x).numpy()
+    assert np.abs(ours - reference.predict_proba(test_x)).max() < 5e-3
+    halved = LinearProbe(l2=1 / (c * len(x)), device="cpu").fit(x, y).predict_proba(test_x).numpy()
+    assert np.abs(halved - reference.predict_proba(test_x)).max() > 0.02
+
+
 def test_linear_probe_tiny_separable_example():
     x = torch.tensor([[-2.0], [-1.0], [1.0], [2.0]])
     y = torch.tensor([3, 3, 7, 7])  # labels need not be 0..n-1
