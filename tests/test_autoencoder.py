@@ -19,7 +19,7 @@ def test_principal_angles_by_hand():
     plane = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
     same_plane_other_basis = torch.tensor([[2.0, 1.0], [1.0, -3.0], [0.0, 0.0]])
     assert ae.principal_angles(plane, same_plane_other_basis).tolist() == pytest.approx([0.0, 0.0], abs=1e-7)
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match=r"two \(d, k\) matrices with the same d"):
         ae.principal_angles(plane, torch.ones(4, 2))
 
 
@@ -65,7 +65,7 @@ def test_bad_input():
         dense.decode(torch.rand(3, 5))
     with pytest.raises(ShapeError, match="unsqueeze"):
         ae.ConvAutoencoder(4).encode(torch.rand(3, 28, 28))
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match="grey images: one channel"):
         ae.ConvAutoencoder(4).encode(torch.rand(3, 3, 28, 28))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="code_size and in_features must be at least 1"):
         ae.DenseAutoencoder(784, 0)

@@ -1,4 +1,5 @@
-"""BPR: one update checked by hand and against autograd, negatives never interacted, and better than random ranking."""
+"""BPR: one update checked by hand and against autograd, negatives never interacted, better than random ranking, and
+as good as cornac's BPR (the same update rule, uniform negatives) on MovieLens 100K."""
 
 import math
 
@@ -66,9 +67,9 @@ def test_negatives_are_never_interacted():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_users, n_items and factors must be at least 1"):
         BPR(3, 4, factors=0)
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match="users, positives and negatives must be 1-D"):
         bpr_step(BPR(3, 4, factors=2), torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([1]), 0.1, 0.0)
 
 
@@ -83,6 +84,44 @@ def test_beats_random_ranking_on_a_slice():
     random = ranking_metrics(torch.rand(train.n_users, train.n_items, generator=torch.Generator().manual_seed(0)),
                              train, test)["precision@10"]
     assert learned > 3 * random
+
+
+def test_precision_matches_cornac_bpr():
+    """cornac's BPR (Cython) applies the same per-triple update, with item biases and uniform negative items; it
+    draws positive pairs with replacement and skips a negative the user rated, where fit_bpr makes one pass and
+    redraws. Same split, factors, rate, penalty and epochs as chapter 6, three seeds each: precision@10 within
+    0.02 (measured: 0.222 against 0.211), both far above the most-rated list's 0.134."""
+    from cornac.data import Dataset
+    from cornac.models import BPR as CornacBPR
+
+    ratings, _ = movielens_100k()
+    train, test = random_split(ratings, test_fraction=0.2, seed=0)
+    pairs = [(str(u), str(i), 1.0) for u, i in zip(train.users.tolist(), train.items.tolist())]
+    ours, theirs = [], []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # fit_bpr's small steps run fastest on one thread
+    try:
+        for seed in range(3):
+            model = BPR(train.n_users, train.n_items, factors=32, seed=seed)
+            fit_bpr(model, train, epochs=20, lr=0.05, l2=0.01, seed=seed, device="cpu")
+            ours.append(ranking_metrics(model.scores().cpu(), train, test, k=10)["precision@10"])
+            data = Dataset.from_uir(pairs, seed=seed)
+            reference = CornacBPR(k=32, max_iter=20, learning_rate=0.05, lambda_reg=0.01, num_threads=1,
+                                  seed=seed).fit(data)
+            # cornac's rows in our index order; movies without training pairs (only in test) rank last
+            users = [data.uid_map[str(u)] for u in range(train.n_users)]
+            known = torch.tensor([str(i) in data.iid_map for i in range(train.n_items)])
+            items = [data.iid_map.get(str(i), 0) for i in range(train.n_items)]
+            scores = torch.from_numpy(reference.u_factors[users] @ reference.i_factors[items].T
+                                      + reference.i_biases[items][None, :]).float()
+            scores[:, ~known] = -1e9
+            theirs.append(ranking_metrics(scores, train, test, k=10)["precision@10"])
+    finally:
+        torch.set_num_threads(threads)
+    mean_ours, mean_theirs = sum(ours) / 3, sum(theirs) / 3
+    assert abs(mean_ours - mean_theirs) < 0.02, (ours, theirs)
+    popular = torch.bincount(train.items, minlength=train.n_items).float().expand(train.n_users, -1)
+    assert min(ours + theirs) > ranking_metrics(popular, train, test, k=10)["precision@10"] + 0.05, (ours, theirs)
 
 
 def test_ids_out_of_range_and_bad_batch_sizes_are_clear():

@@ -17,6 +17,10 @@ def test_shapes_and_embedding_is_the_penultimate_layer(name):
     z = model.embed(x)
     assert z.ndim == 2 and len(z) == 3
     assert torch.allclose(model(x), model.head(z))
+    # the head is one linear map of the embedding (dropout aside): the embedding is the penultimate layer
+    weighted = [m for m in model.head.modules() if any(True for _ in m.parameters(recurse=False))]
+    assert len(weighted) == 1 and isinstance(weighted[0], nn.Linear), weighted
+    assert weighted[0].in_features == z.shape[1]
     earlier = model.embed_earlier(x)
     assert earlier.ndim == 2 and len(earlier) == 3
     if name in ("AlexNet", "VGG"):  # the flattened conv features, fed through the dense layers, give the embedding
@@ -72,7 +76,7 @@ def test_bad_input():
         model(torch.rand(2, 28, 28))
     with pytest.raises(ShapeError, match="one channel"):
         model(torch.rand(2, 3, 28, 28))
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match=r"images of shape \(n, 1, 28, 28\); got \(2, 1, 32, 32\)"):
         model.embed(torch.rand(2, 1, 32, 32))
     with pytest.raises(TypeError, match="to_float"):
         model(torch.zeros(2, 1, 28, 28, dtype=torch.uint8))

@@ -85,8 +85,9 @@ def test_int8_matches_faiss_scalar_quantizer(request, data, metric, recall_at_k,
     assert abs(ours - recall_at_k(ref_ids, truth)) <= 0.01, (ours, recall_at_k(ref_ids, truth))
     assert ours > 0.8
     # the scores are those of the decoded vectors: faiss's within float rounding
-    scale = np.maximum(1.0, np.abs(ref_scores))
-    assert np.median(np.abs(scores.cpu().numpy() - ref_scores) / scale) < 1e-5
+    error = np.abs(scores.cpu().numpy() - ref_scores) / np.maximum(1.0, np.abs(ref_scores))
+    # (the expanded l2 formula rounds like 1e-7 of |q|^2 + |x|^2: up to ~3e-5 of Fashion's distances)
+    assert np.quantile(error, 0.99) < 5e-5 and error.max() < 5e-4, (np.quantile(error, 0.99), error.max())
 
 
 def test_hamming_matches_faiss_binary_flat(glove_data, device):
@@ -107,12 +108,12 @@ def test_hamming_matches_faiss_binary_flat(glove_data, device):
     # the 10 smallest distances are faiss's, and faiss's ids are at those distances
     assert np.array_equal(dists.topk(10, largest=False).values.cpu().numpy(), ref_dists)
     assert np.array_equal(np.take_along_axis(dists.cpu().numpy(), ref_ids, axis=1), ref_dists)
-    # the index's Hamming ranking: the same distances, and the same ids where no tie straddles the 10th place
+    # the index's Hamming ranking: the same distances, and in every row the same ids but for ties at the 10th
     scores, ids = BinaryIndex("cosine", device=device).add(database).search(queries, 10)
     assert np.array_equal(-scores.cpu().numpy(), ref_dists)
-    clear = ref_dists[:, -1] < np.sort(dists.cpu().numpy(), axis=1)[:, 10]
-    assert clear.sum() > 0
-    assert all(set(a) == set(b) for a, b in zip(ids.cpu().numpy()[clear], ref_ids[clear]))
+    all_dists = dists.cpu().numpy()
+    for row, (mine, theirs) in enumerate(zip(ids.cpu().numpy(), ref_ids)):
+        assert all(all_dists[row, i] == ref_dists[row, -1] for i in set(mine) ^ set(theirs)), row
 
 
 @pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])

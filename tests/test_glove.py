@@ -115,11 +115,11 @@ def test_adagrad_reaches_the_optimum_found_by_scipy(wiki_ids, device):
 
 
 def test_bad_input():
-    with pytest.raises(EmptyInputError):
+    with pytest.raises(EmptyInputError, match="at least two words"):
         cooccurrence(torch.tensor([0]), torch.tensor([0]), 1)
     with pytest.raises(EmptyInputError, match="share a sentence"):
         cooccurrence(torch.tensor([0, 1]), torch.tensor([0, 1]), 2)
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match="ids and sentence numbers must be 1-D and of equal length"):
         cooccurrence(torch.tensor([0, 1]), torch.tensor([0]), 2)
     with pytest.raises(ValueError, match="0..1"):
         cooccurrence(torch.tensor([0, 5]), torch.tensor([0, 0]), 2)

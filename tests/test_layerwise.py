@@ -70,8 +70,9 @@ def test_word_span_by_hand_and_span_vectors(minilm):
     got = layer_features(minilm, [text], spans=[(start, end)], poolings=())
     _, hidden = minilm.token_vectors(text)  # last layer, one vector per piece
     assert float((got["span"][-1, 0] - hidden[start:end].mean(0)).abs().max()) <= 1e-5
-    with pytest.raises(IndexError):
-        word_span(minilm.tokenizer, words, 4)
+    for outside in (4, -1):  # -1 would otherwise read the last word
+        with pytest.raises(IndexError, match="outside the sentence"):
+            word_span(minilm.tokenizer, words, outside)
     with pytest.raises(IndexError, match="span"):
         layer_features(minilm, [text], spans=[(0, 2)])
 
@@ -87,9 +88,9 @@ def test_truncation_keeps_the_final_sep(minilm):
 
 
 def test_bad_input(minilm):
-    with pytest.raises(EmptyInputError):
+    with pytest.raises(EmptyInputError, match="no texts given"):
         layer_features(minilm, [])
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"texts must be a list of strings; wrap a single text as \[text\]"):
         layer_features(minilm, "one text")
     with pytest.raises(ValueError, match="pooling"):
         layer_features(minilm, ["a"], poolings=("last",))
@@ -121,11 +122,11 @@ def test_whitening_by_hand_and_bad_input():
     x = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 2.0], [0.0, -2.0]])  # variances 1/2 and 2, mean 0
     white = Whitening.fit(x)
     assert torch.allclose(white.matrix.abs(), torch.tensor([[0.0, 2 ** 0.5], [2 ** -0.5, 0.0]]), atol=1e-6)
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match="matrix with n >= 2 rows"):
         Whitening.fit(x[:1])
     with pytest.raises(ValueError, match="dims"):
         Whitening.fit(x, dims=3)
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match=r"expected \(n, 2\) vectors like those fitted"):
         white(torch.ones(2, 3))
 
 

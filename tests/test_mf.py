@@ -43,9 +43,9 @@ def test_bad_input():
         model(torch.tensor([3]), torch.tensor([0]))
     with pytest.raises(IndexError, match="item indices"):
         model(torch.tensor([0]), torch.tensor([-1]))
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match="1-D and of equal length"):
         model(torch.tensor([0, 1]), torch.tensor([0]))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="n_users and n_items must be at least 1"):
         BiasedMF(0, 4)
     with pytest.raises(ValueError, match="factors at least 0"):
         BiasedMF(3, 4, factors=-1)

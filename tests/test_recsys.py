@@ -44,7 +44,7 @@ def test_ids_are_indexed_and_unknown_ids_are_clear():
 
 
 def test_bad_ratings_are_rejected():
-    with pytest.raises(EmptyInputError):
+    with pytest.raises(EmptyInputError, match="no ratings given"):
         Ratings.from_arrays([], [], [])
     with pytest.raises(ValueError, match="NaN"):
         Ratings.from_arrays([1, 2], [1, 1], [3, np.nan])
@@ -67,7 +67,7 @@ def test_splits():
     assert len(test) == 943 and sorted(test.users.tolist()) == list(range(943))
     for u in [0, 10, 500]:  # the held-out rating is the user's latest
         assert test.times[test.users == u].item() >= train.times[train.users == u].max().item()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="test_fraction must lie strictly between 0 and 1"):
         random_split(ratings, 1.0)
 
 
@@ -93,7 +93,7 @@ def test_ranking_metrics_by_hand():
     assert m["ndcg@2"] == pytest.approx((ndcg0 + ndcg1) / 2)
     with pytest.raises(ValueError, match="between 1 and the number of items, 4"):
         ranking_metrics(scores, train, test, k=5)
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match="scores must be a users x items matrix"):
         ranking_metrics(scores[0], train, test, k=2)
 
 

@@ -172,7 +172,7 @@ def test_matmul_nt_by_hand_and_against_float64():
 def test_exact_search_product_uses_torchs_thread_count(monkeypatch):
     """On the CPU the product runs in numpy's OpenBLAS where embedkit can set its threads (`embedkit.topk`): in
     as many Python threads as torch has, each with a one-thread OpenBLAS, and numpy's own setting is back after."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threadpoolctl  # scikit-learn's dependency, pinned: a missing one is a failure, not a skip
     if not numpy_product_available():
         pytest.skip("this numpy's BLAS is not one embedkit drives; the product runs in torch")
     here = os.path.dirname(np.__file__)

@@ -86,9 +86,9 @@ def test_bad_input():
     x, y = regression()
     with pytest.raises(ShapeError, match="different lengths"):
         train.fit(model, mse, (x, y[:10]), device="cpu")
-    with pytest.raises(EmptyInputError):
+    with pytest.raises(EmptyInputError, match="holds no examples"):
         train.fit(model, mse, (x[:0], y[:0]), device="cpu")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="must be a tuple of tensors.*got a single tensor"):
         train.fit(model, mse, x, device="cpu")
     with pytest.raises(FloatingPointError, match="lower lr"):
         train.fit(model, mse, (x * 1e30, y), lr=1e10, epochs=3, device="cpu")

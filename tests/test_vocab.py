@@ -42,7 +42,7 @@ def test_vocabulary_errors():
         Vocabulary.build([["a", "b"]], min_count=2)
     with pytest.raises(TypeError, match="tokenize"):
         Vocabulary.build(["a sentence as a string"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="min_count must be at least 1"):
         Vocabulary.build([["a"]], min_count=0)
     vocab = Vocabulary.build([["a", "a"]], min_count=1)
     with pytest.raises(UnknownWordError, match="min_count"):
