@@ -11,13 +11,11 @@ suggest as a partial remedy.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError
+from .errors import EmptyInputError, ShapeError, check_positive
 
 
 def relative_contrast(points: torch.Tensor | np.ndarray, queries: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -50,9 +48,8 @@ def concentration_curve(dims: list[int], n_points: int = 1000, n_queries: int = 
     Returns one row per dimension with the mean relative contrast and the
     coefficient of variation (std / mean) of all query-point distances.
     """
-    bad = [d for d in dims if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1]
-    if bad:
-        raise ValueError(f"dims must be positive whole numbers of dimensions; got {bad[0]!r}.")
+    for d in dims:
+        check_positive("each of dims", d)
     device = get_device(device)
     generator = torch.Generator().manual_seed(seed)
     rows = []

@@ -37,11 +37,12 @@ def _check_xy(x: Array, y: Array | None, device: torch.device) -> tuple[torch.Te
         raise EmptyInputError("no samples given: the feature matrix has 0 rows.")
     if not bool(torch.isfinite(x).all()):
         raise ValueError("features contain NaN or infinity; clean or impute them first.")
-    return x, None if y is None else _check_labels(y, x.shape[0], device)
+    return x, None if y is None else check_labels(y, x.shape[0], device)
 
 
-def _check_labels(y: Array, n: int, device: torch.device | None) -> torch.Tensor:
-    """``y`` as 1-D integer labels, one per row of the ``n`` feature rows, on ``device`` (None: where it is)."""
+def check_labels(y: Array, n: int, device: torch.device | None = None) -> torch.Tensor:
+    """``y`` as 1-D integer (int64) labels, one per row of the ``n`` feature rows, on ``device`` (None: where it
+    is); a clear error otherwise."""
     y = torch.as_tensor(y, device=device)
     if y.ndim != 1 or y.shape[0] != n:
         raise ShapeError(f"labels must be 1-D with one label per row of features ({n}); got {tuple(y.shape)}.")
@@ -137,7 +138,7 @@ def knn_predict(train_x: Array, train_y: Array, test_x: Array, k: int = 5, metri
 def knn_accuracy(train_x: Array, train_y: Array, test_x: Array, test_y: Array, k: int = 5,
                  metric: str = "cosine", device: str | torch.device | None = None) -> float:
     """Accuracy of `knn_predict` on a labelled test set."""
-    test_y = _check_labels(test_y, len(test_x), None)  # where it lies: it is compared on the CPU
+    test_y = check_labels(test_y, len(test_x))  # where it lies: it is compared on the CPU
     predicted = knn_predict(train_x, train_y, test_x, k, metric, device)
     return float((predicted.cpu() == test_y.cpu()).float().mean())
 

@@ -34,6 +34,7 @@ import torch
 from .corpora import news_articles, news_sources, split_sentences, tokenize
 from .data import word_categories
 from .errors import EmptyInputError, ShapeError
+from .probe import check_labels
 
 
 @dataclass
@@ -84,11 +85,8 @@ class ProbeTask:
 
 
 def _check_labels(labels: torch.Tensor, n_classes: int) -> None:
-    """Labels are a 1-D tensor of integers in 0..n_classes - 1."""
-    if labels.ndim != 1:
-        raise ShapeError(f"labels must be a 1-D tensor of class indices; got shape {tuple(labels.shape)}.")
-    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
-        raise TypeError(f"labels must be integer class indices; got {labels.dtype}. Convert them, e.g. labels.long().")
+    """Labels are a 1-D tensor of integers (`probe.check_labels`) in 0..n_classes - 1."""
+    check_labels(labels, len(labels))
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
         raise ValueError(f"labels must lie in 0..{n_classes - 1} (one per class); got {int(labels.min())}.."
                          f"{int(labels.max())}. Map class names to indices first.")

@@ -18,7 +18,6 @@ formats). Implicit feedback and its negative sampling are in `bpr`.
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -27,7 +26,7 @@ import numpy as np
 import torch
 
 from .data import data_path
-from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, UnknownIDError
+from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, UnknownIDError, check_positive
 
 
 @dataclass
@@ -203,8 +202,8 @@ def ranking_metrics(scores: torch.Tensor, train: Ratings, test: Ratings, k: int 
     """
     if scores.ndim != 2:
         raise ShapeError(f"scores must be a users x items matrix; got shape {tuple(scores.shape)}.")
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k <= scores.shape[1]:
-        raise ValueError(f"k={k!r} must be an integer between 1 and the number of items, {scores.shape[1]}.")
+    if check_positive("k", k) > scores.shape[1]:
+        raise ValueError(f"k={k} must be between 1 and the number of items, {scores.shape[1]}.")
     if scores.shape != (train.n_users, train.n_items):
         raise ShapeError(f"scores must be {train.n_users} users x {train.n_items} items, as in train; got "
                          f"{tuple(scores.shape)}. Build the model with train.n_users and train.n_items.")

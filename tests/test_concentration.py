@@ -41,5 +41,5 @@ def test_numpy_input_and_bad_values():
         with pytest.raises(ValueError, match="NaN or infinity"):
             relative_contrast(np.array([[1.0], [bad]]), np.array([[0.0]]))
     for dims in ([0], [2.5], [-3]):
-        with pytest.raises(ValueError, match="dims must be positive whole numbers"):
+        with pytest.raises(ValueError, match="each of dims must be a whole number of at least 1"):
             concentration_curve(dims, n_points=10, n_queries=2, device="cpu")

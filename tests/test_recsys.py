@@ -126,7 +126,7 @@ def test_ranking_metrics_refuse_nan_scores_wrong_shapes_and_bad_k():
         ranking_metrics(torch.rand(2, 3), train, test, k=1)
     with pytest.raises(ShapeError, match="train.n_users"):
         ranking_metrics(torch.rand(1, 4), train, test, k=1)
-    with pytest.raises(ValueError, match="must be an integer"):
+    with pytest.raises(ValueError, match="k must be a whole number of at least 1"):
         ranking_metrics(torch.rand(2, 4), train, test, k=1.5)
 
 
