@@ -1,11 +1,19 @@
 """The corpora: markup stripping and tokenising by hand, then the packaged Wikipedia and news files."""
 
 import bz2
+import zipfile
 
 import pytest
 
 from embedkit.corpora import chunk, strip_wiki_markup, tokenize, wikipedia_sentences
 from embedkit.errors import EmptyInputError
+
+
+def zipped(path, name: str, content: str | bytes) -> str:
+    """A zip at ``path`` holding one file ``name`` (the news reader's input); returns the path as a string."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(name, content)
+    return str(path)
 
 
 def test_tokenize():
@@ -71,28 +79,20 @@ def test_news_articles():
 
 
 def test_news_reader_on_a_fixture_and_bad_files(tmp_path):
-    import zipfile
-
     from embedkit.corpora import news_articles
 
-    good = tmp_path / "news.zip"
-    with zipfile.ZipFile(good, "w") as z:
-        z.writestr("x.csv", 'article_id,title,text\n1,"A, title","Some text, quoted ""here"""\n2,Empty,\n')
-    assert news_articles(str(good)) == [("A, title", 'Some text, quoted "here"')]
-    bad_columns = tmp_path / "columns.zip"
-    with zipfile.ZipFile(bad_columns, "w") as z:
-        z.writestr("x.csv", "id,body\n1,text\n")
+    good = zipped(tmp_path / "news.zip", "x.csv",
+                  'article_id,title,text\n1,"A, title","Some text, quoted ""here"""\n2,Empty,\n')
+    assert news_articles(good) == [("A, title", 'Some text, quoted "here"')]
+    bad_columns = zipped(tmp_path / "columns.zip", "x.csv", "id,body\n1,text\n")
     with pytest.raises(ValueError, match="title"):
-        news_articles(str(bad_columns))
-    no_csv = tmp_path / "nocsv.zip"
-    with zipfile.ZipFile(no_csv, "w") as z:
-        z.writestr("readme.txt", "hello")
+        news_articles(bad_columns)
+    no_csv = zipped(tmp_path / "nocsv.zip", "readme.txt", "hello")
     with pytest.raises(EmptyInputError, match="csv"):
-        news_articles(str(no_csv))
+        news_articles(no_csv)
 
 
 def test_news_sources(tmp_path):
-    import zipfile
     from collections import Counter
 
     from embedkit.corpora import news_articles, news_sources
@@ -101,20 +101,15 @@ def test_news_sources(tmp_path):
     assert len(sources) == len(news_articles())
     counts = Counter(sources)
     assert len(counts) == 9 and counts["bbc.co.uk"] > 300 and sources[0] == "abcnews.go.com"
-    linked = tmp_path / "linked.zip"
-    with zipfile.ZipFile(linked, "w") as z:
-        z.writestr("x.csv", "article_source_link,title,text\nhttp://www.Example.org/a,T,Body\nhttp://x.net/b,U,\n")
-    assert news_sources(str(linked)) == ["example.org"]  # the row without text is skipped, as in news_articles
-    unlinked = tmp_path / "unlinked.zip"
-    with zipfile.ZipFile(unlinked, "w") as z:
-        z.writestr("x.csv", "title,text\nT,Body\n")
+    linked = zipped(tmp_path / "linked.zip", "x.csv",
+                    "article_source_link,title,text\nhttp://www.Example.org/a,T,Body\nhttp://x.net/b,U,\n")
+    assert news_sources(linked) == ["example.org"]  # the row without text is skipped, as in news_articles
+    unlinked = zipped(tmp_path / "unlinked.zip", "x.csv", "title,text\nT,Body\n")
     with pytest.raises(ValueError, match="article_source_link"):
-        news_sources(str(unlinked))
+        news_sources(unlinked)
 
 
 def test_readers_name_files_that_are_not_what_they_expect(tmp_path):
-    import zipfile
-
     from embedkit.corpora import news_articles, wikipedia_articles
     from embedkit.errors import DataIntegrityError, DataNotFoundError
 
@@ -132,16 +127,12 @@ def test_readers_name_files_that_are_not_what_they_expect(tmp_path):
         wikipedia_articles(str(cut))
     with pytest.raises(DataIntegrityError, match="plain.txt is not a zip holding a UTF-8 CSV"):
         news_articles(str(plain))
-    latin1 = tmp_path / "latin1.zip"
-    with zipfile.ZipFile(latin1, "w") as z:
-        z.writestr("x.csv", b"title,text\nT,caf\xe9\n")
+    latin1 = zipped(tmp_path / "latin1.zip", "x.csv", b"title,text\nT,caf\xe9\n")
     with pytest.raises(DataIntegrityError, match="latin1.zip is not a zip holding a UTF-8 CSV"):
-        news_articles(str(latin1))
-    short = tmp_path / "short.zip"
-    with zipfile.ZipFile(short, "w") as z:
-        z.writestr("x.csv", "title,text\nT\n")
+        news_articles(latin1)
+    short = zipped(tmp_path / "short.zip", "x.csv", "title,text\nT\n")
     with pytest.raises(DataIntegrityError, match="line 2: fewer fields than the header"):
-        news_articles(str(short))
+        news_articles(short)
     for reader in (news_articles, wikipedia_articles):
         with pytest.raises(DataNotFoundError, match="missing.zip does not exist.*None for the packaged one"):
             reader(str(tmp_path / "missing.zip"))
