@@ -21,6 +21,9 @@ interacted with, shuffles the triples and applies the updates in minibatches
 (the updates of one minibatch are computed from the same parameters and
 summed, as in Hogwild-style parallel SGD).
 
+`cornac_dataset` and `cornac_scores` carry the same pairs to cornac's BPR, the
+reference the tests and chapter 6 compare with, and its scores back.
+
 Left out: the paper's bootstrap sampling with replacement (we make one pass
 over the shuffled pairs per epoch), separate regularisation constants for
 users, positive and negative items, adaptive or popularity-based negative
@@ -142,3 +145,23 @@ def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: 
             row[f"precision@{k}"] = ranking_metrics(model.scores().cpu(), train, test, k=k)[f"precision@{k}"]
         history.append(row)
     return history.finish(device)
+
+
+def cornac_dataset(train: Ratings, seed: int = 0):
+    """``train``'s (user, item) pairs as a cornac ``Dataset`` (index pairs as strings, every value 1), to fit the
+    reference BPR on (cornac, Salah et al. 2020)."""
+    from cornac.data import Dataset
+
+    pairs = [(str(u), str(i), 1.0) for u, i in zip(train.users.tolist(), train.items.tolist())]
+    return Dataset.from_uir(pairs, seed=seed)
+
+
+def cornac_scores(model, data, train: Ratings) -> torch.Tensor:
+    """The users x items score matrix of a cornac BPR ``model`` fitted on ``data`` (`cornac_dataset` of
+    ``train``), rows and columns in ``train``'s index order; items with no training pair score -1e9 (last)."""
+    rows = [data.uid_map[str(u)] for u in range(train.n_users)]
+    cols = [data.iid_map.get(str(i), 0) for i in range(train.n_items)]
+    unseen = [str(i) not in data.iid_map for i in range(train.n_items)]
+    scores = torch.from_numpy(model.u_factors[rows] @ model.i_factors[cols].T + model.i_biases[cols][None, :]).float()
+    scores[:, unseen] = -1e9
+    return scores
