@@ -124,7 +124,7 @@ def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: 
     Returns a `History` with the mean ``-ln sigma(x_uij)`` per epoch (``"loss"``) and, when ``test`` is given,
     ``precision@k`` of the top-``k`` lists (`ranking_metrics`, training items excluded).
     """
-    check_positive("batch_size", batch_size)
+    check_positive("epochs", epochs), check_positive("batch_size", batch_size)
     model._check(train.users, train.items)  # once here, on the CPU: bpr_step does not check its ids
     device = get_device(device)
     model.to(device)

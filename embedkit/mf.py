@@ -86,7 +86,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
             batch_size: int = 2048, seed: int = 0, test: Ratings | None = None,
             device: str | torch.device | None = None) -> History:
     """Fit by minibatch Adam; returns a `History` of train RMSE (and test RMSE when ``test`` is given)."""
-    check_positive("batch_size", batch_size)
+    check_positive("epochs", epochs), check_positive("batch_size", batch_size)
     device = get_device(device)
     model.to(device)
     model.mu.fill_(float(train.values.mean()))
@@ -140,6 +140,7 @@ def ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l2
 def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15, test: Ratings | None = None,
             device: str | torch.device | None = None, damping: float = 0.0) -> History:
     """Fit by alternating least squares on the (dense, masked) rating matrix; returns a `History` of RMSEs."""
+    check_positive("epochs", epochs)
     sizes = (model.user.num_embeddings, model.item.num_embeddings)
     if sizes != (train.n_users, train.n_items):
         raise ShapeError(f"the model has {sizes[0]} users and {sizes[1]} items, the ratings {train.n_users} and "

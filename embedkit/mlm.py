@@ -102,6 +102,8 @@ def mask_tokens(input_ids: torch.Tensor, vocab_size: int, rate: float = 0.15,
     """
     if not 0 < rate < 1:
         raise ValueError(f"rate must lie strictly between 0 and 1; got {rate}.")
+    if vocab_size <= len(SPECIAL):
+        raise ValueError(f"vocab_size counts the {len(SPECIAL)} special tokens and at least one word; got {vocab_size}.")
     device = input_ids.device
     draw = torch.rand(input_ids.shape + (2,), generator=generator, device=device)
     picked = (draw[..., 0] < rate) & (input_ids >= len(SPECIAL))

@@ -130,3 +130,6 @@ def test_ids_out_of_range_and_bad_batch_sizes_are_clear():
     for batch_size in (0, -1):
         with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
             fit_bpr(BPR(3, 4, factors=2), ratings, epochs=1, batch_size=batch_size, device="cpu")
+    for epochs in (0, -2):
+        with pytest.raises(ValueError, match="epochs must be a whole number of at least 1"):
+            fit_bpr(BPR(3, 4, factors=2), ratings, epochs=epochs, device="cpu")

@@ -103,6 +103,10 @@ def test_fits_refuse_a_model_of_the_wrong_size_and_bad_batch_sizes():
     for batch_size in (0, -1):
         with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
             fit_sgd(BiasedMF(3, 4, factors=2), ratings, epochs=1, batch_size=batch_size, device="cpu")
+    for fit in (fit_sgd, fit_als):  # no epochs would return the untrained model
+        for epochs in (0, -2):
+            with pytest.raises(ValueError, match="epochs must be a whole number of at least 1"):
+                fit(BiasedMF(3, 4, factors=2), ratings, epochs=epochs, device="cpu")
     with pytest.raises(ValueError, match="chunk must be a whole number of at least 1"):
         ridge_rows(torch.ones(2, 3), torch.ones(2, 3), torch.ones(3, 2), l2=0.1, chunk=-1)
 

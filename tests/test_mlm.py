@@ -93,6 +93,8 @@ def test_masking_follows_bert():
     assert torch.equal(corrupted[~picked], ids[~picked])
     with pytest.raises(ValueError, match="rate"):
         mask_tokens(ids, 1000, rate=0.0)
+    with pytest.raises(ValueError, match="vocab_size counts the 3 special tokens"):
+        mask_tokens(ids, 3)  # no word to draw a random replacement from
 
 
 def test_word_windows_by_hand():
