@@ -17,6 +17,9 @@ liked an item is, and ``p_u``, ``q_i`` are the user and item embeddings (two
   weighted-lambda rule of Zhou et al. 2008). All users (or items) of a chunk are
   solved at once with one batched ``torch.linalg.solve``.
 
+`sklearn_ridge_biases` is the reference for ALS: with no factors, the loss is a ridge
+regression whose minimum scikit-learn's ``Ridge`` finds independently.
+
 Left out: implicit feedback (weighted ALS on clicks), time effects (timeSVD++),
 and side features for cold-start users and items.
 """
@@ -177,3 +180,28 @@ def recommend(model: BiasedMF, train: Ratings, raw_user, k: int = 10) -> list[tu
     scores[train.items[train.users == u]] = -torch.inf
     top = scores.topk(min(k, int(torch.isfinite(scores).sum())))
     return [(train.item_ids[i], float(s)) for i, s in zip(top.indices.tolist(), top.values.clamp(*model.scale).tolist())]
+
+
+def sklearn_ridge_biases(train: Ratings, l2: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference `fit_als` is checked against: the minimum of J with no factors (biases only, a convex
+    ridge regression), from scikit-learn's ``Ridge`` on the one-hot design of (user, item) pairs.
+
+    ``Ridge`` penalises every coefficient alike; scaling user u's column by 1/sqrt(l2 n_u) (item i's by
+    1/sqrt(l2 n_i)) turns its penalty into J's l2 n_u b_u^2 + l2 n_i b_i^2. Returns (user biases, item biases)
+    as float64 tensors; 0 for users and items without ratings, as `fit_als` gives them.
+    """
+    import numpy as np
+    from scipy import sparse
+    from sklearn.linear_model import Ridge
+
+    users, items, n = train.users.numpy(), train.items.numpy(), len(train)
+    counts = np.concatenate([np.bincount(users, minlength=train.n_users),
+                             np.bincount(items, minlength=train.n_items)]).clip(min=1)
+    scale = 1 / np.sqrt(l2 * counts)
+    columns = np.concatenate([users, train.n_users + items])
+    design = sparse.csr_matrix((scale[columns], (np.tile(np.arange(n), 2), columns)),
+                               shape=(n, train.n_users + train.n_items))
+    target = train.values.numpy() - float(train.values.mean())  # mu, as fit_als sets it
+    ridge = Ridge(alpha=1.0, fit_intercept=False, solver="sparse_cg", tol=1e-12, max_iter=10_000).fit(design, target)
+    biases = torch.from_numpy(ridge.coef_ * scale)
+    return biases[:train.n_users], biases[train.n_users:]

@@ -1,4 +1,5 @@
-"""Matrix factorisation: closed-form steps by hand, bad input, and RMSE against scikit-surprise's SVD."""
+"""Matrix factorisation: closed-form steps by hand, bad input, the biases-only optimum against scikit-learn's Ridge,
+Surprise's fitted parameters predicting the same in BiasedMF, and RMSE against scikit-surprise's SVD."""
 
 import time
 
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from embedkit.errors import ShapeError
-from embedkit.mf import BiasedMF, ridge_rows, fit_als, fit_sgd, recommend
+from embedkit.mf import BiasedMF, fit_als, fit_sgd, recommend, ridge_rows, sklearn_ridge_biases
 from embedkit.recsys import Ratings, movielens_100k, random_split, rmse, surprise_trainset
 
 
@@ -83,6 +84,50 @@ def test_als_and_sgd_beat_surprise_svd_rmse(split, device):
     for model in (als, sgd):
         assert rmse(model.predict(test.users, test.items).cpu(), test.values) < reference
     assert 0.90 < reference < 0.96
+
+
+def test_als_without_factors_reaches_the_ridge_optimum_of_scikit_learn(split, device):
+    """With no factors J is a convex ridge regression on the biases: ALS must land on its minimum, the one
+    scikit-learn's Ridge finds on the one-hot design (J's per-rating penalty is Surprise's SVD's too)."""
+    train, _ = split
+    for l2 in (0.02, 0.3):
+        model = BiasedMF(train.n_users, train.n_items, factors=0)
+        fit_als(model, train, epochs=30, l2=l2, device=device)
+        users, items = sklearn_ridge_biases(train, l2)
+        assert float(users.abs().max()) > 0.5 and float(items.abs().max()) > 1  # biases far from 0
+        assert torch.allclose(model.user_bias.weight.detach().squeeze(1).cpu().double(), users, atol=1e-5)
+        assert torch.allclose(model.item_bias.weight.detach().squeeze(1).cpu().double(), items, atol=1e-5)
+    weaker = sklearn_ridge_biases(train, 0.02)[1]  # a stronger penalty pulls the biases toward 0
+    assert float(items.abs().mean()) < float(weaker.abs().mean())
+
+
+def test_surprise_svd_parameters_predict_the_same_in_biased_mf(split):
+    """The model itself: Surprise's fitted mu, b_u, b_i, p_u, q_i copied into BiasedMF give Surprise's
+    predictions (clipped to 1..5); a movie Surprise never saw keeps b_i = q_i = 0, as Surprise predicts it."""
+    from surprise import SVD
+
+    train, test = split
+    algorithm = SVD(n_factors=8, n_epochs=3, random_state=0).fit(surprise_trainset(train))
+    known = algorithm.trainset
+    model = BiasedMF(train.n_users, train.n_items, factors=8)
+    with torch.no_grad():
+        model.mu.fill_(known.global_mean)
+        for table, bias, ids, inner, factors, biases in [
+                (model.user, model.user_bias, train.user_ids, known.to_inner_uid, algorithm.pu, algorithm.bu),
+                (model.item, model.item_bias, train.item_ids, known.to_inner_iid, algorithm.qi, algorithm.bi)]:
+            table.weight.zero_(), bias.weight.zero_()
+            for index, raw in enumerate(ids):
+                try:
+                    row = inner(raw)
+                except ValueError:  # not in the training ratings
+                    continue
+                table.weight[index] = torch.from_numpy(factors[row])
+                bias.weight[index] = float(biases[row])
+    ours = model.predict(test.users, test.items)
+    theirs = torch.tensor([algorithm.predict(test.user_ids[u], test.item_ids[i]).est
+                           for u, i in zip(test.users.tolist(), test.items.tolist())], dtype=torch.float32)
+    assert torch.allclose(ours, theirs, atol=1e-5)
+    assert float(theirs.std()) > 0.3  # not a constant prediction
 
 
 def test_recommendations_exclude_rated_items(split, device):
