@@ -123,6 +123,9 @@ def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: 
 
     Returns a `History` with the mean ``-ln sigma(x_uij)`` per epoch (``"loss"``) and, when ``test`` is given,
     ``precision@k`` of the top-``k`` lists (`ranking_metrics`, training items excluded).
+
+    ``test`` is only scored after each epoch, for the curves; nothing is chosen on it. Choose settings on a
+    validation split instead (e.g. one made by ``random_split`` from the training ratings).
     """
     check_positive("epochs", epochs), check_positive("batch_size", batch_size)
     model._check(train.users, train.items)  # once here, on the CPU: bpr_step does not check its ids

@@ -88,7 +88,11 @@ def _device_data(ratings: Ratings, device: torch.device) -> tuple[torch.Tensor, 
 def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01, l2: float = 0.1,
             batch_size: int = 2048, seed: int = 0, test: Ratings | None = None,
             device: str | torch.device | None = None) -> History:
-    """Fit by minibatch Adam; returns a `History` of train RMSE (and test RMSE when ``test`` is given)."""
+    """Fit by minibatch Adam; returns a `History` of train RMSE (and test RMSE when ``test`` is given).
+
+    ``test`` is only scored after each epoch, for the curves; nothing is chosen on it. Choose settings on a
+    validation split instead (e.g. one made by ``random_split`` from the training ratings).
+    """
     check_positive("epochs", epochs), check_positive("batch_size", batch_size)
     device = get_device(device)
     model.to(device)
@@ -142,7 +146,11 @@ def ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l2
 @torch.no_grad()
 def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15, test: Ratings | None = None,
             device: str | torch.device | None = None, damping: float = 0.0) -> History:
-    """Fit by alternating least squares on the (dense, masked) rating matrix; returns a `History` of RMSEs."""
+    """Fit by alternating least squares on the (dense, masked) rating matrix; returns a `History` of RMSEs.
+
+    ``test`` is only scored after each epoch, for the curves; nothing is chosen on it. Choose settings on a
+    validation split instead (e.g. one made by ``random_split`` from the training ratings).
+    """
     check_positive("epochs", epochs)
     sizes = (model.user.num_embeddings, model.item.num_embeddings)
     if sizes != (train.n_users, train.n_items):
