@@ -191,11 +191,11 @@ def recommend(model: BiasedMF, train: Ratings, raw_user, k: int = 10) -> list[tu
 
 
 def sklearn_ridge_biases(train: Ratings, l2: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The reference `fit_als` is checked against: the minimum of J with no factors (biases only, a convex
-    ridge regression), from scikit-learn's ``Ridge`` on the one-hot design of (user, item) pairs.
+    """The reference `fit_als` is checked against: the minimum of the loss with no factors (biases only, a
+    convex ridge regression), from scikit-learn's ``Ridge`` on the one-hot design of (user, item) pairs.
 
     ``Ridge`` penalises every coefficient alike; scaling user u's column by 1/sqrt(l2 n_u) (item i's by
-    1/sqrt(l2 n_i)) turns its penalty into J's l2 n_u b_u^2 + l2 n_i b_i^2. Returns (user biases, item biases)
+    1/sqrt(l2 n_i)) turns its penalty into the loss's l2 n_u b_u^2 + l2 n_i b_i^2 (the per-rating penalty). Returns (user biases, item biases)
     as float64 tensors; 0 for users and items without ratings, as `fit_als` gives them.
     """
     import numpy as np
