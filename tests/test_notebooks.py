@@ -5,6 +5,7 @@ nbval (enabled in pyproject.toml for the chapters/ folder) re-executes every
 edited without re-running `make notebooks`, and a notebook stored half-executed.
 """
 
+import ast
 from pathlib import Path
 
 import jupytext
@@ -40,6 +41,24 @@ def test_stored_notebook_ran_in_order_without_errors(source):
         assert not errors, f"cell {cell.execution_count} raised {errors[0].ename}"
         streams = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         assert "Traceback" not in streams
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_glued_values_are_plain_python_literals(source):
+    """A glued number is formatted by the book ({glue:text}`name:.3f`) from its text/plain repr, which must be a
+    plain literal: a numpy or torch scalar ("np.float64(0.9)", "tensor(0.9)") fails the build with a warning."""
+    executed = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    for cell in executed.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if set(data) != {"application/papermill.record/text/plain"}:
+                continue  # markdown, html or image glue: not formatted as a number
+            text = data["application/papermill.record/text/plain"]
+            try:
+                ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+                pytest.fail(f"glue {name!r} stores {text[:60]!r}: glue float(...) or int(...) of it instead")
 
 
 def test_table_of_contents_lists_every_chapter_once():
