@@ -58,6 +58,29 @@ def test_flops_by_hand():
     assert cnn.count_flops(model, (1, 1, 4, 4)) == 2 * 16 * 9 + 32 * 5
 
 
+@pytest.mark.parametrize("name", list(cnn.ARCHITECTURES))
+def test_flops_match_torch_flop_counter(name):
+    """`count_flops` against torch.utils.flop_counter.FlopCounterMode on one (1, 1, 28, 28) image, eval mode.
+
+    The conventions differ by exactly a factor of 2: ours counts multiply-adds, torch counts 2 FLOPs per
+    multiply-add. Both count only convolutions and dense layers (torch: ``aten.convolution`` and ``aten.addmm``,
+    with no FLOPs for the bias, as ours); pooling, batch norm, ReLU, the residual additions and the input
+    normalisation count 0 in both.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(0)
+    model = cnn.ARCHITECTURES[name]().eval()
+    ours = cnn.count_flops(model)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(torch.zeros(1, 1, 28, 28))
+    by_op = {str(op): flops for op, flops in counter.get_flop_counts()["Global"].items()}
+    assert set(by_op) == {"aten.convolution", "aten.addmm"}, by_op  # nothing else is counted by torch either
+    assert counter.get_total_flops() == 2 * ours, (counter.get_total_flops(), ours)
+    assert not model.training  # count_flops restores the mode it found
+
+
 def test_training_learns_fashion_mnist_quickly():
     x, y = fashion_mnist("test")
     pick = stratified_subset(y, 100, seed=0)

@@ -1,4 +1,5 @@
-"""VAE: the closed-form KL by hand and against Monte Carlo, the ELBO improves in training, sampling and interpolation."""
+"""VAE: the closed-form KL by hand, against Monte Carlo and against torch.distributions; the ELBO terms against
+torch.distributions; the ELBO improves in training; sampling and interpolation."""
 
 import math
 
@@ -76,3 +77,56 @@ def test_sampling_and_interpolation():
         model.decode(torch.rand(2, 3))
     with pytest.raises(ValueError, match="steps must be at least 2"):
         model.interpolate(a, b, steps=1)
+
+
+def test_closed_form_kl_matches_torch_distributions():
+    """`gaussian_kl` against torch.distributions' closed-form Normal-Normal KL, summed over the code, in float64,
+    on log-variances from -30 to 30 (variances 1e-13 to 1e13) and near 0 (where KL ~ logvar^2 / 4 suffers
+    cancellation) with means up to 1e3."""
+    from torch.distributions import Normal, kl_divergence
+
+    g = torch.Generator().manual_seed(0)
+    scales = 10 ** torch.arange(-3, 4.0).repeat(3)[:20, None]  # means from 1e-3 to 1e3
+    mu = torch.cat([torch.randn(20, 5, generator=g, dtype=torch.float64) * scales,
+                    torch.zeros(2, 5, dtype=torch.float64)])
+    logvar = torch.cat([60 * torch.rand(10, 5, generator=g, dtype=torch.float64) - 30,
+                        1e-4 * torch.randn(10, 5, generator=g, dtype=torch.float64),
+                        torch.tensor([[-30.0, -10.0, 0.0, 10.0, 30.0], [1e-8, -1e-8, 0.0, 1e-3, -1e-3]],
+                                     dtype=torch.float64)])
+    ours = V.gaussian_kl(mu, logvar)
+    reference = kl_divergence(Normal(mu, (0.5 * logvar).exp()), Normal(0.0, 1.0)).sum(-1)
+    assert ours.shape == (22,) and ours.dtype == torch.float64
+    assert float(reference.max()) > 1e12 and float(reference.min()) < 1e-6  # the range is really covered
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_elbo_terms_match_torch_distributions(binary, monkeypatch):
+    """`VAE.elbo` with the noise fixed: its reconstruction term against torch.distributions'
+    Bernoulli(logits).log_prob summed over pixels (and against x * l - softplus(l) in float64), its KL against
+    kl_divergence of the Normals, and `negative_elbo` = mean(KL - log-likelihood). Binary pixels, and pixels in
+    [0, 1] (the module's relaxation; Bernoulli then needs ``validate_args=False``)."""
+    from torch.distributions import Bernoulli, Normal, kl_divergence
+
+    torch.manual_seed(0)
+    model = V.VAE(784, code_size=3, hidden=32)
+    x = torch.rand(5, 1, 28, 28)
+    if binary:
+        x = torch.bernoulli(x)
+    eps = torch.randn(5, 3, dtype=torch.float32)
+    monkeypatch.setattr(V.torch, "randn_like", lambda t: eps.clone())  # elbo's one draw of the noise
+    with torch.no_grad():
+        log_lik, kl = model.elbo(x)
+        loss = V.negative_elbo(model, x)
+        mu, logvar = model.encode(x)
+        std = (0.5 * logvar).exp()
+        logits = model.decode_logits(mu + std * eps)  # the decoder sees z = mu + sigma * eps
+        flat = x.reshape(5, 784)
+        reference = Bernoulli(logits=logits, validate_args=binary).log_prob(flat).sum(-1)
+        by_formula = (flat.double() * logits.double() - torch.nn.functional.softplus(logits.double())).sum(-1)
+        reference_kl = kl_divergence(Normal(mu, std), Normal(0.0, 1.0)).sum(-1)
+    assert log_lik.shape == kl.shape == (5,) and float(log_lik.max()) < -100  # a random decoder: far from 0
+    torch.testing.assert_close(log_lik, reference, rtol=0, atol=1e-5)
+    torch.testing.assert_close(log_lik.double(), by_formula, rtol=0, atol=1e-3)  # float32 sums of 784 terms
+    torch.testing.assert_close(kl, reference_kl, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(loss, (reference_kl - reference).mean(), rtol=0, atol=1e-5)
