@@ -133,3 +133,49 @@ def test_ids_out_of_range_and_bad_batch_sizes_are_clear():
     for epochs in (0, -2):
         with pytest.raises(ValueError, match="epochs must be a whole number of at least 1"):
             fit_bpr(BPR(3, 4, factors=2), ratings, epochs=epochs, device="cpu")
+
+
+def cornac_step(reference, U, V, B, u: int, i: int, j: int) -> None:
+    """One update of cornac's compiled BPR._fit_sgd (recom_bpr.pyx) on the triple (u, i, j), in place on the float32
+    arrays U, V, B. _fit_sgd draws the positive pair and the negative item with RNGVector, uniform over
+    0..rows inclusive; with rows=0 and one-element arrays both draws are pinned: user_ids=[u] and item_ids=[i] make
+    the pair (u, i), neg_item_ids=[j] the negative, and indptr gives user u the single training item i (so j is not
+    skipped as a positive)."""
+    import numpy as np
+    from cornac.models.bpr.recom_bpr import RNGVector
+
+    one = lambda x: np.array([x], dtype=np.int32)
+    indptr = np.array([0] * (u + 1) + [1] * (len(U) - u), dtype=np.int32)
+    correct, skipped = reference._fit_sgd(RNGVector(1, 0, 0), RNGVector(1, 0, 0), 1, one(u), one(i), one(j), indptr,
+                                          U, V, B)
+    assert skipped == 0
+
+
+def test_step_agrees_with_cornac():
+    """cornac 3's BPR SGD step on the same triples from the same float32 parameters, with learning_rate=lr and
+    lambda_reg=l2. cornac regularises like bpr_step: lambda_reg times the parameter on p_u, q_i, q_j and on both item
+    biases b_i, b_j (use_bias=True), with z = 1 / (1 + exp(x_uij)) = sigma(-x_uij), all from the values before the
+    step. One triple on tiny_model, then a sequence of single-triple steps on a random model (rows repeat across
+    steps, so each step starts from the previous one's result)."""
+    import numpy as np
+    from cornac.models.bpr.recom_bpr import BPR as CornacBPR
+
+    def arrays(model):
+        return (model.user.weight.detach().numpy().copy(), model.item.weight.detach().numpy().copy(),
+                model.item_bias.weight[:, 0].detach().numpy().copy())
+
+    random_model = BPR(6, 9, factors=3, seed=1)
+    with torch.no_grad():  # nonzero item biases, so their regularisation counts
+        random_model.item_bias.weight.normal_(0, 0.3, generator=torch.Generator().manual_seed(2))
+    cases = [(tiny_model(), 0.1, 0.01, [(0, 0, 1)]),
+             (random_model, 0.3, 0.05, [(0, 2, 7), (1, 3, 8), (1, 2, 6), (4, 5, 2), (0, 7, 2), (5, 0, 8)])]
+    for model, lr, l2, triples in cases:
+        U, V, B = arrays(model)
+        before = [a.copy() for a in (U, V, B)]
+        reference = CornacBPR(k=U.shape[1], learning_rate=lr, lambda_reg=l2, use_bias=True, seed=0)
+        for u, i, j in triples:
+            bpr_step(model, torch.tensor([u]), torch.tensor([i]), torch.tensor([j]), lr=lr, l2=l2)
+            cornac_step(reference, U, V, B, u, i, j)
+        assert all(not np.array_equal(a, b) for a, b in zip((U, V, B), before))  # cornac did update in place
+        for ours, theirs in zip(arrays(model), (U, V, B)):
+            assert np.allclose(ours, theirs, rtol=0, atol=1e-6)

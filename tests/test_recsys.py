@@ -148,3 +148,60 @@ def test_times_must_be_whole_numbers():
             Ratings.from_arrays([1, 2], [1, 2], [3, 4], times=bad)
     with pytest.raises(TypeError, match="integer timestamps"):
         Ratings.from_arrays([1, 2], [1, 2], [3, 4], times=[1, None])
+
+
+def random_ranking_problem(n_users: int = 30, n_items: int = 50, seed: int = 0):
+    """Each user: 5..20 random training items, then 0..15 other items as test ratings of 1..5 stars; float32 scores."""
+    rng = np.random.default_rng(seed)
+    train_rows, test_rows = [], []
+    for u in range(n_users):
+        order = rng.permutation(n_items)
+        n_train, n_test = rng.integers(5, 21), rng.integers(0, 16)
+        train_rows += [(u, i, 3.0) for i in order[:n_train]]
+        test_rows += [(u, i, float(r)) for i, r in zip(order[n_train:n_train + n_test], rng.integers(1, 6, n_test))]
+
+    def ratings(rows):
+        u, i, v = zip(*rows)
+        return Ratings(torch.tensor(u), torch.tensor(i), torch.tensor(v, dtype=torch.float32),
+                       torch.zeros(len(rows), dtype=torch.long), list(range(n_users)), list(range(n_items)))
+
+    scores = torch.rand(n_users, n_items, generator=torch.Generator().manual_seed(seed))
+    return ratings(train_rows), ratings(test_rows), scores
+
+
+@pytest.mark.parametrize("k, relevant_from", [(5, 4.0), (10, 4.0), (10, 3.0)])
+def test_ranking_metrics_agree_with_cornac_and_sklearn(k, relevant_from):
+    """Per user, cornac 3's Precision(k), Recall(k), NDCG(k) and sklearn's ndcg_score on the user's top-k list of the
+    items not in train; averaged over the users with a relevant test item. The definitions match: precision is
+    hits / k, recall hits / |R| (not / min(k, |R|)), NDCG has binary gains (cornac's 2^rel - 1) and an ideal DCG
+    over min(k, |R|) hits. k=5 has users with |R| > k, so the ideal-DCG cut and the recall denominator are
+    exercised. ranking_metrics sums in float32, hence the tolerance of 1e-6 (measured differences are ~1e-8)."""
+    from cornac.metrics import NDCG, Precision, Recall
+    from sklearn.metrics import ndcg_score
+
+    train, test, scores = random_ranking_problem()
+    got = ranking_metrics(scores, train, test, k=k, relevant_from=relevant_from)
+    s = scores.double().numpy()
+    reference = {"precision": [], "recall": [], "ndcg": [], "sklearn_ndcg": []}
+    sizes = []
+    for u in range(train.n_users):
+        seen = set(train.items[train.users == u].tolist())
+        candidates = np.array([i for i in range(train.n_items) if i not in seen])
+        mine = (test.users == u) & (test.values >= relevant_from)
+        relevant = test.items[mine].numpy()
+        if len(relevant) == 0:
+            continue  # ranking_metrics skips users with nothing relevant
+        sizes.append(len(relevant))
+        ranked = candidates[np.argsort(-s[u, candidates], kind="stable")]
+        reference["precision"].append(Precision(k).compute(gt_pos=relevant, pd_rank=ranked))
+        reference["recall"].append(Recall(k).compute(gt_pos=relevant, pd_rank=ranked))
+        reference["ndcg"].append(NDCG(k).compute(gt_pos=relevant, pd_rank=ranked))
+        reference["sklearn_ndcg"].append(
+            ndcg_score(np.isin(candidates, relevant)[None].astype(float), s[u, candidates][None], k=k))
+    assert got["users"] == len(sizes) and min(sizes) < k
+    if k == 5:
+        assert max(sizes) > k
+    assert got[f"precision@{k}"] == pytest.approx(np.mean(reference["precision"]), abs=1e-6)
+    assert got[f"recall@{k}"] == pytest.approx(np.mean(reference["recall"]), abs=1e-6)
+    assert got[f"ndcg@{k}"] == pytest.approx(np.mean(reference["ndcg"]), abs=1e-6)
+    assert got[f"ndcg@{k}"] == pytest.approx(np.mean(reference["sklearn_ndcg"]), abs=1e-6)

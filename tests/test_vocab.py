@@ -53,3 +53,41 @@ def test_vocabulary_errors():
         vocab.encode([])
     with pytest.raises(TypeError, match="tokenize"):
         vocab.encode(["a a"])
+
+
+@pytest.fixture(scope="module")
+def wikipedia_slice():
+    from embedkit.corpora import wikipedia_sentences
+
+    return wikipedia_sentences(max_articles=100)  # 468 pieces, 414,140 words
+
+
+@pytest.mark.parametrize("min_count, sample", [(5, 1e-3), (2, 1e-4)])
+def test_counts_subsampling_and_noise_agree_with_gensim(wikipedia_slice, min_count, sample):
+    """gensim 4.4's Word2Vec.build_vocab on the same sentences, word by word (matched by string).
+
+    gensim stores the keep probability as ``sample_int = uint32(min(p, 1) * (2**32 - 1))`` (truncated, scaled by
+    2**32 - 1, not 2**32) and the noise distribution as ``cum_table``, cumulative sums of count**0.75 rounded to
+    integers out of 2**31 - 1. Both are compared at that resolution: the keep probabilities exactly after the same
+    truncation, the noise probabilities within 1e-9 (one step of cum_table is 4.7e-10)."""
+    import numpy as np
+    from gensim.models import Word2Vec
+
+    vocab = Vocabulary.build(wikipedia_slice, min_count=min_count)
+    reference = Word2Vec(min_count=min_count, sample=sample, workers=1)
+    reference.build_vocab(wikipedia_slice)
+    wv = reference.wv
+    assert sorted(vocab.words) == sorted(wv.index_to_key)
+    assert vocab.counts.tolist() == [wv.get_vecattr(w, "count") for w in vocab.words]
+
+    keep = vocab.keep_probabilities(sample).numpy()
+    assert 20 < (keep < 1).sum() < len(vocab) // 10  # frequent words are subsampled, the rest kept
+    sample_int = np.array([wv.get_vecattr(w, "sample_int") for w in vocab.words], dtype=np.int64)
+    assert (sample_int == (keep * (2**32 - 1)).astype(np.uint32)).all()
+    assert np.abs(sample_int / (2**32 - 1) - keep).max() < 1 / (2**32 - 1)
+
+    cum = reference.cum_table.astype(np.float64)
+    gensim_noise = np.diff(cum, prepend=0.0) / cum[-1]
+    order = [wv.key_to_index[w] for w in vocab.words]
+    noise = vocab.noise_distribution().numpy()
+    assert np.allclose(noise, gensim_noise[order], rtol=0, atol=1e-9)
