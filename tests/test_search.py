@@ -1,4 +1,9 @@
-"""Search and k-means: hand-checked examples, parity with faiss on GloVe and Fashion-MNIST, and bad input.
+"""Search and k-means: hand-checked examples, parity with faiss and scikit-learn on GloVe and Fashion-MNIST,
+and bad input.
+
+Two kinds of parity: recall (or objective) bands where each side trains its own centroids, and agreement
+within rounding where the reference starts from our starting centroids (k-means) or is handed our trained
+ones (IVF-Flat), so that both sides compute the same thing.
 
 faiss runs single-threaded here: its OpenMP threads otherwise spin between calls and
 starve torch's on a 2-core machine (every call becomes 10-20x slower).
@@ -11,9 +16,11 @@ import faiss
 import numpy as np
 import pytest
 import torch
+from faiss.contrib.inspect_tools import get_invlist
+from sklearn.cluster import KMeans
 
 from embedkit.errors import EmptyInputError, ShapeError
-from embedkit.kmeans import assign, kmeans
+from embedkit.kmeans import assign, kmeans, kmeans_plus_plus
 from embedkit.pq import IVFPQ
 from embedkit.search import IVFFlat, exact_search
 from embedkit.topk import matmul_nt, numpy_product_available
@@ -28,6 +35,34 @@ def _faiss_flat(database: np.ndarray, queries: np.ndarray, k: int, metric: str):
     index = faiss.IndexFlatL2(database.shape[1]) if metric == "l2" else faiss.IndexFlatIP(database.shape[1])
     index.add(np.ascontiguousarray(database))
     return index.search(np.ascontiguousarray(queries), k)
+
+
+def _assert_same_neighbours(scores, ids, ref_scores, ref_ids, tol):
+    """Each row's scores agree place by place within ``tol`` (one per row), and so do its ids but for ties: an
+    id that both sides return gets the same score from both, and an id that only one side returns scores within
+    ``tol`` of the other side's k-th score (rounding decided a tie at the cut differently)."""
+    assert (ids >= 0).all() and (ref_ids >= 0).all()  # every row filled (no -1 places, whose scores are inf)
+    assert (np.abs(scores - ref_scores) <= tol[:, None]).all(), np.abs(scores - ref_scores).max()
+    for row, t in enumerate(tol):
+        mine, theirs = dict(zip(ids[row], scores[row])), dict(zip(ref_ids[row], ref_scores[row]))
+        for i in mine.keys() | theirs.keys():
+            if i in mine and i in theirs:
+                a, b = mine[i], theirs[i]
+            elif i in mine:  # only ours: it ties with their k-th
+                a, b = mine[i], ref_scores[row, -1]
+            else:
+                a, b = theirs[i], scores[row, -1]
+            assert abs(a - b) <= t, (row, i, a, b)
+
+
+def _empty_clusters(x: torch.Tensor, init: torch.Tensor, n_iter: int, spherical: bool = False) -> list[int]:
+    """How many clusters are empty at each of ``n_iter`` Lloyd iterations from ``init``, by one-iteration runs."""
+    centroids, empties = init, []
+    for _ in range(n_iter):
+        labels = assign(x, centroids, rule="ip" if spherical else "l2")[1]
+        empties.append(len(init) - len(labels.unique()))
+        centroids = kmeans(x, len(init), n_iter=1, init=centroids, spherical=spherical, device="cpu").centroids
+    return empties
 
 
 # -- by hand ---------------------------------------------------------------------------------
@@ -129,6 +164,83 @@ def test_ivf_flat_recall_matches_faiss(request, data, metric, nprobes, recall_at
     for nprobe in nprobes:
         assert abs(np.mean(ours[nprobe]) - np.mean(theirs[nprobe])) <= 0.02, (nprobe, ours, theirs)
     assert np.mean(ours[nprobes[1]]) > np.mean(ours[nprobes[0]])  # more lists probed, higher recall
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("start", ["kmeans++", "one far"])
+def test_kmeans_agrees_with_sklearn_from_the_same_start(glove_data, dtype, start):
+    """Lloyd's algorithm from the same starting centroids on 5,000 GloVe vectors, k=50, 20 iterations: the same
+    labels, centroids within rounding (1e-9 in float64, 1e-5 in float32, for coordinates of O(1); seen: 2e-15 and
+    2e-6) and the objective equal to scikit-learn's ``inertia_`` (relative 1e-9, 1e-5; seen: 2e-15, 1e-6).
+
+    ``"kmeans++"`` is `kmeans`'s own default start (its k-means++ from the same seed), handed to scikit-learn as
+    ``init=``; no cluster empties on the way. ``"one far"`` puts one starting centroid far from all points: it
+    is empty in the first iteration and both re-seed it with the point farthest from its centroid (with two or
+    more empty clusters at once the two libraries may pair them with the far points in another order).
+    ``tol=0`` stops scikit-learn, like `kmeans`, only when no label changes.
+    """
+    x, k, n_iter = glove_data[0][:5000].to(dtype), 50, 20
+    init = kmeans_plus_plus(x, k, torch.Generator().manual_seed(0))
+    if start == "one far":
+        init[7] = 100.0
+        centroids, objective = kmeans(x, k, n_iter=n_iter, init=init, device="cpu")
+    else:
+        centroids, objective = kmeans(x, k, n_iter=n_iter, seed=0, device="cpu")  # k-means++ inside, as init
+    assert _empty_clusters(x, init, n_iter) == [int(start == "one far")] + [0] * (n_iter - 1)
+    reference = KMeans(k, init=init.numpy(), n_init=1, algorithm="lloyd", tol=0, max_iter=n_iter).fit(x.numpy())
+    tol = 1e-9 if dtype == torch.float64 else 1e-5
+    assert centroids.dtype == dtype
+    assert np.array_equal(assign(x, centroids)[1].numpy(), reference.labels_)
+    np.testing.assert_allclose(centroids.numpy(), reference.cluster_centers_, rtol=0, atol=tol)
+    assert objective == pytest.approx(reference.inertia_, rel=tol)
+
+
+def test_spherical_kmeans_agrees_with_faiss_from_the_same_start(glove_data):
+    """Spherical k-means (unit centroids, points assigned by largest inner product), faiss.Kmeans(spherical=True)
+    given our k-means++ start, on 5,000 GloVe vectors, k=50, 20 iterations, float32 (faiss's only type): the
+    same labels and centroids within 1e-6 (unit vectors; seen: 1.2e-7, a float32 rounding or two).
+    No cluster empties on the way (faiss splits the largest cluster where we re-seed with a far point)."""
+    x, k, n_iter = glove_data[0][:5000], 50, 20
+    init = kmeans_plus_plus(x, k, torch.Generator().manual_seed(0))
+    centroids = kmeans(x, k, n_iter=n_iter, seed=0, spherical=True, device="cpu").centroids
+    assert max(_empty_clusters(x, init / init.norm(dim=1, keepdim=True), n_iter, spherical=True)) == 0
+    reference = faiss.Kmeans(x.shape[1], k, niter=n_iter, spherical=True)
+    reference.train(np.ascontiguousarray(x.numpy()), init_centroids=np.ascontiguousarray(init.numpy()))
+    ref_labels = reference.index.search(np.ascontiguousarray(x.numpy()), 1)[1][:, 0]  # its IndexFlatIP
+    assert np.array_equal(assign(x, centroids, rule="ip")[1].numpy(), ref_labels)
+    np.testing.assert_allclose(centroids.numpy(), reference.centroids, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_ivf_flat_agrees_with_faiss_on_our_centroids(glove_data, metric):
+    """faiss.IndexIVFFlat with our trained centroids as its quantiser (IndexFlatL2, or IndexFlatIP for "ip" and
+    unit vectors for "cosine"), 20,000 GloVe vectors, nlist=50, 200 queries, k=10, nprobe 1 and 8: the same
+    vectors in the same lists, and the same neighbours with scores within float32 rounding: 2e-6 of |q| |x|
+    for inner products, of |q|^2 + |x|^2 for "l2" (ours expands |q - x|^2, faiss subtracts first), |x| the
+    largest among the query's neighbours. Ids may differ only where scores tie within that."""
+    database, queries = glove_data[0], glove_data[1][:200]
+    nlist, k, dim = 50, 10, database.shape[1]
+    index = IVFFlat(nlist, metric, device="cpu").train(database[:5000]).add(database)
+    db, q = np.ascontiguousarray(database.numpy()), np.ascontiguousarray(queries.numpy())
+    if metric == "cosine":
+        db, q = db / np.linalg.norm(db, axis=1, keepdims=True), q / np.linalg.norm(q, axis=1, keepdims=True)
+    quantizer = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
+    quantizer.add(index.centroids.numpy())
+    fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+    reference = faiss.IndexIVFFlat(quantizer, dim, nlist, fmetric)
+    assert reference.is_trained  # a quantiser holding nlist centroids is all an IVF-Flat index needs
+    reference.add(db)
+    for cell in range(nlist):  # the same vectors in each list, in the same (id) order
+        a, b = index.offsets[cell], index.offsets[cell + 1]
+        assert np.array_equal(get_invlist(reference.invlists, cell)[0], index.ids[a:b].numpy()), cell
+    q_sq, db_sq = (q ** 2).sum(1), (db ** 2).sum(1)
+    for nprobe in (1, 8):
+        scores, ids = index.search(queries, k, nprobe)
+        reference.nprobe = nprobe
+        ref_scores, ref_ids = reference.search(q, k)
+        x_sq = db_sq[ref_ids].max(axis=1)  # the largest |x|^2 among each query's neighbours
+        scale = q_sq + x_sq if metric == "l2" else np.sqrt(q_sq * x_sq)
+        _assert_same_neighbours(scores.numpy(), ids.numpy(), ref_scores, ref_ids, 2e-6 * scale)
 
 
 def test_ivf_flat_probing_every_list_is_exact(glove_data):
