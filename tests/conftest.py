@@ -53,3 +53,43 @@ def recall_at_k():
     def recall(ids: np.ndarray, truth: np.ndarray) -> float:
         return float(np.mean([len(set(a) & set(b)) / len(b) for a, b in zip(ids, truth)]))
     return recall
+
+
+@pytest.fixture(scope="session")
+def same_neighbours():
+    """check(scores, ids, ref_scores, ref_ids, tol): each row's scores agree place by place within ``tol`` (one per
+    row), and so do its ids but for ties: an id that both sides return gets the same score from both, and an id
+    that only one side returns scores within ``tol`` of the other side's k-th score (rounding decided a tie at the
+    cut differently; many PQ codes tie exactly, being equal)."""
+    def check(scores, ids, ref_scores, ref_ids, tol) -> None:
+        assert (ids >= 0).all() and (ref_ids >= 0).all()  # every row filled (no -1 places, whose scores are inf)
+        assert (np.abs(scores - ref_scores) <= tol[:, None]).all(), np.abs(scores - ref_scores).max()
+        for row, t in enumerate(tol):
+            mine, theirs = dict(zip(ids[row], scores[row])), dict(zip(ref_ids[row], ref_scores[row]))
+            for i in mine.keys() | theirs.keys():
+                if i in mine and i in theirs:
+                    a, b = mine[i], theirs[i]
+                elif i in mine:  # only ours: it ties with their k-th
+                    a, b = mine[i], ref_scores[row, -1]
+                else:
+                    a, b = theirs[i], scores[row, -1]
+                assert abs(a - b) <= t, (row, i, a, b)
+    return check
+
+
+@pytest.fixture(scope="session")
+def faiss_ivf_inputs():
+    """inputs(index, database, queries, metric) -> (db, q, quantizer, faiss_metric): contiguous float32 arrays
+    (unit rows for "cosine", which faiss searches as inner products) and a faiss flat quantiser holding our
+    index's trained centroids, to build the faiss IVF index that should agree with ours."""
+    import faiss
+
+    def inputs(index, database, queries, metric):
+        db, q = np.ascontiguousarray(database.numpy()), np.ascontiguousarray(queries.numpy())
+        if metric == "cosine":
+            db, q = db / np.linalg.norm(db, axis=1, keepdims=True), q / np.linalg.norm(q, axis=1, keepdims=True)
+        dim = db.shape[1]
+        quantizer = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
+        quantizer.add(index.centroids.numpy())
+        return db, q, quantizer, faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+    return inputs

@@ -18,24 +18,6 @@ from embedkit.search import IVFFlat, exact_search
 faiss.omp_set_num_threads(1)
 
 
-def _assert_same_neighbours(scores, ids, ref_scores, ref_ids, tol):
-    """As in test_search.py: each row's scores agree place by place within ``tol`` (one per row), and so do its
-    ids but for ties: an id that both sides return gets the same score from both, and an id that only one side
-    returns scores within ``tol`` of the other side's k-th score (many PQ codes tie exactly: equal codes)."""
-    assert (ids >= 0).all() and (ref_ids >= 0).all()  # every row filled (no -1 places, whose scores are inf)
-    assert (np.abs(scores - ref_scores) <= tol[:, None]).all(), np.abs(scores - ref_scores).max()
-    for row, t in enumerate(tol):
-        mine, theirs = dict(zip(ids[row], scores[row])), dict(zip(ref_ids[row], ref_scores[row]))
-        for i in mine.keys() | theirs.keys():
-            if i in mine and i in theirs:
-                a, b = mine[i], theirs[i]
-            elif i in mine:  # only ours: it ties with their k-th
-                a, b = mine[i], ref_scores[row, -1]
-            else:
-                a, b = theirs[i], scores[row, -1]
-            assert abs(a - b) <= t, (row, i, a, b)
-
-
 def _copy_codebooks(pq: ProductQuantizer, reference: faiss.ProductQuantizer) -> None:
     """Our ``(m, 2**nbits, dim / m)`` centroids into a faiss ProductQuantizer (the same layout, flattened)."""
     assert (reference.M, reference.ksub, reference.dsub) == tuple(pq.centroids.shape)
@@ -102,7 +84,7 @@ def test_recall_matches_faiss(request, data, metric, m, nprobe, recall_at_k):
 
 
 @pytest.mark.parametrize("metric", ["l2", "ip"])
-def test_pq_agrees_with_faiss_on_our_codebooks(glove_data, metric):
+def test_pq_agrees_with_faiss_on_our_codebooks(glove_data, same_neighbours, metric):
     """faiss.IndexPQ holding our codebooks (m=5 sub-spaces of 10 numbers, 256 centroids each, trained on 5,000
     GloVe vectors), 20,000 vectors encoded, 200 queries: the same codes (>= 99.99%: a sub-vector equally near
     two centroids may go either way), the same ADC look-up tables and ADC scores of every code (relative 1e-5
@@ -129,12 +111,12 @@ def test_pq_agrees_with_faiss_on_our_codebooks(glove_data, metric):
     assert (np.abs(adc - ref_adc) <= 1e-5 * np.maximum(1, np.abs(ref_adc))).all()
     scores, ids = pq.search(queries, codes, k, metric)
     ref_scores, ref_ids = reference.search(q, k)
-    _assert_same_neighbours(scores.numpy(), ids.numpy(), ref_scores, ref_ids,
+    same_neighbours(scores.numpy(), ids.numpy(), ref_scores, ref_ids,
                             1e-5 * np.maximum(1, np.abs(ref_scores).max(axis=1)))
 
 
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
-def test_ivfpq_agrees_with_faiss_on_our_centroids_and_codebooks(glove_data, metric):
+def test_ivfpq_agrees_with_faiss_on_our_centroids_and_codebooks(glove_data, same_neighbours, faiss_ivf_inputs, metric):
     """faiss.IndexIVFPQ (by_residual, as ours for every metric) with our coarse centroids as its quantiser and
     our PQ codebooks of the residuals, nlist=64, m=5, trained on 5,000 GloVe vectors, 20,000 added ("cosine":
     unit vectors, inner product): the same ids in each list, the same residual codes (>= 99.99%, ties aside),
@@ -144,12 +126,7 @@ def test_ivfpq_agrees_with_faiss_on_our_centroids_and_codebooks(glove_data, metr
     database, queries = glove_data[0], glove_data[1][:200]
     dim, nlist, m, k = database.shape[1], 64, 5, 10
     index = IVFPQ(nlist, m, metric, pq_iter=10, device="cpu").train(database[:5000]).add(database)
-    db, q = np.ascontiguousarray(database.numpy()), np.ascontiguousarray(queries.numpy())
-    if metric == "cosine":
-        db, q = db / np.linalg.norm(db, axis=1, keepdims=True), q / np.linalg.norm(q, axis=1, keepdims=True)
-    quantizer = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
-    quantizer.add(index.centroids.numpy())
-    fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+    db, q, quantizer, fmetric = faiss_ivf_inputs(index, database, queries, metric)
     reference = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, fmetric)
     assert reference.by_residual
     _copy_codebooks(index.pq, reference.pq)
@@ -167,7 +144,7 @@ def test_ivfpq_agrees_with_faiss_on_our_centroids_and_codebooks(glove_data, metr
         scores, ids = index.search(queries, k, nprobe)
         reference.nprobe = nprobe
         ref_scores, ref_ids = reference.search(q, k)
-        _assert_same_neighbours(scores.numpy(), ids.numpy(), ref_scores, ref_ids,
+        same_neighbours(scores.numpy(), ids.numpy(), ref_scores, ref_ids,
                                 1e-5 * np.maximum(1, np.abs(ref_scores).max(axis=1)))
 
 

@@ -37,24 +37,6 @@ def _faiss_flat(database: np.ndarray, queries: np.ndarray, k: int, metric: str):
     return index.search(np.ascontiguousarray(queries), k)
 
 
-def _assert_same_neighbours(scores, ids, ref_scores, ref_ids, tol):
-    """Each row's scores agree place by place within ``tol`` (one per row), and so do its ids but for ties: an
-    id that both sides return gets the same score from both, and an id that only one side returns scores within
-    ``tol`` of the other side's k-th score (rounding decided a tie at the cut differently)."""
-    assert (ids >= 0).all() and (ref_ids >= 0).all()  # every row filled (no -1 places, whose scores are inf)
-    assert (np.abs(scores - ref_scores) <= tol[:, None]).all(), np.abs(scores - ref_scores).max()
-    for row, t in enumerate(tol):
-        mine, theirs = dict(zip(ids[row], scores[row])), dict(zip(ref_ids[row], ref_scores[row]))
-        for i in mine.keys() | theirs.keys():
-            if i in mine and i in theirs:
-                a, b = mine[i], theirs[i]
-            elif i in mine:  # only ours: it ties with their k-th
-                a, b = mine[i], ref_scores[row, -1]
-            else:
-                a, b = theirs[i], scores[row, -1]
-            assert abs(a - b) <= t, (row, i, a, b)
-
-
 def _empty_clusters(x: torch.Tensor, init: torch.Tensor, n_iter: int, spherical: bool = False) -> list[int]:
     """How many clusters are empty at each of ``n_iter`` Lloyd iterations from ``init``, by one-iteration runs."""
     centroids, empties = init, []
@@ -212,7 +194,7 @@ def test_spherical_kmeans_agrees_with_faiss_from_the_same_start(glove_data):
 
 
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
-def test_ivf_flat_agrees_with_faiss_on_our_centroids(glove_data, metric):
+def test_ivf_flat_agrees_with_faiss_on_our_centroids(glove_data, same_neighbours, faiss_ivf_inputs, metric):
     """faiss.IndexIVFFlat with our trained centroids as its quantiser (IndexFlatL2, or IndexFlatIP for "ip" and
     unit vectors for "cosine"), 20,000 GloVe vectors, nlist=50, 200 queries, k=10, nprobe 1 and 8: the same
     vectors in the same lists, and the same neighbours with scores within float32 rounding: 2e-6 of |q| |x|
@@ -221,12 +203,7 @@ def test_ivf_flat_agrees_with_faiss_on_our_centroids(glove_data, metric):
     database, queries = glove_data[0], glove_data[1][:200]
     nlist, k, dim = 50, 10, database.shape[1]
     index = IVFFlat(nlist, metric, device="cpu").train(database[:5000]).add(database)
-    db, q = np.ascontiguousarray(database.numpy()), np.ascontiguousarray(queries.numpy())
-    if metric == "cosine":
-        db, q = db / np.linalg.norm(db, axis=1, keepdims=True), q / np.linalg.norm(q, axis=1, keepdims=True)
-    quantizer = faiss.IndexFlatL2(dim) if metric == "l2" else faiss.IndexFlatIP(dim)
-    quantizer.add(index.centroids.numpy())
-    fmetric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+    db, q, quantizer, fmetric = faiss_ivf_inputs(index, database, queries, metric)
     reference = faiss.IndexIVFFlat(quantizer, dim, nlist, fmetric)
     assert reference.is_trained  # a quantiser holding nlist centroids is all an IVF-Flat index needs
     reference.add(db)
@@ -240,7 +217,7 @@ def test_ivf_flat_agrees_with_faiss_on_our_centroids(glove_data, metric):
         ref_scores, ref_ids = reference.search(q, k)
         x_sq = db_sq[ref_ids].max(axis=1)  # the largest |x|^2 among each query's neighbours
         scale = q_sq + x_sq if metric == "l2" else np.sqrt(q_sq * x_sq)
-        _assert_same_neighbours(scores.numpy(), ids.numpy(), ref_scores, ref_ids, 2e-6 * scale)
+        same_neighbours(scores.numpy(), ids.numpy(), ref_scores, ref_ids, 2e-6 * scale)
 
 
 def test_ivf_flat_probing_every_list_is_exact(glove_data):
