@@ -166,3 +166,19 @@ def test_word_windows_refuse_unsplit_strings():
     with pytest.raises(TypeError, match=r"not strings; use tokenize\(text\) first"):
         word_windows(["hello world hello world", "hello world"], vocab, length=4)  # all [UNK] before
     assert word_windows([["hello", "world"], ["hello", "world"]], vocab, length=4).tolist() == [[3, 4, 3, 4]]
+
+
+def test_chapter_10_trains_at_the_rate_chosen_on_validation_windows():
+    """Chapter 10 says its learning rate is the one scripts/lm_learning_rate.py chose on validation windows for all
+    three objectives; the stored report's last line holds the choices, and the chapter's fit uses that rate."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    report = (root / "benchmarks" / "results" / "lm_learning_rate.txt").read_text().strip().splitlines()
+    assert report[-1].startswith("lowest mean validation loss:"), report[-1]
+    chosen = ast.literal_eval(report[-1].split(":", 1)[1].strip())
+    assert set(chosen) == {"next word", "masked words", "next word, 15% of positions"}
+    assert set(chosen.values()) == {0.003}, chosen
+    chapter = (root / "chapters" / "10_self_supervised.md").read_text()
+    assert chapter.count("lr=3e-3, cosine=True, seed=seed") == 1  # the language models' fit
