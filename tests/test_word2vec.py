@@ -1,5 +1,7 @@
-"""Word2Vec: one update checked by hand, the window rule, bad input, and quality next to gensim."""
+"""Word2Vec: one update checked by hand and against gensim's compiled loop, the window rule, bad input, and
+quality next to gensim."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,6 +68,76 @@ def test_one_cbow_update_by_hand(monkeypatch):
     grad = 0.1 * ((1 - s_pos) * w_out[2] - s_neg * w_out[0])
     assert torch.allclose(model.w_in[1], w_in[1] + grad) and torch.allclose(model.w_in[3], w_in[3] + grad)
     assert torch.equal(model.w_in[[0, 2]], w_in[[0, 2]])  # neither the noise word nor the centre is an input
+
+
+def gensim_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """The logistic function as gensim's compiled loop (and word2vec.c) computes it: a 1,000-entry table of
+    sigmoid(-6 + 12 i / 1000), looked up at index int((x + 6) * (1000 / 6 / 2)) where the division is C's integer
+    division (83, not 83.33): in effect sigmoid(0.996 x - 0.024), up to 0.009 below the true value (0.494 at 0)."""
+    i = torch.arange(1000, dtype=torch.float32) / 1000  # float32, as gensim's REAL_t
+    e = torch.exp((i.double() * 2 - 1) * 6).float().double()
+    table = (e / (e + 1)).float()
+    assert bool((x.abs() < 6).all())  # gensim skips a term at |x| >= 6; our test vectors stay far below
+    return table[((x.double() + 6) * 83).long()]
+
+
+@pytest.mark.parametrize("sg, sentence", [(True, ["a", "b"]), (False, ["a", "b", "d"])], ids=["skip-gram", "cbow"])
+def test_one_update_equals_gensims_compiled_loop(sg, sentence, monkeypatch):
+    """One sentence trained by gensim's compiled inner loop (train_batch_sg / train_batch_cbow) and by our step, from
+    the same vectors, with the same noise word ('c', forced on both sides), at the model's first rate (0.025
+    skip-gram, 0.05 CBOW): the same updates of the input and output vectors, to float rounding.
+
+    Window 1 (gensim's reduced window randint(0, 1) is always 0), one noise word per example. gensim trains the
+    examples one after another, each seeing the last one's update (here through the shared noise row); our step
+    trains a block from the same parameters, so we run one block per centre position, in gensim's order (skip-gram:
+    two words, one pair per centre; CBOW: the middle centre predicts from the mean of two context words). Our
+    sigmoid is swapped for gensim's table (`gensim_sigmoid`): with the true sigmoid the updates differ by 1-3%."""
+    from gensim.models import Word2Vec as GensimWord2Vec
+    from gensim.models.word2vec_inner import train_batch_cbow, train_batch_sg
+
+    reference = GensimWord2Vec(vector_size=8, window=1, negative=1, hs=0, sample=0, min_count=1, sg=int(sg),
+                               workers=1)
+    reference.build_vocab([["c"] * 3 + sentence])  # 'c', the most frequent word, gets index 0
+    words = list(reference.wv.index_to_key)
+    vocab = Vocabulary(words, torch.tensor([reference.wv.get_vecattr(w, "count") for w in words]))
+    model = Word2Vec(vocab, Word2VecConfig(dim=8, window=1, negative=1, sample=0, min_count=1, sg=sg), device="cpu")
+    lr, noise = model.config.alpha, words.index("c")
+    g = torch.Generator().manual_seed(0)
+    model.w_in[:] = torch.randn(model.w_in.shape, generator=g) * 0.3  # scores of about +-0.3, far inside +-6
+    model.w_out[:] = torch.randn(model.w_out.shape, generator=g) * 0.3
+    w_in, w_out = model.w_in.clone(), model.w_out.clone()
+    reference.wv.vectors[:], reference.syn1neg[:] = w_in.numpy(), w_out.numpy()
+    # gensim draws a noise word as bisect_left(cum_table, r) with r < cum_table[-1]: this table gives index 0 always
+    reference.cum_table = np.full(len(words), 2**31 - 1, dtype=np.uint32)
+    assert noise == 0
+    work, neu1 = np.zeros(8, dtype=np.float32), np.zeros(8, dtype=np.float32)
+    trained = (train_batch_sg(reference, [sentence], lr, work, False) if sg else
+               train_batch_cbow(reference, [sentence], lr, work, neu1, False))
+    assert trained == len(sentence)  # no word dropped
+
+    monkeypatch.setattr(model, "noise_words", lambda shape: torch.full(shape, noise))
+    monkeypatch.setattr(torch, "sigmoid", gensim_sigmoid)
+    ids = torch.tensor([vocab.id(w) for w in sentence])
+    laid_out = model.windows(ids, torch.zeros(len(ids), dtype=torch.long), torch.ones(len(ids), dtype=torch.long))
+    examples = sum(model.step(*laid_out, slice(p, p + 1), lr)[1] for p in range(len(ids)))
+    assert examples == (2 if sg else 3)
+
+    for ours, theirs, before in [(model.w_in, reference.wv.vectors, w_in), (model.w_out, reference.syn1neg, w_out)]:
+        ours_delta, theirs_delta = ours - before, torch.from_numpy(theirs) - before
+        moved = theirs_delta.norm(dim=1) > 0
+        # inputs: the sentence's words; outputs: those and the noise word 'c'; each by more than 0.1 lr
+        assert moved.tolist() == [w in sentence or ours is model.w_out for w in words]
+        assert float(theirs_delta[moved].norm(dim=1).min()) > 0.1 * lr
+        assert float((ours_delta - theirs_delta).norm()) < 1e-5 * float(theirs_delta.norm())
+
+
+def test_gensims_sigmoid_table_is_close_to_the_sigmoid():
+    """The stand-in of the test above: within 0.01 below the true sigmoid, sigmoid(-0.024) at 0."""
+    x = torch.linspace(-5.9, 5.9, 10_001)
+    error = gensim_sigmoid(x) - torch.sigmoid(x)
+    assert -0.01 < float(error.min()) and float(error.max()) <= 0
+    assert float(gensim_sigmoid(torch.zeros(1))) == pytest.approx(float(torch.sigmoid(torch.tensor(-0.024))),
+                                                                  abs=1e-6)
 
 
 def test_shared_negatives_equal_separate_pairs_with_the_same_draw(monkeypatch):
