@@ -195,8 +195,9 @@ def sklearn_ridge_biases(train: Ratings, l2: float) -> tuple[torch.Tensor, torch
     convex ridge regression), from scikit-learn's ``Ridge`` on the one-hot design of (user, item) pairs.
 
     ``Ridge`` penalises every coefficient alike; scaling user u's column by 1/sqrt(l2 n_u) (item i's by
-    1/sqrt(l2 n_i)) turns its penalty into the loss's l2 n_u b_u^2 + l2 n_i b_i^2 (the per-rating penalty). Returns (user biases, item biases)
-    as float64 tensors; 0 for users and items without ratings, as `fit_als` gives them.
+    1/sqrt(l2 n_i)) turns its penalty into the loss's l2 n_u b_u^2 + l2 n_i b_i^2 (the per-rating penalty).
+    Returns (user biases, item biases) as float64 tensors; 0 for users and items without ratings, as `fit_als`
+    gives them.
     """
     import numpy as np
     from scipy import sparse

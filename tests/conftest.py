@@ -93,3 +93,34 @@ def faiss_ivf_inputs():
         quantizer.add(index.centroids.numpy())
         return db, q, quantizer, faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
     return inputs
+
+
+class _PassThrough(torch.nn.Module):
+    """A stand-in for a SentenceTransformer: each column's "features" already hold its embeddings."""
+
+    def forward(self, features: dict) -> dict:
+        return {"sentence_embedding": features["embedding"]}
+
+
+@pytest.fixture(scope="session")
+def mnrl():
+    """loss(columns, scale, **options): sentence-transformers' MultipleNegativesRankingLoss (cosine similarity
+    times ``scale``; options such as ``directions``, ``partition_mode``) on ready-made embedding columns, through
+    its own forward pass, no model download."""
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    def loss(columns: list[torch.Tensor], scale: float, **options) -> torch.Tensor:
+        reference = MultipleNegativesRankingLoss(_PassThrough(), scale=scale, **options)
+        return reference([{"embedding": c} for c in columns], labels=None)
+    return loss
+
+
+@pytest.fixture(scope="session")
+def value_and_grads():
+    """run(fn, columns) -> (fn's value, the gradient of each column), on fresh leaf copies of the columns."""
+    def run(fn, columns: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        leaves = [c.clone().requires_grad_(True) for c in columns]
+        value = fn(leaves)
+        value.backward()
+        return value.detach(), [leaf.grad for leaf in leaves]
+    return run

@@ -85,25 +85,8 @@ def test_an_encoder_of_another_width_than_dim_is_a_clear_error():
     assert SimCLR(encoder, dim=10)(torch.rand(4, 1, 28, 28)).shape == (4, 32)
 
 
-class PassThrough(torch.nn.Module):
-    """A stand-in for a SentenceTransformer: each column's "features" already hold its embeddings."""
-
-    def forward(self, features: dict) -> dict:
-        return {"sentence_embedding": features["embedding"]}
-
-
-def mnrl(queries: torch.Tensor, docs: torch.Tensor, temperature: float, directions: tuple[str, ...]) -> torch.Tensor:
-    """sentence-transformers' MultipleNegativesRankingLoss (cosine similarity, scale = 1 / temperature, one joint
-    softmax over the chosen directions) through its own forward pass, no model download."""
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-
-    loss = MultipleNegativesRankingLoss(PassThrough(), scale=1 / temperature, directions=directions,
-                                        partition_mode="joint")
-    return loss([{"embedding": queries}, {"embedding": docs}], labels=None)
-
-
 @pytest.mark.parametrize("temperature", [0.1, 0.5, 1.0])
-def test_nt_xent_matches_sentence_transformers(temperature):
+def test_nt_xent_matches_sentence_transformers(mnrl, value_and_grads, temperature):
     """NT-Xent against sentence-transformers' MultipleNegativesRankingLoss, value and gradients, in float64.
 
     No single MNRL call is NT-Xent: with queries z1 and docs z2, ``directions=("query_to_doc", "query_to_query")``
@@ -115,20 +98,18 @@ def test_nt_xent_matches_sentence_transformers(temperature):
     g = torch.Generator().manual_seed(1)
     z1 = torch.randn(6, 5, generator=g, dtype=torch.float64)
     z2 = 3.0 * (z1 + torch.randn(6, 5, generator=g, dtype=torch.float64))  # partners close; other norms: cosine needed
-    both = ("query_to_doc", "query_to_query")
 
-    def value_and_grads(fn):
-        a, b = z1.clone().requires_grad_(True), z2.clone().requires_grad_(True)
-        value = fn(a, b)
-        value.backward()
-        return value.detach(), a.grad, b.grad
+    def both_ways(a, b, directions=("query_to_doc", "query_to_query")):
+        """(MNRL(a, b) + MNRL(b, a)) / 2, scale 1 / temperature, one joint softmax over ``directions``."""
+        one_way = lambda x, y: mnrl([x, y], 1 / temperature, directions=directions, partition_mode="joint")
+        return 0.5 * (one_way(a, b) + one_way(b, a))
 
-    ours = value_and_grads(lambda a, b: nt_xent(a, b, temperature))
-    theirs = value_and_grads(lambda a, b: 0.5 * (mnrl(a, b, temperature, both) + mnrl(b, a, temperature, both)))
-    assert abs(float(ours[0]) - math.log(11)) > 0.1  # not the uniform-similarity value log(2N - 1)
-    assert abs(float(ours[0]) - float(theirs[0])) < 1e-10, (ours[0], theirs[0])
-    for mine, ref in zip(ours[1:], theirs[1:]):
+    ours, our_grads = value_and_grads(lambda c: nt_xent(c[0], c[1], temperature), [z1, z2])
+    theirs, their_grads = value_and_grads(lambda c: both_ways(c[0], c[1]), [z1, z2])
+    assert abs(float(ours) - math.log(11)) > 0.1  # not the uniform-similarity value log(2N - 1)
+    assert abs(float(ours) - float(theirs)) < 1e-10, (ours, theirs)
+    for mine, ref in zip(our_grads, their_grads):
         assert float(mine.abs().max()) > 1e-3
         assert float((mine - ref).abs().max()) < 1e-10
-    default = 0.5 * (mnrl(z1, z2, temperature, ("query_to_doc",)) + mnrl(z2, z1, temperature, ("query_to_doc",)))
-    assert abs(float(ours[0]) - float(default)) > 1e-3  # the same-side negatives matter: the check can tell
+    default = both_ways(z1, z2, directions=("query_to_doc",))
+    assert abs(float(ours) - float(default)) > 1e-3  # the same-side negatives matter: the check can tell

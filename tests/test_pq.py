@@ -112,7 +112,7 @@ def test_pq_agrees_with_faiss_on_our_codebooks(glove_data, same_neighbours, metr
     scores, ids = pq.search(queries, codes, k, metric)
     ref_scores, ref_ids = reference.search(q, k)
     same_neighbours(scores.numpy(), ids.numpy(), ref_scores, ref_ids,
-                            1e-5 * np.maximum(1, np.abs(ref_scores).max(axis=1)))
+                    1e-5 * np.maximum(1, np.abs(ref_scores).max(axis=1)))
 
 
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
@@ -145,7 +145,7 @@ def test_ivfpq_agrees_with_faiss_on_our_centroids_and_codebooks(glove_data, same
         reference.nprobe = nprobe
         ref_scores, ref_ids = reference.search(q, k)
         same_neighbours(scores.numpy(), ids.numpy(), ref_scores, ref_ids,
-                                1e-5 * np.maximum(1, np.abs(ref_scores).max(axis=1)))
+                        1e-5 * np.maximum(1, np.abs(ref_scores).max(axis=1)))
 
 
 @pytest.mark.parametrize("metric", ["ip", "l2", "cosine"])

@@ -5,25 +5,9 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from embedkit.errors import EmptyInputError, ShapeError, UnknownIDError
 from embedkit.retrieval import in_batch_negatives_loss, news_retrieval_pairs, retrieval_metrics
-
-
-class PassThrough(nn.Module):
-    """A stand-in for a SentenceTransformer: each column's "features" already hold its embeddings."""
-
-    def forward(self, features: dict) -> dict:
-        return {"sentence_embedding": features["embedding"]}
-
-
-def reference_loss(columns: list[torch.Tensor], scale: float) -> torch.Tensor:
-    """MultipleNegativesRankingLoss (default settings) through its own forward pass, no model download."""
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-
-    loss = MultipleNegativesRankingLoss(PassThrough(), scale=scale)
-    return loss([{"embedding": c} for c in columns], labels=None)
 
 
 def batch(n: int = 6, d: int = 8, seed: int = 0) -> list[torch.Tensor]:
@@ -35,19 +19,12 @@ def batch(n: int = 6, d: int = 8, seed: int = 0) -> list[torch.Tensor]:
     return [q, 3 * p, 0.5 * h]  # different norms: the similarity must be the cosine
 
 
-def value_and_grads(fn, columns):
-    leaves = [c.clone().requires_grad_(True) for c in columns]
-    value = fn(leaves)
-    value.backward()
-    return value.detach(), [leaf.grad for leaf in leaves]
-
-
 @pytest.mark.parametrize("scale", [20.0, 7.5])
 @pytest.mark.parametrize("hard", [False, True])
-def test_loss_matches_multiple_negatives_ranking_loss(scale, hard):
+def test_loss_matches_multiple_negatives_ranking_loss(mnrl, value_and_grads, scale, hard):
     columns = batch() if hard else batch()[:2]
     ours, our_grads = value_and_grads(lambda c: in_batch_negatives_loss(c[0], c[1], scale, c[2] if hard else None), columns)
-    theirs, their_grads = value_and_grads(lambda c: reference_loss(c, scale), columns)
+    theirs, their_grads = value_and_grads(lambda c: mnrl(c, scale), columns)
     assert float(ours) > 0.1 and abs(float(ours) - math.log(len(columns[0]))) > 0.1  # not a degenerate batch
     assert abs(float(ours) - float(theirs)) < 1e-6
     for mine, ref in zip(our_grads, their_grads):
@@ -55,16 +32,16 @@ def test_loss_matches_multiple_negatives_ranking_loss(scale, hard):
         assert float((mine - ref).abs().max()) < 1e-6
 
 
-def test_the_parity_check_can_fail():
+def test_the_parity_check_can_fail(mnrl):
     """A wrong scale, or dropping the hard-negative column, moves the loss far beyond the 1e-6 tolerance."""
     q, p, h = batch()
-    assert abs(float(in_batch_negatives_loss(q, p, 7.5)) - float(reference_loss([q, p], 20.0))) > 1e-2
-    assert abs(float(in_batch_negatives_loss(q, p, 20.0)) - float(reference_loss([q, p, h], 20.0))) > 1e-2
+    assert abs(float(in_batch_negatives_loss(q, p, 7.5)) - float(mnrl([q, p], 20.0))) > 1e-2
+    assert abs(float(in_batch_negatives_loss(q, p, 20.0)) - float(mnrl([q, p, h], 20.0))) > 1e-2
     # sentence-transformers shows every query all the batch's hard negatives, not only its own
     cos = torch.nn.functional.cosine_similarity
     own_only = torch.stack([torch.cat([cos(q[i][None], p), cos(q[i], h[i], dim=0)[None]]) for i in range(len(q))])
     own_only_loss = torch.nn.functional.cross_entropy(20.0 * own_only, torch.arange(len(q)))
-    assert abs(float(own_only_loss) - float(reference_loss([q, p, h], 20.0))) > 1e-2
+    assert abs(float(own_only_loss) - float(mnrl([q, p, h], 20.0))) > 1e-2
 
 
 def test_loss_by_hand():
