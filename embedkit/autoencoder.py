@@ -93,15 +93,18 @@ class ConvAutoencoder(nn.Module):
     def __init__(self, code_size: int = 16, channels: int = 16) -> None:
         super().__init__()
         if code_size < 1 or channels < 1:
-            raise ValueError(f"code_size and channels must be at least 1; got {code_size}, {channels}.")
+            raise ValueError("code_size and channels must be at least 1; "
+                             f"got {code_size}, {channels}.")
         self.code_size, c = code_size, channels
         self.encoder = nn.Sequential(
             nn.Conv2d(1, c, 3, stride=2, padding=1), nn.ReLU(),
             nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.ReLU(),
             nn.Flatten(), nn.Linear(2 * c * 7 * 7, code_size))
         self.decoder = nn.Sequential(
-            nn.Linear(code_size, 2 * c * 7 * 7), nn.ReLU(), nn.Unflatten(1, (2 * c, 7, 7)),
-            nn.ConvTranspose2d(2 * c, c, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.Linear(code_size, 2 * c * 7 * 7), nn.ReLU(),
+            nn.Unflatten(1, (2 * c, 7, 7)),
+            nn.ConvTranspose2d(2 * c, c, 3, stride=2, padding=1, output_padding=1),
+            nn.ReLU(),
             nn.ConvTranspose2d(c, 1, 3, stride=2, padding=1, output_padding=1))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,18 +125,21 @@ class ConvAutoencoder(nn.Module):
 
 
 def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Mean squared error per pixel between ``x`` and ``model(x)``: the loss to pass to `embedkit.train.fit`."""
+    """Mean squared error per pixel between ``x`` and ``model(x)``: the loss to pass to
+    `embedkit.train.fit`."""
     return (model(x) - x).pow(2).mean()
 
 
 def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The principal angles (radians, ascending) between the column spaces of ``a`` and ``b`` (both ``(d, k)``).
+    """The principal angles (radians, ascending) between the column spaces of ``a`` and
+    ``b`` (both ``(d, k)``).
 
     Zero angles mean the two sets of columns span the same subspace, whatever
     basis each uses (Björck and Golub 1973).
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
-        raise ShapeError(f"expected two (d, k) matrices with the same d; got {tuple(a.shape)} and {tuple(b.shape)}.")
+        raise ShapeError("expected two (d, k) matrices with the same d; "
+                         f"got {tuple(a.shape)} and {tuple(b.shape)}.")
     qa, _ = torch.linalg.qr(a.double())
     qb, _ = torch.linalg.qr(b.double())
     cosines = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)

@@ -74,9 +74,11 @@ class SelfAttention(nn.Module):
         return t.view(b, n, self.heads, h // self.heads).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``x``: (batch, length, hidden); ``mask``: (batch, 1, 1, length) booleans, True where attending is allowed."""
-        context = F.scaled_dot_product_attention(self._split(self.query(x)), self._split(self.key(x)),
-                                                 self._split(self.value(x)), attn_mask=mask)
+        """``x``: (batch, length, hidden); ``mask``: (batch, 1, 1, length) booleans,
+        True where attending is allowed."""
+        context = F.scaled_dot_product_attention(
+            self._split(self.query(x)), self._split(self.key(x)),
+            self._split(self.value(x)), attn_mask=mask)
         return self.output(context.transpose(1, 2).reshape(x.shape))
 
     def weights(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -149,7 +151,12 @@ class BertEncoder(nn.Module):
 
     @torch.no_grad()
     def attention_maps(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Attention probabilities of every layer and head: (layers, batch, heads, length, length)."""
+        """Attention probabilities of every layer and head: (layers, batch, heads, length, length).
+
+        `ShapeError` unless ``attention_mask`` has the shape of ``input_ids`` (as in `hidden_states`)."""
+        if attention_mask.shape != input_ids.shape:
+            raise ShapeError(f"attention_mask {tuple(attention_mask.shape)} must match "
+                             f"input_ids {tuple(input_ids.shape)}.")
         mask = attention_mask.bool()[:, None, None, :]
         x, maps = self.input_embeddings(input_ids), []
         for layer in self.layers:

@@ -39,8 +39,8 @@ from torch import nn
 from .device import get_device
 from .errors import ShapeError, check_positive
 from .progress import progress
-from .recsys import Ratings, check_index_pairs, ranking_metrics
-from .train import History
+from .recsys import Ratings, check_index_pairs, check_same_ids, ranking_metrics
+from .train import History, check_finite, check_lr
 
 
 class BPR(nn.Module):
@@ -92,19 +92,27 @@ def sample_negatives(interacted: torch.Tensor, users: torch.Tensor, generator: t
 
 
 @torch.no_grad()
-def bpr_step(model: BPR, users: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor,
-             lr: float, l2: float) -> float:
-    """One LearnBPR update for a minibatch of triples ``(u, i, j)``; returns their mean ``-ln sigma(x_uij)``.
+def bpr_step(model: BPR, users: torch.Tensor, positives: torch.Tensor,
+             negatives: torch.Tensor, lr: float, l2: float,
+             check: bool = True) -> float:
+    """One LearnBPR update for a minibatch of triples ``(u, i, j)``; returns their mean
+    ``-ln sigma(x_uij)``.
 
-    With ``g = sigma(-x_uij)``: ``p_u += lr (g (q_i - q_j) - l2 p_u)``, ``q_i += lr (g p_u - l2 q_i)``,
-    ``q_j += lr (-g p_u - l2 q_j)``, ``b_i += lr (g - l2 b_i)``, ``b_j += lr (-g - l2 b_j)``; all computed from
-    the parameters before the step and summed where a row occurs more than once.
+    With ``g = sigma(-x_uij)``: ``p_u += lr (g (q_i - q_j) - l2 p_u)``,
+    ``q_i += lr (g p_u - l2 q_i)``, ``q_j += lr (-g p_u - l2 q_j)``,
+    ``b_i += lr (g - l2 b_i)``, ``b_j += lr (-g - l2 b_j)``; all computed from the
+    parameters before the step and summed where a row occurs more than once.
+    ``check=False`` skips the ids' range check, a GPU wait (`fit_bpr` checks once).
     """
     if not users.shape == positives.shape == negatives.shape or users.ndim != 1:
-        raise ShapeError(f"users, positives and negatives must be 1-D and of equal length; got "
-                         f"{tuple(users.shape)}, {tuple(positives.shape)}, {tuple(negatives.shape)}.")
+        raise ShapeError("users, positives and negatives must be 1-D and of equal "
+                         f"length; got {tuple(users.shape)}, {tuple(positives.shape)}, "
+                         f"{tuple(negatives.shape)}.")
+    if check:
+        model._check(users, positives), model._check(users, negatives)
     p, q, b = model.user.weight, model.item.weight, model.item_bias.weight[:, 0]
-    pu, qi, qj, bi, bj = p[users], q[positives], q[negatives], b[positives], b[negatives]
+    pu, qi, qj, bi, bj = (p[users], q[positives], q[negatives],
+                          b[positives], b[negatives])
     x = bi - bj + (pu * (qi - qj)).sum(-1)
     g = torch.sigmoid(-x)
     p.index_add_(0, users, lr * (g[:, None] * (qi - qj) - l2 * pu))
@@ -125,10 +133,15 @@ def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: 
     ``precision@k`` of the top-``k`` lists (`ranking_metrics`, training items excluded).
 
     ``test`` is only scored after each epoch, for the curves; nothing is chosen on it. Choose settings on a
-    validation split instead (e.g. one made by ``random_split`` from the training ratings).
+    validation split instead (e.g. one made by ``random_split`` from the training ratings). ValueError for an
+    ``lr`` that is not positive and finite, a negative or non-finite ``l2``, or a ``test`` that is not a split
+    of the same `Ratings` (`recsys.check_same_ids`).
     """
     check_positive("epochs", epochs), check_positive("batch_size", batch_size)
-    model._check(train.users, train.items)  # once here, on the CPU: bpr_step does not check its ids
+    check_lr(lr), check_finite("l2", l2, allow_zero=True, why=" (0: no penalty)")
+    if test is not None:
+        check_same_ids(train, test)
+    model._check(train.users, train.items)  # once here, on the CPU: bpr_step then skips its check
     device = get_device(device)
     model.to(device)
     users, items = train.users.to(device), train.items.to(device)
@@ -142,7 +155,7 @@ def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: 
         losses = []
         for start in range(0, len(order), batch_size):
             pick = order[start:start + batch_size]
-            losses.append(bpr_step(model, users[pick], items[pick], negatives[pick], lr, l2) * len(pick))
+            losses.append(bpr_step(model, users[pick], items[pick], negatives[pick], lr, l2, check=False) * len(pick))
         row = {"epoch": epoch + 1, "loss": sum(losses) / len(order)}
         if test is not None:
             row[f"precision@{k}"] = ranking_metrics(model.scores().cpu(), train, test, k=k)[f"precision@{k}"]

@@ -67,15 +67,17 @@ class ImageModel(nn.Module):
         return self.features(self.normalise(x))
 
     def _cut(self) -> tuple[int, bool]:
-        """Where `embed_earlier` cuts `features`, and whether it then averages over positions (else flattens)."""
+        """Where `embed_earlier` cuts `features`, and whether it then averages over
+        positions (else flattens)."""
         layers = list(self.features)
         if any(isinstance(m, nn.AdaptiveAvgPool2d) for m in layers):
             return len(layers) - 3, True
         return next(i for i, m in enumerate(layers) if isinstance(m, nn.Flatten)), False
 
     def embed_earlier(self, x: torch.Tensor) -> torch.Tensor:
-        """A less specialised embedding: the convolutional features before the dense layers (AlexNet, VGG;
-        flattened) or before the last block (ResNet, Inception; averaged over positions)."""
+        """A less specialised embedding: the convolutional features before the dense
+        layers (AlexNet, VGG; flattened) or before the last block (ResNet, Inception;
+        averaged over positions)."""
         cut, average = self._cut()
         h = self.features[:cut](self.normalise(x))
         return h.mean(dim=(2, 3)) if average else h.flatten(1)
@@ -170,7 +172,8 @@ class InceptionBlock(nn.Module):
         self.outputs = b1 + b3[1] + b5[1] + pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)], dim=1)
+        return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x),
+                          self.branch_pool(x)], dim=1)
 
 
 class Inception(ImageModel):

@@ -178,7 +178,10 @@ class Int8Index(_CodeIndex):
         """The ``(n, dim)`` uint8 codes of the rows of ``x``, as `add` stores them."""
         self._require_trained("encode")
         x = self._prepare(x, "the vectors to encode", self.dim)
-        scaled = torch.where(self.width > 0, (x - self.lo) / torch.where(self.width > 0, self.width, 1), 0)
+        scaled = torch.where(
+            self.width > 0,
+            (x - self.lo) / torch.where(self.width > 0, self.width, 1),
+            0)
         return scaled.clamp_(0, 1).mul_(255).floor_().to(torch.uint8)
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:

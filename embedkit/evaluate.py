@@ -133,8 +133,11 @@ def _check_pair(x: np.ndarray, y: np.ndarray) -> None:
 
 
 def pearson(x: np.ndarray, y: np.ndarray) -> float:
-    """Pearson's correlation coefficient in float64."""
+    """Pearson's correlation coefficient in float64; `EmptyInputError` for fewer than two pairs, ValueError for
+    a constant input."""
     _check_pair(x, y)
+    if len(x) < 2:
+        raise EmptyInputError("a correlation needs at least two pairs.")
     x = np.asarray(x, dtype=np.float64) - np.mean(x)
     y = np.asarray(y, dtype=np.float64) - np.mean(y)
     denominator = np.sqrt((x * x).sum() * (y * y).sum())

@@ -30,6 +30,7 @@ from .bert import SentenceEncoder
 from .errors import EmptyInputError, UnknownIDError, check_positive
 from .layerwise import POOLINGS, pool, truncate
 from .retrieval import in_batch_negatives_loss
+from .train import check_lr
 
 
 class Cache(NamedTuple):
@@ -85,16 +86,19 @@ class TopLayers(nn.Module):
                     out[layer, begin:begin + len(input_ids)] = pool(x, mask, pooling)
         return Cache(states, features)
 
-    def embed(self, states: Sequence[torch.Tensor], pooling: str = "mean") -> torch.Tensor:
-        """Unit-length sentence vectors (n, hidden) from cached states (`Cache.states`): the top layers, then
-        pooling (mean by default, as the encoder was trained), then L2 normalisation. Gradients flow into the top
-        layers; wrap in ``torch.no_grad()`` to evaluate."""
+    def embed(self, states: Sequence[torch.Tensor],
+              pooling: str = "mean") -> torch.Tensor:
+        """Unit-length sentence vectors (n, hidden) from cached states (`Cache.states`):
+        the top layers, then pooling (mean by default, as the encoder was trained), then
+        L2 normalisation. Gradients flow into the top layers; wrap in
+        ``torch.no_grad()`` to evaluate."""
         if len(states) == 0:
             raise EmptyInputError("no cached states given.")
         if pooling not in POOLINGS:
             raise ValueError(f"unknown pooling {pooling!r}; choose among {POOLINGS}.")
         length = max(s.shape[0] for s in states)
-        x = torch.zeros(len(states), length, states[0].shape[1], device=states[0].device)
+        x = torch.zeros(len(states), length, states[0].shape[1],
+                        device=states[0].device)
         mask = torch.zeros(len(states), length, dtype=torch.long, device=x.device)
         for row, s in enumerate(states):
             x[row, : len(s)], mask[row, : len(s)] = s, 1
@@ -113,7 +117,8 @@ class BagOfPieces(nn.Module):
         nn.init.normal_(self.table.weight, std=dim ** -0.5)  # random vectors of length about 1
 
     def forward(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
-        """One vector per id list, (n, dim); an empty list gives the zero vector."""
+        """One vector per id list, (n, dim); an empty list gives the zero vector. TypeError for ids that are
+        not integers, `UnknownIDError` for ids outside the table."""
         if len(ids) == 0:
             raise EmptyInputError("no texts given; pass at least one id list.")
         if any(isinstance(row, (str, numbers.Integral)) or getattr(row, "ndim", 1) != 1 for row in ids):
@@ -123,27 +128,37 @@ class BagOfPieces(nn.Module):
         if pieces and not 0 <= min(pieces) <= max(pieces) < n:
             raise UnknownIDError(f"word-piece ids must lie in 0..{n - 1} (the table's rows); got {min(pieces)}.."
                                  f"{max(pieces)}. Map pieces to rows first, or build a larger BagOfPieces.")
-        flat = torch.tensor(pieces, dtype=torch.long, device=device)
+        flat = torch.tensor(pieces, dtype=None if pieces else torch.long, device=device)  # its dtype inferred
+        if flat.is_floating_point() or flat.is_complex() or flat.dtype == torch.bool:
+            raise TypeError(f"word-piece ids must be integers; got {flat.dtype}. Pass whole-number ids "
+                            "(tokenizer.encode gives them).")
+        flat = flat.long()
         offsets = torch.tensor([0] + [len(row) for row in ids[:-1]], device=device).cumsum(0)
         return self.table(flat, offsets)
 
 
-def train_pairs(embed_queries: Callable[[list[int]], torch.Tensor], embed_documents: Callable[[list[int]], torch.Tensor],
-                parameters: Iterable[torch.Tensor], n_pairs: int, steps: int, batch_size: int = 32, lr: float = 1e-4,
-                scale: float = 20.0, seed: int = 0, weight_decay: float = 0.0,
-                on_step: Callable[[int, float], None] | None = None) -> list[float]:
-    """Minimise the in-batch negatives loss for ``steps`` batches of pairs; return the loss of each step.
+def train_pairs(
+    embed_queries: Callable[[list[int]], torch.Tensor],
+    embed_documents: Callable[[list[int]], torch.Tensor],
+    parameters: Iterable[torch.Tensor], n_pairs: int, steps: int,
+    batch_size: int = 32, lr: float = 1e-4, scale: float = 20.0, seed: int = 0,
+    weight_decay: float = 0.0, on_step: Callable[[int, float], None] | None = None,
+) -> list[float]:
+    """Minimise the in-batch negatives loss for ``steps`` batches of pairs; return the
+    loss of each step.
 
     ``embed_queries(indices)`` and ``embed_documents(indices)`` return the (batch, d)
     vectors of those pairs' queries and documents, with gradients. Each pass over
     the pairs is a fresh random order (``seed``); a last incomplete batch is skipped.
-    AdamW, constant learning rate ``lr``. ``on_step(step, loss)``, if given, is called after
-    each step (counting from 1): to evaluate or keep a copy of the model at chosen steps.
+    AdamW, constant learning rate ``lr``. ``on_step(step, loss)``, if given, is
+    called after each step (counting from 1): to evaluate or keep a copy of the model
+    at chosen steps. ValueError for ``steps`` below 1 or an ``lr`` that is not a
+    positive finite number.
     """
     if not 2 <= batch_size <= n_pairs:
-        raise ValueError(f"batch_size must be between 2 and the number of pairs {n_pairs}; got {batch_size}.")
-    if steps < 0:
-        raise ValueError(f"steps must be non-negative; got {steps}.")
+        raise ValueError("batch_size must be between 2 and the number of pairs "
+                         f"{n_pairs}; got {batch_size}.")
+    check_positive("steps", steps), check_lr(lr)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(list(parameters), lr=lr, weight_decay=weight_decay)
     order: list[int] = []
@@ -152,7 +167,8 @@ def train_pairs(embed_queries: Callable[[list[int]], torch.Tensor], embed_docume
         if len(order) < batch_size:
             order = torch.randperm(n_pairs, generator=generator).tolist()
         indices, order = order[:batch_size], order[batch_size:]
-        loss = in_batch_negatives_loss(embed_queries(indices), embed_documents(indices), scale)
+        loss = in_batch_negatives_loss(
+            embed_queries(indices), embed_documents(indices), scale)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -58,17 +58,21 @@ class Cooccurrence:
         return x
 
 
-def cooccurrence(ids: torch.Tensor, sentence: torch.Tensor, vocab_size: int, window: int = 10) -> Cooccurrence:
-    """Weighted co-occurrence counts of a corpus given as flat word ids and sentence numbers.
+def cooccurrence(
+    ids: torch.Tensor, sentence: torch.Tensor, vocab_size: int, window: int = 10,
+) -> Cooccurrence:
+    """Weighted co-occurrence counts of a corpus given as flat word ids and sentence
+    numbers.
 
     Each pair of words ``d <= window`` positions apart in the same sentence adds
     ``1 / d`` to X[a, b] and to X[b, a].
     """
     if ids.ndim != 1 or ids.shape != sentence.shape:
-        raise ShapeError(f"ids and sentence numbers must be 1-D and of equal length; got {tuple(ids.shape)}, "
-                         f"{tuple(sentence.shape)}.")
+        raise ShapeError("ids and sentence numbers must be 1-D and of equal length; "
+                         f"got {tuple(ids.shape)}, {tuple(sentence.shape)}.")
     if len(ids) < 2:
-        raise EmptyInputError("the corpus needs at least two words to count co-occurrences.")
+        raise EmptyInputError(
+            "the corpus needs at least two words to count co-occurrences.")
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window}.")
     if int(ids.min()) < 0 or int(ids.max()) >= vocab_size:
@@ -78,12 +82,15 @@ def cooccurrence(ids: torch.Tensor, sentence: torch.Tensor, vocab_size: int, win
         same = sentence[:-d] == sentence[d:]
         a, b = ids[:-d][same], ids[d:][same]
         keys += [a * vocab_size + b, b * vocab_size + a]
-        weights += [torch.full((2 * len(a),), 1.0 / d, dtype=torch.float64, device=ids.device)]
+        weights += [torch.full((2 * len(a),), 1.0 / d, dtype=torch.float64,
+                               device=ids.device)]
     keys = torch.cat(keys)
     if len(keys) == 0:
-        raise EmptyInputError("no two words share a sentence: there is nothing to count.")
+        raise EmptyInputError(
+            "no two words share a sentence: there is nothing to count.")
     unique, inverse = torch.unique(keys, return_inverse=True)
-    counts = torch.zeros(len(unique), dtype=torch.float64, device=ids.device).index_add_(0, inverse, torch.cat(weights))
+    counts = (torch.zeros(len(unique), dtype=torch.float64, device=ids.device)
+              .index_add_(0, inverse, torch.cat(weights)))
     return Cooccurrence(unique // vocab_size, unique % vocab_size, counts, vocab_size)
 
 
@@ -95,7 +102,8 @@ def weighting(x: torch.Tensor, x_max: float = 100.0, alpha: float = 0.75) -> tor
 class GloVe:
     """Word vectors ``w`` and context vectors ``wc`` with biases ``b``, ``bc``, trained on a `Cooccurrence`
     by AdaGrad; ``gradsq_*`` hold AdaGrad's sums of squared steps, one per parameter, starting at 1
-    (glove.c's rule)."""
+    (glove.c's rule). Raises ValueError for a size below 1 or an ``lr``, ``x_max``, ``alpha`` or ``grad_clip``
+    that is not positive."""
 
     def __init__(self, vocab_size: int, dim: int = 100, x_max: float = 100.0, alpha: float = 0.75,
                  lr: float = 0.05, seed: int = 0, grad_clip: float | None = None,
@@ -104,6 +112,10 @@ class GloVe:
             raise ValueError(f"vocab_size and dim must be at least 1; got {vocab_size}, {dim}.")
         if grad_clip is not None and grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive (or None for no clipping), got {grad_clip}.")
+        for name, value in (("lr", lr), ("x_max", x_max), ("alpha", alpha)):
+            if not (math.isfinite(value) and value > 0):  # lr <= 0 climbs the loss, x_max <= 0 gives NaN
+                raise ValueError(f"{name} must be a positive number, got {value}; the defaults "
+                                 "(lr=0.05, x_max=100, alpha=0.75) are glove.c's.")
         self.x_max, self.alpha, self.lr, self.dim, self.grad_clip = x_max, alpha, lr, dim, grad_clip
         self.device = get_device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -126,21 +138,31 @@ class GloVe:
         diff = self.residual(rows, cols, counts.log())
         return float(0.5 * (weighting(counts, self.x_max, self.alpha) * diff * diff).sum() / len(x))
 
-    def step(self, rows: torch.Tensor, cols: torch.Tensor, log_x: torch.Tensor, fx: torch.Tensor) -> torch.Tensor:
-        """One AdaGrad update from a batch of non-zero entries (their log counts and weights), glove.c's rule.
+    def step(self, rows: torch.Tensor, cols: torch.Tensor, log_x: torch.Tensor,
+             fx: torch.Tensor) -> torch.Tensor:
+        """One AdaGrad update from a batch of non-zero entries (their log counts and
+        weights), glove.c's rule.
 
-        Every entry's step is computed from the parameters before the batch; a word met twice gets both
-        (added). Returns the batch's share of the loss before the update, as glove.c accumulates it.
+        Every entry's step is computed from the parameters before the batch; a word met
+        twice gets both (added). Returns the batch's share of the loss before the
+        update, as glove.c accumulates it.
         """
         w, wc = self.w[rows], self.wc[cols]
         diff = (w * wc).sum(dim=1) + self.b[rows] + self.bc[cols] - log_x
-        fdiff = fx * diff * self.lr  # the weighted residual times the rate: the bias steps
-        for vec, bias, sq_vec, sq_bias, index, other in ((self.w, self.b, self.gradsq_w, self.gradsq_b, rows, wc),
-                                                          (self.wc, self.bc, self.gradsq_wc, self.gradsq_bc, cols, w)):
+        # the weighted residual times the rate: the bias steps
+        fdiff = fx * diff * self.lr
+        for vec, bias, sq_vec, sq_bias, index, other in (
+            (self.w, self.b, self.gradsq_w, self.gradsq_b, rows, wc),
+            (self.wc, self.bc, self.gradsq_wc, self.gradsq_bc, cols, w),
+        ):
             if self.grad_clip is None:
-                grad = fdiff[:, None] * other  # d/dw of the weighted loss, times the rate
-            else:  # glove.c since 2019: each component clipped to +-grad_clip, then times the rate
-                grad = ((fx * diff)[:, None] * other).clamp(-self.grad_clip, self.grad_clip) * self.lr
+                # d/dw of the weighted loss, times the rate
+                grad = fdiff[:, None] * other
+            else:
+                # glove.c since 2019: each component clipped to +-grad_clip, then times
+                # the rate
+                grad = ((fx * diff)[:, None] * other).clamp(
+                    -self.grad_clip, self.grad_clip) * self.lr
             vec.index_add_(0, index, -grad / sq_vec[index].sqrt())
             bias.index_add_(0, index, -fdiff / sq_bias[index].sqrt())
             sq_vec.index_add_(0, index, grad * grad)

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from .data import data_path
-from .errors import DataIntegrityError, DataNotFoundError, ShapeError
+from .errors import DataIntegrityError, DataNotFoundError, ShapeError, check_positive
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -171,7 +171,10 @@ def check_images(x: torch.Tensor) -> torch.Tensor:
 
 
 def stratified_subset(labels: torch.Tensor, per_class: int, seed: int = 0) -> torch.Tensor:
-    """Indices of ``per_class`` random examples of each class (sorted), for small balanced subsets."""
+    """Indices of ``per_class`` random examples of each class (sorted), for small balanced subsets.
+
+    Raises ValueError if ``per_class`` is not a whole number of at least 1, or more than a class holds."""
+    check_positive("per_class", per_class)
     generator = torch.Generator().manual_seed(seed)
     picks = []
     for c in torch.unique(labels).tolist():

@@ -135,7 +135,7 @@ def kmeans(x: Vectors, k: int, n_iter: int = 25, seed: int = 0, spherical: bool 
     dev = get_device(device)
     x = check_vectors(x, "the training vectors", dev)
     n = x.shape[0]
-    if not isinstance(k, numbers.Integral) or not 1 <= k <= n:
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= k <= n:  # True is not a count
         raise ValueError(f"k={k!r} clusters need an integer 1 <= k <= the number of points ({n}); lower k or add data.")
     if n_iter < 0:
         raise ValueError(f"n_iter must be >= 0, got {n_iter}.")

@@ -37,13 +37,16 @@ POOLINGS = ("cls", "mean", "max")
 
 
 def max_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """The component-wise maximum over the tokens that are not padding: (batch, hidden)."""
+    """The component-wise maximum over the tokens that are not padding:
+    (batch, hidden)."""
     padding = attention_mask.unsqueeze(-1) == 0
     return hidden.masked_fill(padding, float("-inf")).max(dim=1).values
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """One vector per sequence, (batch, hidden): ``"cls"`` (position 0), ``"mean"`` or ``"max"`` over the real tokens."""
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor,
+         pooling: str) -> torch.Tensor:
+    """One vector per sequence, (batch, hidden): ``"cls"`` (position 0), ``"mean"`` or
+    ``"max"`` over the real tokens."""
     if pooling == "cls":
         return hidden[:, 0]
     if pooling == "mean":
@@ -138,33 +141,43 @@ class Whitening:
     matrix: torch.Tensor
 
     @classmethod
-    def fit(cls, x: torch.Tensor, whiten: bool = True, dims: int | None = None, eps: float = 1e-9) -> "Whitening":
-        """Fit on ``x`` (n, d). ``whiten=False``: centre only. Whitening: with the covariance
-        ``S = (x - mean)^T (x - mean) / n = U diag(lam) U^T``, ``matrix = U diag(lam)^(-1/2)``, its
-        columns ordered by decreasing variance; ``dims`` keeps only the first ``dims`` (Su et al.'s
-        dimension reduction)."""
+    def fit(cls, x: torch.Tensor, whiten: bool = True, dims: int | None = None,
+            eps: float = 1e-9) -> "Whitening":
+        """Fit on ``x`` (n, d). ``whiten=False``: centre only. Whitening: with the
+        covariance ``S = (x - mean)^T (x - mean) / n = U diag(lam) U^T``,
+        ``matrix = U diag(lam)^(-1/2)``, its columns ordered by decreasing variance;
+        ``dims`` keeps only the first ``dims`` (Su et al.'s dimension reduction)."""
         if x.ndim != 2 or len(x) < 2:
-            raise ShapeError(f"fit on an (n, d) matrix with n >= 2 rows; got shape {tuple(x.shape)}.")
+            raise ShapeError("fit on an (n, d) matrix with n >= 2 rows; "
+                             f"got shape {tuple(x.shape)}.")
         if not bool(torch.isfinite(x).all()):
-            raise ValueError("x contains NaN or infinity; remove or impute those rows first.")
+            raise ValueError(
+                "x contains NaN or infinity; remove or impute those rows first.")
         d = x.shape[1]
         if dims is not None and not 1 <= dims <= d:
-            raise ValueError(f"dims must be between 1 and the dimension {d}; got {dims}.")
+            raise ValueError(
+                f"dims must be between 1 and the dimension {d}; got {dims}.")
         x64 = x.double()
         mean = x64.mean(0)
+        # integer features (counts) get floating-point vectors, as in PCA
+        dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
         if not whiten:
             if dims is not None:
-                raise ValueError("dims applies to whitening only; centring keeps every dimension.")
-            return cls(mean.to(x.dtype), torch.eye(d, dtype=x.dtype, device=x.device))
+                raise ValueError(
+                    "dims applies to whitening only; centring keeps every dimension.")
+            return cls(mean.to(dtype), torch.eye(d, dtype=dtype, device=x.device))
         centred = x64 - mean
         evals, evecs = torch.linalg.eigh(centred.T @ centred / len(x))  # ascending
         evals, evecs = evals.flip(0), evecs.flip(1)
         matrix = evecs / evals.clamp(min=eps).sqrt()
         if dims is not None:
             matrix = matrix[:, :dims]
-        return cls(mean.to(x.dtype), matrix.to(x.dtype))
+        return cls(mean.to(dtype), matrix.to(dtype))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``(x - mean) @ matrix``, with ``x`` cast to the fitted dtype (as `PCA.transform` casts);
+        `ShapeError` unless ``x`` is (n, d) with the fitted d."""
         if x.ndim != 2 or x.shape[1] != self.mean.shape[0]:
             raise ShapeError(f"expected (n, {self.mean.shape[0]}) vectors like those fitted; got {tuple(x.shape)}.")
+        x = x.to(self.matrix.dtype)
         return (x - self.mean.to(x.device)) @ self.matrix.to(x.device)

@@ -32,8 +32,8 @@ from torch import nn
 from .device import get_device
 from .errors import ShapeError, check_positive
 from .progress import progress
-from .recsys import Ratings, check_index_pairs, rmse
-from .train import History
+from .recsys import Ratings, check_index_pairs, check_same_ids, rmse
+from .train import History, check_finite, check_lr
 
 
 class BiasedMF(nn.Module):
@@ -71,14 +71,32 @@ class BiasedMF(nn.Module):
 
     @torch.no_grad()
     def predict(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Predicted ratings clipped to the rating scale."""
+        """Predicted ratings clipped to the rating scale, for index tensors (or numpy arrays, lists) of ids;
+        TypeError for ids that are not integers."""
         device = self.mu.device
-        return self(users.to(device), items.to(device)).clamp(*self.scale)
+        return self(torch.as_tensor(users).to(device), torch.as_tensor(items).to(device)).clamp(*self.scale)
 
     @torch.no_grad()
     def scores(self) -> torch.Tensor:
         """The full ``users x items`` matrix of predicted ratings (for ranking)."""
         return (self.mu + self.user_bias.weight + self.item_bias.weight.T + self.user.weight @ self.item.weight.T)
+
+
+def _check_sizes(model: BiasedMF, train: Ratings) -> None:
+    sizes = (model.user.num_embeddings, model.item.num_embeddings)
+    if sizes != (train.n_users, train.n_items):
+        raise ShapeError(f"the model has {sizes[0]} users and {sizes[1]} items, the ratings {train.n_users} and "
+                         f"{train.n_items}; build it as BiasedMF(train.n_users, train.n_items, ...).")
+
+
+def _check_fit(train: Ratings, test: Ratings | None, l2: float, als: bool = False) -> None:
+    """What the fits share: a finite penalty (positive for ALS) and a test split of the same `Ratings`."""
+    if als:
+        check_finite("l2", l2, why=": ALS needs it to make each ridge system solvable")
+    else:
+        check_finite("l2", l2, allow_zero=True, why=" (0: no penalty)")
+    if test is not None:
+        check_same_ids(train, test)
 
 
 def _device_data(ratings: Ratings, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -91,9 +109,12 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
     """Fit by minibatch Adam; returns a `History` of train RMSE (and test RMSE when ``test`` is given).
 
     ``test`` is only scored after each epoch, for the curves; nothing is chosen on it. Choose settings on a
-    validation split instead (e.g. one made by ``random_split`` from the training ratings).
+    validation split instead (e.g. one made by ``random_split`` from the training ratings). ValueError for an
+    ``lr`` that is not positive and finite, a negative or non-finite ``l2``, or a ``test`` that is not a split
+    of the same `Ratings` (`recsys.check_same_ids`).
     """
     check_positive("epochs", epochs), check_positive("batch_size", batch_size)
+    check_lr(lr), _check_fit(train, test, l2)
     device = get_device(device)
     model.to(device)
     model.mu.fill_(float(train.values.mean()))
@@ -126,11 +147,12 @@ def _epoch_row(model: BiasedMF, epoch: int, train: Ratings, test: Ratings | None
 
 
 def ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l2: float,
-                chunk: int = 128, damping: float = 0.0) -> torch.Tensor:
+               chunk: int = 128, damping: float = 0.0) -> torch.Tensor:
     """One half of an ALS sweep: for each row r, the ridge solution
-    ``argmin_x sum_j mask[r, j] (target[r, j] - fixed[j] . x)^2 + l2 (n_r + damping) ||x||^2``, where n_r is the
-    number of observed entries of row r (at least 1). Rows are solved ``chunk`` at a time, each from its normal
-    equations ``(F^T M_r F + l2 (n_r + damping) I) x = F^T M_r t_r``."""
+    ``argmin_x sum_j mask[r, j] (target[r, j] - fixed[j] . x)^2 +
+    l2 (n_r + damping) ||x||^2``, where n_r is the number of observed entries of row r
+    (at least 1). Rows are solved ``chunk`` at a time, each from its normal equations
+    ``(F^T M_r F + l2 (n_r + damping) I) x = F^T M_r t_r``."""
     check_positive("chunk", chunk)
     out = torch.empty(mask.shape[0], fixed.shape[1], device=mask.device)
     eye = torch.eye(fixed.shape[1], device=mask.device)
@@ -149,13 +171,12 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
     """Fit by alternating least squares on the (dense, masked) rating matrix; returns a `History` of RMSEs.
 
     ``test`` is only scored after each epoch, for the curves; nothing is chosen on it. Choose settings on a
-    validation split instead (e.g. one made by ``random_split`` from the training ratings).
+    validation split instead (e.g. one made by ``random_split`` from the training ratings). ShapeError for a
+    model of another size than ``train``; ValueError for an ``l2`` that is not positive and finite, or a
+    ``test`` that is not a split of the same `Ratings`.
     """
     check_positive("epochs", epochs)
-    sizes = (model.user.num_embeddings, model.item.num_embeddings)
-    if sizes != (train.n_users, train.n_items):
-        raise ShapeError(f"the model has {sizes[0]} users and {sizes[1]} items, the ratings {train.n_users} and "
-                         f"{train.n_items}; build it as BiasedMF(train.n_users, train.n_items, ...).")
+    _check_sizes(model, train), _check_fit(train, test, l2, als=True)
     model._check(train.users, train.items)  # as fit_sgd: once, before any work
     device = get_device(device)
     model.to(device)
@@ -181,8 +202,9 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
 
 
 def recommend(model: BiasedMF, train: Ratings, raw_user, k: int = 10) -> list[tuple[object, float]]:
-    """Top-``k`` raw item IDs with predicted ratings for a raw user ID, excluding items they already rated."""
-    check_positive("k", k)
+    """Top-``k`` raw item IDs with predicted ratings for a raw user ID, excluding items they already rated.
+    ShapeError for a model of another size than ``train``."""
+    check_positive("k", k), _check_sizes(model, train)
     u = train.user(raw_user)
     scores = model.scores()[u].cpu().clone()
     scores[train.items[train.users == u]] = -torch.inf
@@ -197,8 +219,9 @@ def sklearn_ridge_biases(train: Ratings, l2: float) -> tuple[torch.Tensor, torch
     ``Ridge`` penalises every coefficient alike; scaling user u's column by 1/sqrt(l2 n_u) (item i's by
     1/sqrt(l2 n_i)) turns its penalty into the loss's l2 n_u b_u^2 + l2 n_i b_i^2 (the per-rating penalty).
     Returns (user biases, item biases) as float64 tensors; 0 for users and items without ratings, as `fit_als`
-    gives them.
+    gives them. ValueError for an ``l2`` that is not positive and finite.
     """
+    check_finite("l2", l2, why=": ALS needs it to make each ridge system solvable")
     import numpy as np
     from scipy import sparse
     from sklearn.linear_model import Ridge

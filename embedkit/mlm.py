@@ -93,9 +93,12 @@ def _full_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> 
     return (input_ids != PAD).long() if attention_mask is None else attention_mask
 
 
-def mask_tokens(input_ids: torch.Tensor, vocab_size: int, rate: float = 0.15,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """BERT's corruption: returns (corrupted ids, labels); labels are -100 where nothing is predicted.
+def mask_tokens(
+    input_ids: torch.Tensor, vocab_size: int, rate: float = 0.15,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's corruption: returns (corrupted ids, labels); labels are -100 where nothing
+    is predicted.
 
     Special tokens (ids below 3) are never picked. Of the picked positions 80%
     become ``[MASK]``, 10% a random word, 10% keep their word.
@@ -103,14 +106,18 @@ def mask_tokens(input_ids: torch.Tensor, vocab_size: int, rate: float = 0.15,
     if not 0 < rate < 1:
         raise ValueError(f"rate must lie strictly between 0 and 1; got {rate}.")
     if vocab_size <= len(SPECIAL):
-        raise ValueError(f"vocab_size counts the {len(SPECIAL)} special tokens and at least one word; got {vocab_size}.")
+        raise ValueError(f"vocab_size counts the {len(SPECIAL)} special tokens and at "
+                         f"least one word; got {vocab_size}.")
     device = input_ids.device
     draw = torch.rand(input_ids.shape + (2,), generator=generator, device=device)
     picked = (draw[..., 0] < rate) & (input_ids >= len(SPECIAL))
     labels = torch.where(picked, input_ids, torch.full_like(input_ids, IGNORE))
-    random_words = torch.randint(len(SPECIAL), vocab_size, input_ids.shape, generator=generator, device=device)
-    corrupted = torch.where(picked & (draw[..., 1] < 0.8), torch.full_like(input_ids, MASK), input_ids)
-    corrupted = torch.where(picked & (draw[..., 1] >= 0.8) & (draw[..., 1] < 0.9), random_words, corrupted)
+    random_words = torch.randint(len(SPECIAL), vocab_size, input_ids.shape,
+                                 generator=generator, device=device)
+    corrupted = torch.where(picked & (draw[..., 1] < 0.8),
+                            torch.full_like(input_ids, MASK), input_ids)
+    corrupted = torch.where(picked & (draw[..., 1] >= 0.8) & (draw[..., 1] < 0.9),
+                            random_words, corrupted)
     return corrupted, labels
 
 
@@ -129,17 +136,21 @@ def mlm_loss(model: MaskedLM, input_ids: torch.Tensor) -> torch.Tensor:
 
 def causal_lm_loss(model: MaskedLM, input_ids: torch.Tensor, rate: float | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mean cross-entropy of predicting every next word from the words before it (GPT-style; Radford et al. 2018).
+    """Mean cross-entropy of predicting every next word from the words before it
+    (GPT-style; Radford et al. 2018).
 
-    The same network and head as `mlm_loss`, with a causal attention mask instead of corrupted input.
-    ``rate``: score only a random share of the next words instead, each target that holds a vocabulary
-    word picked with probability ``rate``, as `mask_tokens` picks (special tokens, ``[UNK]`` included,
-    never), so that the loss gets about as many training signals per window as masked-word prediction.
+    The same network and head as `mlm_loss`, with a causal attention mask instead of
+    corrupted input. ``rate``: score only a random share of the next words instead,
+    each target that holds a vocabulary word picked with probability ``rate``, as
+    `mask_tokens` picks (special tokens, ``[UNK]`` included, never), so that the loss
+    gets about as many training signals per window as masked-word prediction.
     """
-    hidden = model.encoder(input_ids[:, :-1], _full_mask(input_ids[:, :-1], None), causal=True)
+    hidden = model.encoder(input_ids[:, :-1], _full_mask(input_ids[:, :-1], None),
+                           causal=True)
     targets = input_ids[:, 1:]
     if rate is None:
-        return F.cross_entropy(model.predict(hidden).flatten(0, 1), targets.flatten(), ignore_index=PAD)
+        return F.cross_entropy(model.predict(hidden).flatten(0, 1), targets.flatten(),
+                               ignore_index=PAD)
     if not 0 < rate <= 1:
         raise ValueError(f"rate must lie in (0, 1]; got {rate}.")
     draw = torch.rand(targets.shape, generator=generator, device=targets.device)

@@ -49,7 +49,11 @@ def _check_spread(x: torch.Tensor) -> torch.Tensor:
 
 
 class PCA:
-    """Fit with `fit`, embed with `transform`, reconstruct with `inverse_transform`."""
+    """Fit with `fit`, embed with `transform`, reconstruct with `inverse_transform`.
+
+    Raises ValueError for an unknown ``solver`` or a count out of range (``n_components`` below 1,
+    ``n_iter`` or ``n_oversamples`` below 0).
+    """
 
     def __init__(self, n_components: int | None = None, solver: str = "auto", n_iter: int = 6, n_oversamples: int = 10,
                  seed: int = 0, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None) -> None:
@@ -58,6 +62,9 @@ class PCA:
         whole = isinstance(n_components, numbers.Integral) and not isinstance(n_components, bool)
         if n_components is not None and not (whole and n_components >= 1):
             raise ValueError(f"n_components must be a whole number of at least 1 (or None: all), got {n_components!r}.")
+        for name, value in (("n_iter", n_iter), ("n_oversamples", n_oversamples)):  # the randomized solver's
+            if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0):
+                raise ValueError(f"{name} must be a whole number of at least 0, got {value!r}.")
         self.n_components, self.solver, self.n_iter, self.n_oversamples = n_components, solver, n_iter, n_oversamples
         self.seed, self.dtype, self.device = seed, dtype, get_device(device)
 
@@ -80,7 +87,8 @@ class PCA:
         n, d = _check_spread(x).shape
         k = self.n_components or min(n, d)
         if k > min(n, d):
-            raise ValueError(f"n_components={k} is more than min(n_samples, n_features) = {min(n, d)}.")
+            raise ValueError(f"n_components={k} is more than "
+                             f"min(n_samples, n_features) = {min(n, d)}.")
         self.mean_ = x.mean(dim=0)
         centred = x - self.mean_
         total_variance = centred.pow(2).sum() / max(n - 1, 1)
@@ -88,14 +96,17 @@ class PCA:
         if solver == "auto":  # scikit-learn's rule of thumb
             solver = "randomized" if max(n, d) > 500 and k < 0.8 * min(n, d) else "full"
         if solver == "full" and n >= d:
-            # Tall data: X = QR, then the SVD of the small d x d factor R has X's singular values and right
-            # vectors. Q is never formed, which makes this about twice as fast as an SVD of X itself.
+            # Tall data: X = QR, then the SVD of the small d x d factor R has X's
+            # singular values and right vectors. Q is never formed, which makes this
+            # about twice as fast as an SVD of X itself.
             _, s, vt = _svd(torch.linalg.qr(centred, mode="r").R)
         elif solver == "full":
-            # Wide data: X^T = QR, so X = R^T Q^T and the SVD of the small n x n matrix R^T = U S W^T gives U and S;
-            # the right vectors span X^T U_k = V_k S_k. Dividing by S_k would lose orthogonality like
-            # eps * s_0 / s_k in float32; the QR of X^T U_k gives V_k orthonormal to rounding instead (its columns
-            # come out in S's order, signs are fixed below). Q is never formed: about 1.6x faster than svd(X).
+            # Wide data: X^T = QR, so X = R^T Q^T and the SVD of the small n x n matrix
+            # R^T = U S W^T gives U and S; the right vectors span X^T U_k = V_k S_k.
+            # Dividing by S_k would lose orthogonality like eps * s_0 / s_k in float32;
+            # the QR of X^T U_k gives V_k orthonormal to rounding instead (its columns
+            # come out in S's order, signs are fixed below). Q is never formed: about
+            # 1.6x faster than svd(X).
             u, s, _ = _svd(torch.linalg.qr(centred.T, mode="r").R.T)
             if bool((s[:k] > s[0] * torch.finfo(s.dtype).eps * max(n, d)).all()):
                 vt = torch.linalg.qr(centred.T @ u[:, :k]).Q.T
@@ -104,7 +115,8 @@ class PCA:
         else:
             s, vt = self._randomized_svd(centred, k)
         s, vt = s[:k], vt[:k]
-        # scikit-learn's sign rule: the largest-magnitude entry of each component is positive
+        # scikit-learn's sign rule: the largest-magnitude entry of each component is
+        # positive
         signs = torch.sign(vt.gather(1, vt.abs().argmax(dim=1, keepdim=True)))
         self.components_ = vt * signs
         self.singular_values_ = s

@@ -138,11 +138,12 @@ class ProductQuantizer:
         return torch.stack([squared_distances(self._sub(q, j), self.centroids[j]) for j in range(self.m)], dim=1)
 
     def adc(self, tables: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
-        """``(n_queries, n_codes)`` scores of the codes, each the sum of its ``m`` table entries."""
+        """``(n_queries, n_codes)`` scores of the codes, each the sum of its ``m`` table
+        entries."""
         codes = self._codes(codes)
         if tables.ndim != 3 or tables.shape[1:] != (self.m, self.ksub):
-            raise ShapeError(f"tables must be (n_queries, m={self.m}, {self.ksub}), as tables() returns; "
-                             f"got {tuple(tables.shape)}.")
+            raise ShapeError(f"tables must be (n_queries, m={self.m}, {self.ksub}), "
+                             f"as tables() returns; got {tuple(tables.shape)}.")
         out = tables[:, 0, codes[:, 0]].clone()
         for j in range(1, self.m):
             out += tables[:, j, codes[:, j]]

@@ -52,11 +52,13 @@ def check_labels(y: Array, n: int, device: torch.device | None = None) -> torch.
 
 
 class LinearProbe:
-    """Multinomial logistic regression with an L2 penalty on the weights (not the bias)."""
+    """Multinomial logistic regression with an L2 penalty on the weights (not the bias); ValueError for a
+    negative ``l2`` or a ``max_iter`` below 1."""
 
     def __init__(self, l2: float = 1e-4, max_iter: int = 500, device: str | torch.device | None = None) -> None:
         if l2 < 0:
             raise ValueError(f"l2 must be non-negative, got {l2}.")
+        check_positive("max_iter", max_iter)
         self.l2, self.max_iter, self.device = l2, max_iter, get_device(device)
         self.weight: torch.Tensor | None = None
         self.bias: torch.Tensor | None = None

@@ -25,6 +25,7 @@ information-theoretic probing (MDL).
 
 from __future__ import annotations
 
+import numbers
 import random
 from dataclasses import dataclass
 from typing import Sequence
@@ -33,7 +34,7 @@ import torch
 
 from .corpora import news_articles, news_sources, split_sentences, tokenize
 from .data import word_categories
-from .errors import EmptyInputError, ShapeError
+from .errors import EmptyInputError, ShapeError, check_positive
 from .probe import check_labels
 
 
@@ -137,7 +138,13 @@ def word_in_context_task(per_word: int = 3, words: Sequence[str] | None = None, 
 def outlet_task(per_outlet: int = 250, sentence_index: int = 1, min_words: int = 8, max_words: int = 40,
                 seed: int = 0) -> ProbeTask:
     """One sentence (the ``sentence_index``-th of the text) from ``per_outlet`` random articles of each
-    outlet; label = the outlet. The first sentence (index 0) often names the outlet or its city line."""
+    outlet; label = the outlet. The first sentence (index 0) often names the outlet or its city line.
+    Raises ValueError if ``per_outlet`` is below 1 or ``sentence_index`` below 0."""
+    check_positive("per_outlet", per_outlet)
+    whole = isinstance(sentence_index, numbers.Integral) and not isinstance(sentence_index, bool)
+    if not (whole and sentence_index >= 0):  # -1 would pick the last sentence, or fail on a short text
+        raise ValueError(f"sentence_index must be a whole number of at least 0 (0: each article's first "
+                         f"sentence); got {sentence_index!r}.")
     by_outlet: dict[str, list[tuple[list[str], str]]] = {}
     for i, ((_, text), outlet) in enumerate(zip(news_articles(), news_sources())):
         sentences = [s for s in _article_sentences(text, max_words) if len(s) >= min_words]
@@ -153,11 +160,14 @@ def outlet_task(per_outlet: int = 250, sentence_index: int = 1, min_words: int =
 
 def ridge_probe(x_train: torch.Tensor, y_train: torch.Tensor, n_classes: int,
                 l2_grid: Sequence[float]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Ridge-regression classifiers (least squares onto one-hot targets, +1/-1 coded as scikit-learn's
-    ``RidgeClassifier``), one ``(weight, bias)`` per penalty in ``l2_grid``, from one eigendecomposition.
+    """Ridge-regression classifiers (least squares onto one-hot targets, +1/-1 coded as
+    scikit-learn's ``RidgeClassifier``), one ``(weight, bias)`` per penalty in
+    ``l2_grid``, from one eigendecomposition.
 
-    With centred ``X`` and targets ``Y``: ``W = (X^T X + l2 I)^{-1} X^T Y``; predict ``argmax(x W + b)``.
-    ``l2 = 0`` is least squares, the minimum-norm solution where ``X^T X`` is singular.
+    With centred ``X`` and targets ``Y``: ``W = (X^T X + l2 I)^{-1} X^T Y``; predict
+    ``argmax(x W + b)``. ``l2 = 0`` is least squares, the minimum-norm solution where
+    ``X^T X`` is singular. No rows raise `EmptyInputError`; NaN or infinity in
+    ``x_train``, or a penalty that is negative or NaN, ValueError.
     """
     _check_probe_input(x_train, y_train, n_classes, l2_grid)
     x = x_train.double()
@@ -171,7 +181,9 @@ def ridge_probe(x_train: torch.Tensor, y_train: torch.Tensor, n_classes: int,
     fits = []
     for l2 in l2_grid:
         scale = evals.clamp(min=0) + l2
-        if l2 == 0:  # least squares: directions without variance (d > n, constant features) get no weight
+        if l2 == 0:
+            # least squares: directions without variance (d > n, constant features)
+            # get no weight
             kept = evals > evals.max() * max(xc.shape) * torch.finfo(evals.dtype).eps
             scale = torch.where(kept, scale, torch.inf)
         weight = evecs @ (projected / scale[:, None])
@@ -180,21 +192,27 @@ def ridge_probe(x_train: torch.Tensor, y_train: torch.Tensor, n_classes: int,
 
 
 def _check_probe_input(x: torch.Tensor, y: torch.Tensor, n_classes: int, l2_grid: Sequence[float]) -> None:
-    """One label in range per row of x, and a non-empty grid of non-negative penalties."""
+    """At least one row of finite x, one label in range per row, and a non-empty grid of non-negative
+    penalties: `ShapeError`, `EmptyInputError` or ValueError otherwise."""
     if x.ndim != 2 or len(x) != len(y):
         raise ShapeError(f"x_train must be (n, d) with one label per row; got {tuple(x.shape)} and {len(y)} labels.")
+    if len(x) == 0:
+        raise EmptyInputError("x_train has no rows: there is nothing to fit; check the training split.")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x_train contains NaN or infinity; remove or impute those rows first.")
     _check_labels(y, n_classes)
     if len(l2_grid) == 0:
         raise EmptyInputError("l2_grid is empty; give at least one penalty, e.g. (1.0,).")
-    if any(l2 < 0 for l2 in l2_grid):
-        raise ValueError(f"l2 penalties must be non-negative, got {list(l2_grid)}.")
+    if not all(l2 >= 0 for l2 in l2_grid):  # not `l2 < 0`: that lets NaN through
+        raise ValueError(f"l2 penalties must be non-negative numbers, got {list(l2_grid)}.")
 
 
 def probe_layers(features: Sequence[torch.Tensor], task: ProbeTask, seeds: Sequence[int] = (0, 1, 2),
                  l2_grid: Sequence[float] = (1e-1, 1e0, 1e1, 1e2, 1e3)) -> torch.Tensor:
     """Test accuracy of a linear (ridge) probe on each layer's features ``(n, d)``, for each seed's split:
     a ``(layers, seeds)`` tensor. Features are standardised on the training part; the penalty with the
-    best validation accuracy is scored once on the test part."""
+    best validation accuracy is scored once on the test part. Features that are not ``(n, d)`` raise
+    `ShapeError`, features with NaN or infinity ValueError, both naming the layer."""
     if not features:
         raise EmptyInputError("no layer features given; pass one (n, d) tensor per layer.")
     if len(seeds) == 0:
@@ -202,6 +220,9 @@ def probe_layers(features: Sequence[torch.Tensor], task: ProbeTask, seeds: Seque
     for layer, x in enumerate(features):
         if x.ndim != 2 or x.shape[0] != len(task):
             raise ShapeError(f"layer {layer}: features must be (n={len(task)}, d); got {tuple(x.shape)}.")
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(f"layer {layer}: features contain NaN or infinity; check how that layer's vectors "
+                             "were computed (an overflow in float16?).")
     scores = torch.zeros(len(features), len(seeds), dtype=torch.float64)
     for j, seed in enumerate(seeds):
         train, val, test = task.split(seed)

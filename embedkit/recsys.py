@@ -50,7 +50,10 @@ class Ratings:
     @classmethod
     def from_arrays(cls, users: Sequence, items: Sequence, values: Sequence[float], times: Sequence[int] | None = None,
                     scale: tuple[float, float] = (1.0, 5.0)) -> "Ratings":
-        """Validate raw (user, item, rating) rows and index the IDs in order of first appearance."""
+        """Validate raw (user, item, rating) rows and index the IDs in order of first appearance.
+
+        Raises ValueError for NaN ratings, ratings off the scale, pairs rated twice and missing (None or NaN)
+        user or item IDs."""
         values = np.asarray(values, dtype=np.float64)
         if len(values) == 0:
             raise EmptyInputError("no ratings given.")
@@ -65,6 +68,10 @@ class Ratings:
                              "fix the data or pass the right scale.")
         user_ids = list(dict.fromkeys(users))
         item_ids = list(dict.fromkeys(items))
+        for name, raw, known in (("user", users, user_ids), ("item", items, item_ids)):
+            if any(_missing(x) for x in known):  # the distinct IDs only: cheap when none is missing
+                raise ValueError(f"{sum(_missing(x) for x in raw)} {name} IDs are missing (None or NaN); drop "
+                                 "those rows first (e.g. pandas' dropna), or fill them in.")
         u_index = {raw: u for u, raw in enumerate(user_ids)}
         i_index = {raw: i for i, raw in enumerate(item_ids)}
         u = torch.tensor([u_index[x] for x in users], dtype=torch.long)
@@ -88,16 +95,19 @@ class Ratings:
         return len(self.item_ids)
 
     def user(self, raw_id) -> int:
-        """The index of a raw user ID; `UnknownIDError` for a user with no training ratings."""
+        """The index of a raw user ID; `UnknownIDError` for a user with no training ratings (the message says
+        so when the ID is known as another type: the string '1' where the IDs are the int 1, or back)."""
         if raw_id not in self._user_index:
             raise UnknownIDError(f"user {raw_id!r} has no ratings in this data (a cold-start user): the model "
-                                 "has no vector for them; recommend popular items or collect ratings first.")
+                                 "has no vector for them; recommend popular items or collect ratings first."
+                                 + _other_type(raw_id, self._user_index, "user"))
         return self._user_index[raw_id]
 
     def item(self, raw_id) -> int:
-        """The index of a raw item ID; `UnknownIDError` for an item nobody rated."""
+        """The index of a raw item ID; `UnknownIDError` for an item nobody rated (or known as another type)."""
         if raw_id not in self._item_index:
-            raise UnknownIDError(f"item {raw_id!r} has no ratings in this data (a cold-start item).")
+            raise UnknownIDError(f"item {raw_id!r} has no ratings in this data (a cold-start item)."
+                                 + _other_type(raw_id, self._item_index, "item"))
         return self._item_index[raw_id]
 
     def subset(self, rows: torch.Tensor) -> "Ratings":
@@ -117,9 +127,45 @@ class Ratings:
         return m
 
 
+def _missing(raw) -> bool:
+    """Whether a raw ID is None, NaN (the one value unequal to itself) or pandas' NA (which refuses bool())."""
+    try:
+        return raw is None or bool(raw != raw)
+    except TypeError:
+        return True
+
+
+def _other_type(raw_id, index: dict, name: str) -> str:
+    """A hint for an unknown ID that the index holds as another type ('1' for 1, or 1 for '1'); else ''."""
+    others = [str(raw_id)] + ([int(raw_id)] if isinstance(raw_id, str) and raw_id.strip().isdecimal() else [])
+    for other in others:
+        if type(other) is not type(raw_id) and other in index:
+            return (f" The {name} IDs here are of type {type(other).__name__}, and {other!r} is one of them: "
+                    f"pass {other!r}, not {raw_id!r}.")
+    return ""
+
+
+def check_same_ids(train: Ratings, test: Ratings) -> None:
+    """A ValueError unless ``test`` indexes users and items as ``train`` does (the same raw ID lists), as the
+    splits of one `Ratings` do; else its index pairs would name other users and items."""
+    for name in ("user", "item"):
+        ours, theirs = getattr(train, f"{name}_ids"), getattr(test, f"{name}_ids")
+        if ours is not theirs and ours != theirs:
+            raise ValueError(f"test indexes its {name}s differently from train (another {name}_ids list), so "
+                             f"its index pairs would name other {name}s. Build test with random_split, "
+                             "leave_last_out or subset of the same Ratings.")
+
+
 def check_index_pairs(users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int, model: str) -> None:
-    """(user, item) index pairs for a ``model`` of ``n_users`` x ``n_items``: 1-D, of equal length, in range.
-    Reading the range makes a GPU wait: the training loops check their data once, up front."""
+    """(user, item) index pairs for a ``model`` of ``n_users`` x ``n_items``: integer tensors, 1-D, of equal
+    length, in range. Reading the range makes a GPU wait: the training loops check their data once, up front."""
+    for ids in (users, items):
+        if not isinstance(ids, torch.Tensor):
+            raise TypeError(f"users and items must be tensors; got {type(ids).__name__}. Wrap them with "
+                            "torch.as_tensor first.")
+        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+            raise TypeError(f"user and item ids must be integers (indices); got {ids.dtype}. Translate raw IDs "
+                            "with Ratings.user() / Ratings.item(), or convert whole numbers with .long().")
     if users.shape != items.shape or users.ndim != 1:
         raise ShapeError(f"users and items must be 1-D and of equal length; got {tuple(users.shape)}, "
                          f"{tuple(items.shape)}.")
@@ -199,6 +245,9 @@ def ranking_metrics(scores: torch.Tensor, train: Ratings, test: Ratings, k: int 
     Items the user rated in ``train`` are excluded from the ranking. Relevant
     items are the user's test items rated at least ``relevant_from``; users
     without any are skipped. NDCG uses binary gains.
+
+    ``test`` must index users and items as ``train`` does (a split of the same `Ratings`: `random_split`,
+    `leave_last_out`, `Ratings.subset`); a ValueError otherwise.
     """
     if scores.ndim != 2:
         raise ShapeError(f"scores must be a users x items matrix; got shape {tuple(scores.shape)}.")
@@ -207,6 +256,7 @@ def ranking_metrics(scores: torch.Tensor, train: Ratings, test: Ratings, k: int 
     if scores.shape != (train.n_users, train.n_items):
         raise ShapeError(f"scores must be {train.n_users} users x {train.n_items} items, as in train; got "
                          f"{tuple(scores.shape)}. Build the model with train.n_users and train.n_items.")
+    check_same_ids(train, test)
     scores = scores.detach().clone().float().cpu()
     if bool(scores.isnan().any()):
         raise ValueError(f"{int(scores.isnan().sum())} scores are NaN; the model diverged or was not fitted: "

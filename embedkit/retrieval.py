@@ -32,9 +32,12 @@ from torch.nn import functional as F
 from .errors import EmptyInputError, ShapeError, UnknownIDError
 
 
-def in_batch_negatives_loss(queries: torch.Tensor, positives: torch.Tensor, scale: float = 20.0,
-                            hard_negatives: torch.Tensor | None = None) -> torch.Tensor:
-    """InfoNCE for (N, d) queries and their (N, d) positives: the mean cross-entropy of picking the own positive.
+def in_batch_negatives_loss(
+    queries: torch.Tensor, positives: torch.Tensor, scale: float = 20.0,
+    hard_negatives: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """InfoNCE for (N, d) queries and their (N, d) positives: the mean cross-entropy of
+    picking the own positive.
 
     Logits are ``scale`` times the cosine similarity of each query to every
     candidate: the N positives, then, if ``hard_negatives`` (N, d) is given, the N
@@ -43,18 +46,24 @@ def in_batch_negatives_loss(queries: torch.Tensor, positives: torch.Tensor, scal
     ``scale`` is one over the temperature. The loss is computed on ``queries``'s device.
     """
     if queries.ndim != 2 or positives.shape != queries.shape:
-        raise ShapeError(f"queries and positives must be (N, d) of the same shape, row i of positives the match of "
-                         f"query i; got {tuple(queries.shape)} and {tuple(positives.shape)}.")
+        raise ShapeError("queries and positives must be (N, d) of the same shape, "
+                         "row i of positives the match of query i; "
+                         f"got {tuple(queries.shape)} and {tuple(positives.shape)}.")
     if hard_negatives is not None and hard_negatives.shape != queries.shape:
-        raise ShapeError(f"hard_negatives must be (N, d) like queries, one per query; got {tuple(hard_negatives.shape)} "
-                         f"for queries of shape {tuple(queries.shape)}. Pass one hard negative per query, or None.")
+        raise ShapeError("hard_negatives must be (N, d) like queries, one per query; "
+                         f"got {tuple(hard_negatives.shape)} for queries of shape "
+                         f"{tuple(queries.shape)}. "
+                         "Pass one hard negative per query, or None.")
     if not queries.is_floating_point():
-        raise TypeError(f"embeddings must be floating point; got {queries.dtype}. Convert with .float().")
+        raise TypeError(f"embeddings must be floating point; got {queries.dtype}. "
+                        "Convert with .float().")
     if len(queries) < 2:
-        raise ValueError(f"in_batch_negatives_loss needs at least 2 pairs per batch (the other pairs' positives are "
-                         f"the negatives); got {len(queries)}.")
+        raise ValueError("in_batch_negatives_loss needs at least 2 pairs per batch "
+                         "(the other pairs' positives are the negatives); "
+                         f"got {len(queries)}.")
     if not (scale > 0 and math.isfinite(scale)):
-        raise ValueError(f"scale must be a positive finite number (1 / temperature; 20 is usual); got {scale}.")
+        raise ValueError("scale must be a positive finite number "
+                         f"(1 / temperature; 20 is usual); got {scale}.")
     columns = [positives] if hard_negatives is None else [positives, hard_negatives]
     candidates = torch.cat([c.to(queries.device, queries.dtype) for c in columns])
     logits = F.normalize(queries, dim=-1) @ F.normalize(candidates, dim=-1).T * scale

@@ -49,7 +49,7 @@ def _check_metric(metric: str) -> str:
 
 
 def _check_k(k: int, n: int) -> None:
-    if not isinstance(k, numbers.Integral) or k < 1:
+    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:  # True is an int, not a count
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     if k > n:
         raise ValueError(f"k={k} is larger than the database ({n} vectors); ask for k <= {n} or add vectors.")
@@ -99,13 +99,17 @@ def _common(q: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     return q.to(dtype), x.to(dtype)
 
 
-def exact_search(queries: Vectors, database: Vectors, k: int, metric: str = "ip", batch_size: int = 1024,
-                 database_batch_size: int = 32768,
-                 device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The exact top-``k`` of the database for each query: ``(scores, ids)``, each ``(n_queries, k)``.
+def exact_search(
+    queries: Vectors, database: Vectors, k: int, metric: str = "ip",
+    batch_size: int = 1024, database_batch_size: int = 32768,
+    device: str | torch.device | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The exact top-``k`` of the database for each query: ``(scores, ids)``, each
+    ``(n_queries, k)``.
 
-    ``"ip"`` and ``"cosine"`` give similarities, largest first; ``"l2"`` gives squared distances,
-    smallest first. Queries go ``batch_size`` and database rows ``database_batch_size`` at a time.
+    ``"ip"`` and ``"cosine"`` give similarities, largest first; ``"l2"`` gives squared
+    distances, smallest first. Queries go ``batch_size`` and database rows
+    ``database_batch_size`` at a time.
     """
     _check_metric(metric)
     dev = get_device(device)
@@ -113,11 +117,13 @@ def exact_search(queries: Vectors, database: Vectors, k: int, metric: str = "ip"
     q = check_vectors(queries, "the query vectors", dev, dim=x.shape[1])
     _check_k(k, x.shape[0])
     k = int(k)
-    check_positive("batch_size", batch_size), check_positive("database_batch_size", database_batch_size)
+    check_positive("batch_size", batch_size)
+    check_positive("database_batch_size", database_batch_size)
     q, x = _common(q, x)
     if metric == "cosine":
         q, x = _unit(q), _unit(x)
-    return _finish(_topk_blocked(q, x, k, metric, batch_size, database_batch_size), metric)
+    return _finish(
+        _topk_blocked(q, x, k, metric, batch_size, database_batch_size), metric)
 
 
 class IVFFlat:
@@ -125,7 +131,7 @@ class IVFFlat:
 
     def __init__(self, nlist: int, metric: str = "l2", n_iter: int = 10, seed: int = 0,
                  device: str | torch.device | None = None) -> None:
-        if not isinstance(nlist, numbers.Integral) or nlist < 1:
+        if not isinstance(nlist, numbers.Integral) or isinstance(nlist, bool) or nlist < 1:
             raise ValueError(f"nlist must be a positive integer, got {nlist!r}.")
         self.nlist, self.metric, self.n_iter, self.seed = nlist, _check_metric(metric), n_iter, seed
         self.device = get_device(device)
@@ -228,7 +234,7 @@ class IVFFlat:
         if self.ntotal == 0:
             raise RuntimeError(f"this {type(self).__name__} index is empty; call add(x) with the database vectors "
                                "before searching.")
-        if not isinstance(nprobe, numbers.Integral) or not 1 <= nprobe <= self.nlist:
+        if not isinstance(nprobe, numbers.Integral) or isinstance(nprobe, bool) or not 1 <= nprobe <= self.nlist:
             raise ValueError(f"nprobe must be an integer from 1 to nlist={self.nlist}, got {nprobe!r}; "
                              "more lists probed means higher recall and slower search.")
         q = self._prepare(queries, "the query vectors", self.dim)
@@ -253,7 +259,8 @@ class IVFFlat:
 
     def search(self, queries: Vectors, k: int, nprobe: int = 1,
                batch_size: int = 1024) -> tuple[torch.Tensor, torch.Tensor]:
-        """Approximate top-``k``: ``(scores, ids)`` from the ``nprobe`` lists nearest to each query."""
+        """Approximate top-``k``: ``(scores, ids)`` from the ``nprobe`` lists nearest to
+        each query."""
         q, k, nprobe = self._search_inputs(queries, k, nprobe)
         check_positive("batch_size", batch_size)
         vectors_sq = self.vectors.pow(2).sum(dim=1) if self.metric == "l2" else None

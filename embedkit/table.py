@@ -110,7 +110,11 @@ class EmbeddingTable:
         return EmbeddingTable(list(words), self.vectors[self.ids(words)], self.device)
 
     def ids(self, words: str | Sequence[str]) -> torch.Tensor:
-        """Row indices of ``words`` as a LongTensor; `UnknownWordError` names every missing word."""
+        """Row indices of ``words`` as a LongTensor; `UnknownWordError` names every missing word, TypeError
+        refuses a position (an int or a slice) in place of words."""
+        if isinstance(words, (int, np.integer, slice)):
+            raise TypeError(f"index by word, not by position (got {words!r}); t.words[i] is row i's word and "
+                            "t.vectors[i] its vector.")
         single = isinstance(words, str)
         words = [words] if single else list(words)
         if not words:
@@ -127,12 +131,15 @@ class EmbeddingTable:
         return ids[0] if single else ids
 
     def __getitem__(self, words: str | Sequence[str]) -> torch.Tensor:
-        """The vector of a word, or an ``(n, dim)`` matrix for a list of words."""
+        """The vector of a word, or an ``(n, dim)`` matrix for a list of words (TypeError for ``t[0]``: see `ids`)."""
         return self.vectors[self.ids(words)]
 
     # -- similarity --------------------------------------------------------------------------
     def similarity(self, a: str, b: str) -> float:
-        """Cosine similarity of two words."""
+        """Cosine similarity of two words; TypeError for anything but two strings (see `similarities`)."""
+        if not (isinstance(a, str) and isinstance(b, str)):
+            raise TypeError(f"similarity takes two words (strings); got {type(a).__name__} and {type(b).__name__}. "
+                            "For many pairs use similarities([(a, b), ...]); for one word against all, cosine(word).")
         return float(self.unit[self.ids(a)] @ self.unit[self.ids(b)])
 
     def similarities(self, pairs: Sequence[tuple[str, str]]) -> torch.Tensor:
@@ -145,6 +152,8 @@ class EmbeddingTable:
 
     def _as_matrix(self, query: Query) -> tuple[torch.Tensor, list[list[int]], bool]:
         """Turn a query into unit-length rows, the ids to exclude per row, and whether it was single."""
+        if isinstance(query, np.ndarray) and query.dtype.kind == "U":  # words in a numpy array, as `ids` takes
+            query = query.tolist()
         if isinstance(query, str) or (isinstance(query, Sequence) and not isinstance(query, torch.Tensor)
                                       and len(query) > 0 and all(isinstance(q, str) for q in query)):
             ids = self.ids(query)
@@ -162,10 +171,16 @@ class EmbeddingTable:
             raise EmptyInputError("empty query; pass at least one vector.")
         if not bool(torch.isfinite(x).all()):
             raise ValueError("query vectors contain NaN or infinity; pass finite vectors.")
-        return x / x.norm(dim=1, keepdim=True).clamp_min(1e-30), [[] for _ in range(x.shape[0])], single
+        norms = x.norm(dim=1, keepdim=True)
+        if not bool((norms > 0).all()):
+            raise ValueError(f"query vector {int((norms == 0).nonzero()[0, 0])} has length 0: its cosine with any "
+                             "word is undefined; pass a vector with at least one non-zero component.")
+        return x / norms.clamp_min(1e-30), [[] for _ in range(x.shape[0])], single
 
     def cosine(self, query: Query) -> torch.Tensor:
-        """Cosine similarity of each query (word or vector) to every word: ``(n_queries, n_words)``."""
+        """Cosine similarity of each query (word or vector) to every word: ``(n_queries, n_words)``.
+
+        Query vectors must be finite and not all zeros (ValueError)."""
         return self._as_matrix(query)[0] @ self.unit.T
 
     def _topk(self, x: torch.Tensor, exclude: list[list[int]], k: int,
@@ -196,7 +211,7 @@ class EmbeddingTable:
 
         A single word or vector gives one list of ``(word, score)``; several give a list of lists.
         ``k`` is capped at the number of words left after the exclusion (as gensim's ``most_similar``),
-        so a query word is never returned.
+        so a query word is never returned. Query vectors must be finite and not all zeros (ValueError).
         """
         k = check_positive("k", k)
         x, exclude, single = self._as_matrix(query)
@@ -224,7 +239,8 @@ class EmbeddingTable:
 
     def analogy_ids(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, k: int = 1,
                     restrict: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batched 3CosAdd on row ids: top-``k`` scores and ids of ``b - a + c``, excluding a, b, c.
+        """Batched 3CosAdd on row ids: top-``k`` scores and ids of ``b - a + c``,
+        excluding a, b, c.
 
         The query is the normalised mean of the unit vectors of b, c and -a, as in
         word2vec's ``compute-accuracy`` and gensim; ``restrict`` limits candidates

@@ -6,6 +6,7 @@ which always report a ratio against a reference measured in the same run.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from typing import Callable
@@ -35,7 +36,11 @@ def measure(fn: Callable[[], object], repeat: int = 5, warmup: int = 1,
 
 
 def format_seconds(seconds: float) -> str:
-    """Human-readable duration such as ``'12.3 ms'`` (the unit the notebooks' sanitizer recognises)."""
+    """Human-readable duration such as ``'12.3 ms'`` (the unit the notebooks' sanitizer recognises).
+    ValueError for a negative, NaN or infinite number of seconds (map a missing time to a placeholder first)."""
+    if not 0 <= seconds < math.inf:
+        raise ValueError(f"seconds must be a finite number of at least 0; got {seconds!r}. Show a missing time "
+                         "as a placeholder instead, e.g. format_seconds(t) if t == t else '-'.")
     if seconds >= 100:
         return f"{seconds:.0f} s"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):

@@ -192,36 +192,48 @@ def _merge(values: torch.Tensor, ids: torch.Tensor, scores: torch.Tensor, start:
     return values, ids
 
 
-def _topk_blocked(q: torch.Tensor, database: torch.Tensor, k: int, metric: str, batch_size: int,
-                  database_batch_size: int, decode=None, numpy_blas: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Larger-is-better top-k of prepared queries against a prepared database, block by block.
+def _topk_blocked(
+    q: torch.Tensor, database: torch.Tensor, k: int, metric: str, batch_size: int,
+    database_batch_size: int, decode=None, numpy_blas: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Larger-is-better top-k of prepared queries against a prepared database, block by
+    block.
 
-    ``decode``, when given, turns each block of ``database`` rows (codes) into float vectors first. For
-    ``"l2"`` the rows are ranked by ``2 q.x - |x|^2``, which orders them as ``-|q - x|^2`` does (``|q|^2`` is
-    the same for every row), and ``|q|^2`` is subtracted from the k winners only. The database goes block by
-    block (each read and decoded once), the queries a batch at a time against each; see `_merge`.
+    ``decode``, when given, turns each block of ``database`` rows (codes) into float
+    vectors first. For ``"l2"`` the rows are ranked by ``2 q.x - |x|^2``, which orders
+    them as ``-|q - x|^2`` does (``|q|^2`` is the same for every row), and ``|q|^2``
+    is subtracted from the k winners only. The database goes block by block (each
+    read and decoded once), the queries a batch at a time against each; see `_merge`.
     ``numpy_blas``: as in `matmul_nt`.
     """
     lhs = q * 2 if metric == "l2" else q  # times 2 is exact
     neg_sq = _sq_norms(database).neg_() if metric == "l2" and decode is None else None
     values, ids = _empty_best(len(q), k, q)
-    buffer = _empty((min(batch_size, len(q)) * min(database_batch_size, len(database)),), q)  # every block's scores
-    for ds in range(0, len(database), database_batch_size):  # each block is read (and decoded) once
+    # every block's scores
+    buffer = _empty(
+        (min(batch_size, len(q)) * min(database_batch_size, len(database)),), q)
+    # each block is read (and decoded) once
+    for ds in range(0, len(database), database_batch_size):
         block = database[ds:ds + database_batch_size]
         block = block if decode is None else decode(block)
         if metric == "l2":
-            sq = _sq_norms(block).neg_() if neg_sq is None else neg_sq[ds:ds + len(block)]
-        chunked = len(block) // _CHUNK * _CHUNK if len(block) >= 4 * k * _CHUNK else 0  # then the rest alone
+            sq = (_sq_norms(block).neg_() if neg_sq is None
+                  else neg_sq[ds:ds + len(block)])
+        chunked = (len(block) // _CHUNK * _CHUNK if len(block) >= 4 * k * _CHUNK
+                   else 0)  # then the rest alone
         for qs in range(0, len(q), batch_size):
             rows = slice(qs, qs + batch_size)
             block_q, top_values, top_ids = lhs[rows], values[rows], ids[rows]
             for lo, hi in ((0, chunked), (chunked, len(block))):
                 if hi > lo:
-                    scores = matmul_nt(block_q, block[lo:hi], buffer[:len(block_q) * (hi - lo)].view(-1, hi - lo),
-                                       numpy_blas)
+                    scores = matmul_nt(
+                        block_q, block[lo:hi],
+                        buffer[:len(block_q) * (hi - lo)].view(-1, hi - lo),
+                        numpy_blas)
                     if metric == "l2":
                         scores.add_(sq[lo:hi])
-                    top_values, top_ids = _merge(top_values, top_ids, scores, ds + lo, k)
+                    top_values, top_ids = _merge(top_values, top_ids, scores,
+                                                 ds + lo, k)
             values[rows], ids[rows] = top_values, top_ids
     if metric == "l2":  # minus the squared distances, clamped at 0 as faiss does
         values = values.sub_(q.pow(2).sum(dim=1, keepdim=True)).clamp_max_(0)

@@ -21,6 +21,7 @@ import math
 import time
 from typing import Callable, Iterable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -73,6 +74,26 @@ class History(list):
         return f"History({list.__repr__(self)}, best_epoch={self.best_epoch}, seconds={self.seconds:.3g})"
 
 
+def check_finite(name: str, value: float, allow_zero: bool = False, why: str = "", hint: str = "") -> None:
+    """A ValueError that names ``value`` unless it is a finite number above 0 (at least 0 with ``allow_zero``):
+    a learning rate or a penalty. ``why`` follows the rule in the message, ``hint`` ends it."""
+    number = math.nan
+    if not isinstance(value, (str, bytes, bool)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    if not ((0 <= number) if allow_zero else (0 < number)) or number == math.inf:
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a {kind} finite number{why}; got {value!r}.{hint}")
+
+
+def check_lr(lr: float) -> None:
+    """A ValueError unless the learning rate ``lr`` is a positive finite number."""
+    check_finite("lr", lr, hint=" Pass a small positive step such as the default (with 0 nothing is learned, "
+                                "a negative lr climbs the loss).")
+
+
 def _check(tensors: tuple[torch.Tensor, ...], what: str) -> int:
     if isinstance(tensors, torch.Tensor):
         raise TypeError(f"{what} must be a tuple of tensors, e.g. (x,) or (x, y); got a single tensor.")
@@ -116,11 +137,14 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
     2017), which lets minibatch noise settle at the end. ``on_epoch(epoch, model)``,
     if given, is called after every epoch (epoch counts from 1; the chapters use it
     to probe a representation as it is learned).
+
+    Raises ValueError for an ``lr`` that is not a positive finite number.
     """
     n = _check(train, "train")
     if val is not None:
         _check(val, "val")
     check_positive("epochs", epochs), check_positive("batch_size", batch_size)
+    check_lr(lr)
     device = get_device(device)
     model.to(device)
     data = [t.to(device) for t in train]
@@ -167,15 +191,17 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
 
 
 @torch.no_grad()
-def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, batch_size: int = 2048,
-            device: str | torch.device | None = None) -> torch.Tensor:
+def batched(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor | np.ndarray | list,
+            batch_size: int = 2048, device: str | torch.device | None = None) -> torch.Tensor:
     """``fn`` applied to ``x`` in chunks on ``device``, without gradients; the results concatenated on
     ``x``'s device (a tuple of tensors for an ``fn`` that returns a tuple, each concatenated).
 
     ``device`` defaults to the device of the module whose method ``fn`` is
     (``batched(model.embed, x)``), else to `get_device`'s choice. The results come back to where ``x``
     is, so data kept on the CPU stream through a GPU and come back ready for numpy and matplotlib.
+    A numpy array or a list is turned into a tensor first (``torch.as_tensor``, its dtype kept).
     """
+    x = torch.as_tensor(x)  # a tensor passes through unchanged
     owner = getattr(fn, "__self__", fn)
     if device is None and isinstance(owner, nn.Module) and any(True for _ in owner.parameters()):
         device = next(owner.parameters()).device

@@ -28,17 +28,22 @@ from torch import nn
 from torch.nn import functional as F
 
 from .autoencoder import check_codes, flatten_inputs
+from .errors import check_positive
 from .images import check_pixels
 
 
 def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per row, in closed form: 0.5 * sum(exp(logvar) + mu^2 - 1 - logvar)."""
+    """KL(N(mu, diag(exp(logvar))) || N(0, I)) per row, in closed form:
+    0.5 * sum(exp(logvar) + mu^2 - 1 - logvar)."""
     return 0.5 * (logvar.exp() + mu.pow(2) - 1.0 - logvar).sum(dim=-1)
 
 
 def monte_carlo_kl(mu: torch.Tensor, logvar: torch.Tensor, samples: int = 10_000,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """The same KL estimated by sampling: the mean of log q(z) - log p(z) over ``samples`` draws z ~ q, per row."""
+    """The same KL estimated by sampling: the mean of log q(z) - log p(z) over ``samples`` draws z ~ q, per row.
+
+    Raises ValueError if ``samples`` is not a whole number of at least 1."""
+    check_positive("samples", samples)  # 0 draws would give a NaN mean
     where = generator.device if generator is not None else mu.device  # draw where the generator lives
     eps = torch.randn((samples, *mu.shape), generator=generator, dtype=mu.dtype, device=where).to(mu.device)
     z = mu + (0.5 * logvar).exp() * eps
@@ -79,11 +84,14 @@ class VAE(nn.Module):
         return torch.sigmoid(self.decode_logits(z))
 
     def elbo(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-example reconstruction log-likelihood E_q[log p(x|z)] (one sample) and KL; ELBO = first - second."""
+        """Per-example reconstruction log-likelihood E_q[log p(x|z)] (one sample) and
+        KL; ELBO = first - second."""
         mu, logvar = self.encode(x)
-        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)  # the reparameterisation trick
+        # the reparameterisation trick
+        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
         target = flatten_inputs(x, self.in_features)
-        log_lik = -F.binary_cross_entropy_with_logits(self.decode_logits(z), target, reduction="none").sum(-1)
+        log_lik = -F.binary_cross_entropy_with_logits(
+            self.decode_logits(z), target, reduction="none").sum(-1)
         return log_lik, gaussian_kl(mu, logvar)
 
     @torch.no_grad()

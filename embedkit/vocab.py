@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .errors import EmptyInputError, UnknownWordError
+from .errors import EmptyInputError, UnknownWordError, check_positive
 
 
 def _word_lists(sentences: Iterable[Sequence[str]]) -> Iterator[Sequence[str]]:
@@ -41,9 +41,14 @@ class Vocabulary:
 
     @classmethod
     def build(cls, sentences: Iterable[Sequence[str]], min_count: int = 5, max_size: int | None = None) -> "Vocabulary":
-        """Count words; keep those seen ``min_count`` times or more (at most ``max_size``, most frequent)."""
+        """Count words; keep those seen ``min_count`` times or more (at most ``max_size``, most frequent).
+
+        Raises ValueError if ``min_count`` or ``max_size`` (None: no limit) is below 1, and
+        `EmptyInputError` if no word is left."""
         if min_count < 1:
             raise ValueError(f"min_count must be at least 1, got {min_count}.")
+        if max_size is not None:  # -1 would silently drop the rarest word
+            check_positive("max_size", max_size)
         counter: Counter[str] = Counter(chain.from_iterable(_word_lists(sentences)))
         if not counter:
             raise EmptyInputError("the corpus is empty: no words to build a vocabulary from.")

@@ -80,6 +80,8 @@ class Word2VecConfig:
     gensim's is absolute, 1e-4), ``workers`` (1, reproducible; gensim's 3), and ``shared_negatives``,
     ``block`` and ``graph``, which gensim does not have (``block`` None: `default_block`; ``graph``: blocks
     of one shape from `embedkit.word2vec_graph`, replayed as a CUDA graph on a GPU).
+
+    Raises ValueError for a setting out of range (a size below 1, an ``alpha`` that is not a positive number).
     """
 
     dim: int = 100
@@ -109,6 +111,9 @@ class Word2VecConfig:
             raise ValueError("negative must be at least 1: this implementation trains by negative sampling.")
         if self.alpha is None:
             self.alpha = 0.025 if self.sg else 0.05
+        elif not (math.isfinite(self.alpha) and self.alpha > 0):  # 0 would train nothing, < 0 climb the loss
+            raise ValueError(f"alpha (the learning rate) must be a positive number, got {self.alpha}; "
+                             "leave it out (None) for the C tool's default.")
 
 
 def _gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -173,27 +178,36 @@ class Word2Vec:
         picks = torch.randint(len(self._noise_table), shape, generator=self.generator, device=self.device)
         return self._noise_table.index_select(0, picks.reshape(-1)).view(shape)
 
-    def negative_sampling(self, h: torch.Tensor, targets: torch.Tensor, lr: float,
-                          mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One negative-sampling update of the output vectors: the ``m`` hidden vectors ``h[i]`` (n, m, d)
-        all predict ``targets[i]`` against the same noise words (``mask`` (n, m) drops padding rows).
+    def negative_sampling(
+        self, h: torch.Tensor, targets: torch.Tensor, lr: float,
+        mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One negative-sampling update of the output vectors: the ``m`` hidden vectors
+        ``h[i]`` (n, m, d) all predict ``targets[i]`` against the same noise words
+        (``mask`` (n, m) drops padding rows).
 
-        Returns the gradient for ``h`` (already times the rate) and the summed loss (a tensor: reading
-        it would make a GPU wait, so it is only read once per epoch).
+        Returns the gradient for ``h`` (already times the rate) and the summed loss (a
+        tensor: reading it would make a GPU wait, so it is only read once per epoch).
         """
         candidates = self.noise_words((len(targets), 1 + self.config.negative))
         candidates[:, 0] = targets  # (n, 1 + k): the true word, then the noise words
         u = _gather(self.w_out, candidates)  # (n, 1 + k, d)
         score = torch.bmm(u, h.transpose(1, 2)).transpose(1, 2)  # (n, m, 1 + k)
-        # the scores that count: all but a noise word equal to the target (the C tool skips it) and padding
+        # the scores that count: all but a noise word equal to the target (the C tool
+        # skips it) and padding
         valid = candidates != targets[:, None]
         valid[:, 0] = True
-        valid = valid[:, None, :] if mask is None else valid[:, None, :] & mask[:, :, None]
+        valid = (valid[:, None, :] if mask is None
+                 else valid[:, None, :] & mask[:, :, None])
         label = self._label.expand_as(score)  # 1 for the true word, 0 for noise words
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(score, label, valid, reduction="sum")
-        g = (label - torch.sigmoid(score)) * (valid * lr)  # gradient of the log-likelihood, times the rate
-        # (n, 1 + k, d); with one input per example an outer product, faster elementwise on a CPU
-        grad_u = g.transpose(1, 2) * h if h.shape[1] == 1 else torch.bmm(g.transpose(1, 2), h)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            score, label, valid, reduction="sum")
+        # gradient of the log-likelihood, times the rate
+        g = (label - torch.sigmoid(score)) * (valid * lr)
+        # (n, 1 + k, d); with one input per example an outer product, faster
+        # elementwise on a CPU
+        grad_u = (g.transpose(1, 2) * h if h.shape[1] == 1
+                  else torch.bmm(g.transpose(1, 2), h))
         self.w_out.index_add_(0, candidates.reshape(-1), grad_u.reshape(-1, h.shape[2]))
         return torch.bmm(g, u), loss
 

@@ -128,7 +128,8 @@ class WordPieceTokenizer:
         return cls(tokens, max_length=max_length)
 
     def word_pieces(self, word: str) -> list[int]:
-        """Step 3 for one pre-tokenised word: greedy longest-match-first, or ``[UNK]`` for the whole word."""
+        """Step 3 for one pre-tokenised word: greedy longest-match-first, or ``[UNK]``
+        for the whole word."""
         if len(word) > self.max_chars_per_word:
             return [self.unk_id]
         ids, start = [], 0

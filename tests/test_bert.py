@@ -38,6 +38,11 @@ def test_shape_errors():
         model(ids * 20, torch.ones_like(ids))
     with pytest.raises(ShapeError, match="truncate"):
         model(torch.ones(1, 11, dtype=torch.long), torch.ones(1, 11))
+    # attention_maps checks its mask as hidden_states does: a (1, 4) mask used to broadcast over the batch
+    assert model.attention_maps(ids, torch.ones_like(ids)).shape == (2, 2, 2, 4, 4)
+    for mask in (torch.ones(1, 4), torch.ones(2, 3)):
+        with pytest.raises(ShapeError, match=r"attention_mask \(\d, \d\) must match input_ids \(2, 4\)"):
+            model.attention_maps(ids, mask)
 
 
 @pytest.fixture(scope="module")

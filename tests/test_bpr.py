@@ -179,3 +179,35 @@ def test_step_agrees_with_cornac():
         assert all(not np.array_equal(a, b) for a, b in zip((U, V, B), before))  # cornac did update in place
         for ours, theirs in zip(arrays(model), (U, V, B)):
             assert np.allclose(ours, theirs, rtol=0, atol=1e-6)
+
+
+def test_fit_bpr_refuses_bad_learning_rates_penalties_and_a_test_split_indexed_on_its_own():
+    from embedkit.recsys import Ratings
+
+    ratings = Ratings.from_arrays([1, 1, 2, 2, 3, 3, 4], [10, 11, 10, 12, 11, 12, 10], [5, 3, 4, 2, 1, 5, 4])
+    model = lambda: BPR(ratings.n_users, ratings.n_items, factors=2)
+    for lr in (0, -0.5, float("nan")):  # -0.5 climbed the loss, silently
+        with pytest.raises(ValueError, match="lr must be a positive finite number"):
+            fit_bpr(model(), ratings, epochs=1, lr=lr, device="cpu")
+    for l2 in (-0.01, float("nan")):
+        with pytest.raises(ValueError, match="l2 must be a non-negative finite number"):
+            fit_bpr(model(), ratings, epochs=1, l2=l2, device="cpu")
+    assert len(fit_bpr(model(), ratings, epochs=1, l2=0.0, device="cpu")) == 1
+    alone = Ratings.from_arrays([3, 2, 1], [10, 11, 12], [4, 5, 4])
+    untrained = model()
+    with pytest.raises(ValueError, match="indexes its users differently.*random_split"):
+        fit_bpr(untrained, ratings, epochs=1, test=alone, device="cpu")
+    assert torch.equal(untrained.user.weight, model().user.weight)  # refused up front, not after an epoch
+
+
+def test_step_refuses_ids_out_of_range_before_changing_anything():
+    model = BPR(3, 4, factors=2)
+    before = [p.clone() for p in model.parameters()]
+    with pytest.raises(IndexError, match=r"user indices must lie in 0..2"):
+        bpr_step(model, torch.tensor([-1]), torch.tensor([0]), torch.tensor([1]), 0.1, 0.01)
+    with pytest.raises(IndexError, match=r"item indices must lie in 0..3"):  # torch's error came after p_u's update
+        bpr_step(model, torch.tensor([0]), torch.tensor([-1]), torch.tensor([1]), 0.1, 0.01)
+    with pytest.raises(IndexError, match=r"item indices must lie in 0..3"):
+        bpr_step(model, torch.tensor([0]), torch.tensor([0]), torch.tensor([4]), 0.1, 0.01)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    bpr_step(model, torch.tensor([2]), torch.tensor([3]), torch.tensor([0]), 0.1, 0.01)

@@ -43,3 +43,14 @@ def test_numpy_input_and_bad_values():
     for dims in ([0], [2.5], [-3]):
         with pytest.raises(ValueError, match="each of dims must be a whole number of at least 1"):
             concentration_curve(dims, n_points=10, n_queries=2, device="cpu")
+
+
+def test_concentration_curve_needs_dims_and_positive_counts():
+    """dims=[] used to return [] silently, n_points=-1 to fail inside torch.rand."""
+    with pytest.raises(EmptyInputError, match="dims is empty"):
+        concentration_curve([], device="cpu")
+    for name in ("n_points", "n_queries"):
+        for bad in (0, -1, True):
+            with pytest.raises(ValueError, match=f"{name} must be a whole number of at least 1"):
+                concentration_curve([2], **{name: bad}, device="cpu")
+    assert len(concentration_curve([2], n_points=3, n_queries=1, device="cpu")) == 1

@@ -66,6 +66,16 @@ def test_augment_makes_different_valid_views():
         augment(torch.zeros(3, 1, 28, 28, dtype=torch.uint8))
 
 
+def test_augment_min_scale_must_be_a_share():
+    """min_scale=-1 used to give NaN views (the square root of a negative area share), without an error."""
+    x = torch.rand(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    for bad in (-1.0, 0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"min_scale must lie in \(0, 1\]"):
+            augment(x, torch.Generator().manual_seed(0), min_scale=bad)
+    for fine in (1e-3, 1.0):
+        assert torch.isfinite(augment(x, torch.Generator().manual_seed(0), min_scale=fine)).all()
+
+
 def test_short_training_lowers_the_loss(device):
     from embedkit.images import fashion_mnist, to_float
 

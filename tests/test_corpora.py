@@ -136,3 +136,20 @@ def test_readers_name_files_that_are_not_what_they_expect(tmp_path):
     for reader in (news_articles, wikipedia_articles):
         with pytest.raises(DataNotFoundError, match="missing.zip does not exist.*None for the packaged one"):
             reader(str(tmp_path / "missing.zip"))
+
+
+def test_max_articles_must_be_at_least_one(tmp_path):
+    """max_articles=0 (or -5) used to return the first news article anyway, and to blame the Wikipedia file."""
+    from embedkit.corpora import news_articles, news_sources, wikipedia_articles
+
+    linked = zipped(tmp_path / "linked.zip", "x.csv",
+                    "article_source_link,title,text\nhttp://a.org/1,T,Body\nhttp://b.org/2,U,More\n")
+    for read in (news_articles, news_sources):
+        for bad in (0, -5, 1.5):
+            with pytest.raises(ValueError, match="max_articles must be a whole number of at least 1"):
+                read(linked, max_articles=bad)
+        assert len(read(linked, max_articles=1)) == 1
+    for bad in (0, -5):
+        with pytest.raises(ValueError, match="max_articles must be a whole number of at least 1"):
+            wikipedia_articles(max_articles=bad)
+    assert len(wikipedia_articles(max_articles=1)) == 1

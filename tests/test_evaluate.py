@@ -99,6 +99,10 @@ def test_evaluation_errors(tiny):
         spearman([1, 2], [1, 2, 3])
     with pytest.raises(EmptyInputError):
         spearman([1], [1])
+    for few in ([], [1]):  # "one of the inputs is constant" before
+        with pytest.raises(EmptyInputError, match="at least two pairs"):
+            pearson(few, few)
+    assert pearson([1, 2], [2, 4]) == pytest.approx(1.0)
 
 
 def test_a_table_that_answers_every_analogy(tiny):

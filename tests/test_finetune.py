@@ -142,3 +142,35 @@ def test_cache_needs_a_positive_batch_size():
     for batch_size in (0, -1):
         with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
             top.cache(["the bank", "storm"], batch_size=batch_size)
+
+
+def test_train_pairs_refuses_no_steps_and_bad_learning_rates():
+    bag = BagOfPieces(vocab_size=10, dim=4)
+    before = bag.table.weight.detach().clone()
+
+    def run(**settings):
+        return train_pairs(lambda i: bag([[j] for j in i]), lambda i: bag([[j + 1] for j in i]), bag.parameters(),
+                           n_pairs=8, batch_size=4, **settings)
+
+    for steps in (0, -1, 2.5):  # 0 returned [] and the untrained model, silently
+        with pytest.raises(ValueError, match="steps must be a whole number of at least 1"):
+            run(steps=steps)
+    for lr in (0, -1e-3, float("nan")):
+        with pytest.raises(ValueError, match="lr must be a positive finite number"):
+            run(steps=1, lr=lr)
+    assert torch.equal(before, bag.table.weight)
+    assert len(run(steps=1, lr=1e-3)) == 1
+
+
+def test_bag_of_pieces_refuses_fractional_ids():
+    bag = BagOfPieces(vocab_size=8, dim=3)
+    for ids in ([[1.5, 2]], [[1.0]], [torch.tensor([1.0])], [[True]]):  # 1.5 was cut to 1, silently
+        with pytest.raises(TypeError, match="word-piece ids must be integers"):
+            bag(ids)
+    import numpy as np
+
+    expected = bag([[1, 2], [], [7]])
+    for ids in ([torch.tensor([1, 2]), torch.tensor([], dtype=torch.long), torch.tensor([7])],
+                [np.array([1, 2], dtype=np.int32), [], np.array([7])]):
+        assert torch.equal(bag(ids), expected)
+    assert torch.equal(bag([[], []]), torch.zeros(2, 3))

@@ -93,6 +93,15 @@ def test_to_float_and_subsets():
     assert torch.equal(picked, images.stratified_subset(y, 7, seed=1))
 
 
+def test_stratified_subset_needs_a_positive_count():
+    """per_class=-1 used to drop one example of each class, per_class=0 to return no index at all."""
+    labels = torch.tensor([0, 0, 0, 1, 1, 1, 2, 2, 2])
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="per_class must be a whole number of at least 1"):
+            images.stratified_subset(labels, bad)
+    assert torch.bincount(labels[images.stratified_subset(labels, 3)]).tolist() == [3, 3, 3]
+
+
 def test_pixels_outside_0_1_or_not_float32_are_errors_for_every_image_model():
     """0..255 floats would give silently wrong embeddings and a VAE loss of ~1e17; float64 (numpy's x / 255.0)
     would fail deep inside torch: both are clear errors where the images enter each model."""

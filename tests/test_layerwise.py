@@ -155,3 +155,16 @@ def test_whitening_refuses_non_finite_data():
     for bad in (float("nan"), float("inf")):
         with pytest.raises(ValueError, match="NaN or infinity; remove or impute"):
             Whitening.fit(torch.tensor([[1.0, bad], [0.0, 1.0], [2.0, 3.0]]))
+
+
+def test_whitening_of_integer_features_and_other_dtypes_casts_as_pca_does():
+    """Integer features used to give an all-zero integer matrix; float64 vectors on a float32 fit, a dtype error."""
+    counts = torch.randint(0, 10, (20, 3), generator=torch.Generator().manual_seed(0))
+    for whiten in (True, False):
+        ints, floats = Whitening.fit(counts, whiten=whiten), Whitening.fit(counts.float(), whiten=whiten)
+        assert ints.matrix.dtype == ints.mean.dtype == torch.float32
+        assert torch.equal(ints.matrix, floats.matrix) and torch.equal(ints.mean, floats.mean)
+        assert torch.equal(ints(counts), floats(counts.float()))
+    white = Whitening.fit(torch.randn(20, 3))  # float32, applied to float64 vectors
+    x = torch.randn(4, 3, dtype=torch.float64)
+    assert white(x).dtype == torch.float32 and torch.equal(white(x), white(x.float()))

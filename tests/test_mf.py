@@ -165,3 +165,47 @@ def test_recommend_needs_a_positive_integer_k():
         with pytest.raises(ValueError, match="k must be a whole number of at least 1"):
             recommend(model, ratings, 1, k=k)
     assert len(recommend(model, ratings, 1, k=1)) == 1
+
+
+def test_fits_refuse_bad_learning_rates_penalties_and_a_test_split_indexed_on_its_own():
+    ratings = Ratings.from_arrays([1, 1, 2, 2, 3, 3, 4], [10, 11, 10, 12, 11, 12, 10], [5, 3, 4, 2, 1, 5, 4])
+    model = lambda: BiasedMF(ratings.n_users, ratings.n_items, factors=2)
+    for lr in (0, -0.5, float("nan"), float("inf")):  # 0 left the weights unchanged, silently
+        with pytest.raises(ValueError, match="lr must be a positive finite number"):
+            fit_sgd(model(), ratings, epochs=1, lr=lr, device="cpu")
+    for l2 in (0.0, -0.1, float("nan")):  # NaN gave NaN weights, 0 a singular system for a user with one rating
+        with pytest.raises(ValueError, match="l2 must be a positive finite number: ALS needs it"):
+            fit_als(model(), ratings, epochs=1, l2=l2, device="cpu")
+        with pytest.raises(ValueError, match="l2 must be a positive finite number: ALS needs it"):
+            sklearn_ridge_biases(ratings, l2)
+    for l2 in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="l2 must be a non-negative finite number"):
+            fit_sgd(model(), ratings, epochs=1, l2=l2, device="cpu")
+    assert len(fit_sgd(model(), ratings, epochs=1, l2=0.0, device="cpu")) == 1  # no penalty is fine for Adam
+    alone = Ratings.from_arrays([3, 2, 1], [10, 11, 12], [4, 5, 4])  # indexed on its own: users in another order
+    for fit in (fit_sgd, fit_als):
+        with pytest.raises(ValueError, match="indexes its users differently.*random_split"):
+            fit(model(), ratings, epochs=1, test=alone, device="cpu")
+    same = ratings.subset(torch.tensor([0, 2]))
+    assert "test rmse" in fit_als(model(), ratings, epochs=1, test=same, device="cpu")[-1]
+
+
+def test_recommend_refuses_a_model_of_another_size():
+    ratings = Ratings.from_arrays([1, 1, 2, 2, 3, 3, 4], [10, 11, 10, 12, 11, 12, 10], [5, 3, 4, 2, 1, 5, 4])
+    for users, items in ((4, 2), (4, 6), (5, 3)):  # one item short raised IndexError; more ones made up IDs
+        with pytest.raises(ShapeError, match=r"build it as BiasedMF\(train.n_users, train.n_items"):
+            recommend(BiasedMF(users, items, factors=2), ratings, 1, k=10)
+    assert len(recommend(BiasedMF(4, 3, factors=2), ratings, 1, k=10)) == 1
+
+
+def test_predict_takes_arrays_and_lists_but_not_fractional_ids():
+    import numpy as np
+
+    model = BiasedMF(4, 3, factors=2)
+    expected = model.predict(torch.tensor([0, 3]), torch.tensor([1, 2]))
+    assert torch.equal(model.predict([0, 3], [1, 2]), expected)
+    assert torch.equal(model.predict(np.array([0, 3]), np.array([1, 2], dtype=np.int32)), expected)
+    with pytest.raises(TypeError, match="ids must be integers"):
+        model.predict(torch.tensor([0.0]), torch.tensor([1.0]))
+    with pytest.raises(TypeError, match="ids must be integers"):
+        model.predict([0.5], [1])

@@ -122,3 +122,13 @@ def test_n_components_must_be_a_whole_number():
         with pytest.raises(ValueError, match="whole number of at least 1"):
             PCA(bad)
     assert PCA(np.int64(2)).fit(np.random.rand(5, 3)).components_.shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", ["n_iter", "n_oversamples"])
+def test_randomized_solver_counts_must_be_whole_and_not_negative(name):
+    """n_oversamples=-3 used to shrink the sketch below n_components: 2 components back when 5 were asked for."""
+    for bad in (-3, -1, 2.5, True):
+        with pytest.raises(ValueError, match=f"{name} must be a whole number of at least 0"):
+            PCA(5, solver="randomized", **{name: bad})
+    fitted = PCA(5, solver="randomized", device="cpu", **{name: np.int64(0)}).fit(torch.randn(40, 10))
+    assert fitted.components_.shape == (5, 10)

@@ -81,6 +81,10 @@ def test_probe_errors():
         LinearProbe().fit(np.full((4, 2), np.nan), y)
     with pytest.raises(ValueError, match="non-negative"):
         LinearProbe(l2=-1)
+    for max_iter in (0, -5, 2.5):  # 0 left the weights at zero: a constant prediction, silently
+        with pytest.raises(ValueError, match="max_iter must be a whole number of at least 1"):
+            LinearProbe(max_iter=max_iter)
+    assert LinearProbe(max_iter=1, device="cpu").fit(x, y).weight is not None
     probe = LinearProbe(device="cpu").fit(np.eye(4)[:, :2] + np.array([0, 0.1]), y)
     with pytest.raises(ShapeError, match="fitted on 2 features"):
         probe.predict(np.ones((1, 3)))

@@ -75,6 +75,36 @@ def test_bad_input():
         ridge_probe(torch.zeros(2, 1), torch.tensor([0, 1]), 2, [-1.0])
 
 
+def test_non_finite_features_empty_training_sets_and_nan_penalties_are_refused():
+    """NaN features used to end in an eigh convergence error, no rows in NaN weights, l2=NaN in NaN weights."""
+    y = torch.arange(40) % 2
+    x = torch.randn(40, 10, generator=torch.Generator().manual_seed(0))
+    task = ProbeTask("t", [["a"]] * 40, [0] * 40, y, ["a", "b"], [str(i) for i in range(40)])
+    for bad in (float("nan"), float("inf")):
+        broken = x.clone()
+        broken[3, 2] = bad
+        with pytest.raises(ValueError, match="layer 1: features contain NaN or infinity"):
+            probe_layers([x, broken], task, seeds=(0,))
+        with pytest.raises(ValueError, match="x_train contains NaN or infinity"):
+            ridge_probe(broken, y, 2, [1.0])
+    with pytest.raises(EmptyInputError, match="x_train has no rows"):
+        ridge_probe(x[:0], y[:0], 2, [1.0])
+    with pytest.raises(ValueError, match="non-negative numbers"):
+        ridge_probe(x, y, 2, [1.0, float("nan")])
+    assert probe_layers([x], task, seeds=(0,)).shape == (1, 1)
+    assert all(bool(torch.isfinite(w).all()) for w, _ in ridge_probe(x, y, 2, [0.0, 1.0, float("inf")]))
+
+
+def test_outlet_task_counts_are_checked():
+    """sentence_index=-1 used to fail with an IndexError on a short article; per_outlet=-1 in random.sample."""
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="sentence_index must be a whole number of at least 0"):
+            outlet_task(per_outlet=2, sentence_index=bad)
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="per_outlet must be a whole number of at least 1"):
+            outlet_task(per_outlet=bad)
+
+
 def test_splits_with_an_empty_part_are_refused():
     task = ProbeTask("t", [["a"]] * 6, [0] * 6, torch.tensor([0, 1] * 3), ["x", "y"], ["a", "a", "b", "b", "c", "c"])
     with pytest.raises(EmptyInputError, match="leaves the test part empty; use more groups"):

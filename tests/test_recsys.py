@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from embedkit.errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, UnknownIDError
-from embedkit.recsys import (Ratings, leave_last_out, mae, movielens_100k, random_split, ranking_metrics,
-                             read_movielens, rmse)
+from embedkit.recsys import (Ratings, check_index_pairs, leave_last_out, mae, movielens_100k, random_split,
+                             ranking_metrics, read_movielens, rmse)
 
 
 def test_movielens_100k_from_the_package():
@@ -205,3 +205,57 @@ def test_ranking_metrics_agree_with_cornac_and_sklearn(k, relevant_from):
     assert got[f"recall@{k}"] == pytest.approx(np.mean(reference["recall"]), abs=1e-6)
     assert got[f"ndcg@{k}"] == pytest.approx(np.mean(reference["ndcg"]), abs=1e-6)
     assert got[f"ndcg@{k}"] == pytest.approx(np.mean(reference["sklearn_ndcg"]), abs=1e-6)
+
+
+def test_ranking_metrics_refuse_a_test_split_indexed_on_its_own():
+    """A test set built by its own from_arrays call numbers its users and items in another order: its index
+    pairs would name other users, silently."""
+    train = Ratings.from_arrays([1, 1, 2, 2, 3, 3], [10, 11, 10, 12, 11, 12], [5, 3, 4, 2, 1, 5])
+    scores = torch.rand(train.n_users, train.n_items, generator=torch.Generator().manual_seed(0))
+    alone = Ratings.from_arrays([3, 2, 1], [10, 11, 12], [4, 5, 4])  # user 3 gets index 0, train's user 1
+    with pytest.raises(ValueError, match="indexes its users differently.*random_split, leave_last_out or subset"):
+        ranking_metrics(scores, train, alone, k=1)
+    same_users = Ratings.from_arrays([1, 2, 3], [12, 11, 10], [4, 5, 4])  # users in train's order, items not
+    with pytest.raises(ValueError, match="indexes its items differently"):
+        ranking_metrics(scores, train, same_users, k=1)
+    split = train.subset(torch.tensor([0, 3, 5]))  # the same Ratings: the same lists
+    assert ranking_metrics(scores, train.subset(torch.tensor([1, 2, 4])), split, k=1)["users"] >= 1
+    copied = Ratings(split.users, split.items, split.values, split.times, list(train.user_ids),
+                     list(train.item_ids))  # equal lists, not the same objects: fine
+    assert ranking_metrics(scores, train, copied, k=1) == ranking_metrics(scores, train, split, k=1)
+
+
+def test_missing_ids_are_refused_with_a_count():
+    with pytest.raises(ValueError, match="2 user IDs are missing .*drop those rows"):
+        Ratings.from_arrays(list(np.array([1.0, np.nan, np.nan])), [10, 11, 12], [3, 4, 5])
+    with pytest.raises(ValueError, match="1 item IDs are missing"):
+        Ratings.from_arrays([1, 2, 3], ["a", None, "b"], [3, 4, 5])
+    import pandas as pd
+
+    with pytest.raises(ValueError, match="1 user IDs are missing"):
+        Ratings.from_arrays(pd.array([1, pd.NA, 3], dtype="Int64"), [10, 11, 12], [3, 4, 5])
+    assert Ratings.from_arrays([1.0, 2.5], ["nan", "x"], [3, 4]).n_items == 2  # the string "nan" is an ID
+
+
+def test_an_unknown_id_of_the_other_type_is_pointed_out():
+    ints = Ratings.from_arrays([1, 2], [10, 20], [3, 4])
+    with pytest.raises(UnknownIDError, match="of type int, and 1 is one of them: pass 1, not '1'"):
+        ints.user("1")
+    with pytest.raises(UnknownIDError, match="pass 20, not '20'"):
+        ints.item("20")
+    strings = Ratings.from_arrays(["1", "2"], ["a", "b"], [3, 4])
+    with pytest.raises(UnknownIDError, match="pass '2', not 2"):
+        strings.user(2)
+    with pytest.raises(UnknownIDError, match=r"first\.$"):  # a truly unknown user: no hint
+        ints.user("7")
+
+
+def test_index_pairs_must_be_integer_tensors():
+    for bad in (torch.tensor([0.0]), torch.tensor([True])):
+        with pytest.raises(TypeError, match="ids must be integers"):
+            check_index_pairs(bad, torch.tensor([0]), 2, 2, "BiasedMF")
+        with pytest.raises(TypeError, match="ids must be integers"):
+            check_index_pairs(torch.tensor([0]), bad, 2, 2, "BiasedMF")
+    with pytest.raises(TypeError, match="torch.as_tensor"):
+        check_index_pairs([0], torch.tensor([0]), 2, 2, "BiasedMF")
+    check_index_pairs(torch.tensor([1], dtype=torch.int32), torch.tensor([0]), 2, 2, "BiasedMF")

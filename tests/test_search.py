@@ -325,10 +325,28 @@ def test_exact_search_bad_input():
         exact_search(torch.empty(0, 8), database, 5, device="cpu")
 
 
+def test_counts_given_as_bools_are_refused():
+    """True is an int in Python: k=True used to search for the top 1, IVFFlat(True) to build one list."""
+    x = torch.randn(50, 4, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="k must be a positive integer, got True"):
+        exact_search(x[:2], x, True, device="cpu")
+    assert exact_search(x[:2], x, 1, device="cpu")[1].shape == (2, 1)
+    with pytest.raises(ValueError, match="nlist must be a positive integer, got True"):
+        IVFFlat(True, device="cpu")
+    index = IVFFlat(4, device="cpu").train(x).add(x)
+    with pytest.raises(ValueError, match="k must be a positive integer, got True"):
+        index.search(x[:2], True)
+    with pytest.raises(ValueError, match="nprobe must be an integer from 1 to nlist=4, got True"):
+        index.search(x[:2], 1, nprobe=True)
+    assert index.search(x[:2], 1, nprobe=1)[1].shape == (2, 1)
+
+
 def test_kmeans_bad_input():
     x = torch.randn(10, 3)
     with pytest.raises(ValueError, match="lower k"):
         kmeans(x, 11, device="cpu")
+    with pytest.raises(ValueError, match="k=True clusters"):  # True is an int in Python, not a count
+        kmeans(x, True, device="cpu")
     with pytest.raises(ValueError, match="distinct"):
         kmeans(torch.ones(10, 3), 2, device="cpu")
     with pytest.raises(ShapeError, match="one starting centroid"):

@@ -180,3 +180,22 @@ def test_bad_k_restrict_ids_and_query_vectors(tiny):
     for value in (float("nan"), float("inf")):
         with pytest.raises(ValueError, match="NaN or infinity; pass finite"):
             tiny.neighbours(torch.tensor([value, 1.0]))
+
+
+def test_positions_word_lists_numpy_words_and_zero_vectors(tiny):
+    """t[0] failed with "'int' object is not iterable", similarity(list, list) with a matmul shape error,
+    neighbours(numpy words) in torch.as_tensor, and a zero vector returned ties at 0.0 as neighbours."""
+    for position in (0, np.int64(2), slice(0, 2)):
+        with pytest.raises(TypeError, match=r"index by word.*t\.words\[i\] is row i's word"):
+            tiny[position]
+    with pytest.raises(TypeError, match=r"similarity takes two words.*similarities\(\[\(a, b\)"):
+        tiny.similarity(["man"], ["woman"])
+    assert tiny.similarities([("man", "woman")]).tolist() == [tiny.similarity("man", "woman")]
+    words = np.array(["man", "woman"])
+    assert tiny.neighbours(words, k=1) == tiny.neighbours(["man", "woman"], k=1)
+    assert tiny.neighbours(np.array("man"), k=2) == tiny.neighbours("man", k=2)
+    assert torch.equal(tiny.cosine(words), tiny.cosine(["man", "woman"]))
+    for zero in (torch.zeros(2), torch.tensor([[1.0, 0.0], [0.0, 0.0]])):
+        with pytest.raises(ValueError, match=r"has length 0: its cosine with any word is undefined"):
+            tiny.neighbours(zero, k=2)
+    assert tiny.neighbours(torch.tensor([1e-20, 0.0]), k=1)[0][0] == "man"  # tiny but not zero: fine

@@ -9,6 +9,13 @@ def test_format_seconds():
     assert format_seconds(0.0123) == "12.3 ms"
     assert format_seconds(7.06e-4) == "706 µs"
     assert format_seconds(5e-9) == "5 ns"
+    assert format_seconds(0) == "0 ns"
+
+
+def test_format_seconds_refuses_negative_and_non_finite_times():
+    for bad in (-1.0, -1e-9, float("nan"), float("inf")):  # "nan ns", "-1e+09 ns", "inf s" before
+        with pytest.raises(ValueError, match="seconds must be a finite number of at least 0.*placeholder"):
+            format_seconds(bad)
 
 
 def test_measure_runs_warmup_plus_repeats_and_returns_the_median_of_the_repeats(monkeypatch):

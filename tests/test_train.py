@@ -171,3 +171,21 @@ def test_every_training_function_returns_a_history():
         assert history.best_epoch in (1, 2) and 0 < history.seconds < 30, name  # a real duration
         assert list(pd.DataFrame(history)["epoch"]) == [1, 2], name
     assert histories["fit"].train == histories["fit"].column("train loss") and len(histories["fit"].val) == 2
+
+
+def test_fit_refuses_a_learning_rate_that_is_not_positive_and_finite():
+    x, y = regression()
+    for lr in (0.0, -1e-3, float("nan"), float("inf"), "1e-3"):  # 0 returned the model unchanged, silently
+        with pytest.raises(ValueError, match="lr must be a positive finite number"):
+            train.fit(nn.Linear(3, 1), mse, (x, y), epochs=1, lr=lr, device="cpu")
+    assert len(train.fit(nn.Linear(3, 1), mse, (x, y), epochs=1, lr=1e-9, device="cpu")) == 1
+
+
+def test_batched_takes_numpy_arrays_and_lists():
+    import numpy as np
+
+    model = nn.Linear(3, 2)
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    expected = train.batched(model, torch.from_numpy(x), batch_size=3, device="cpu")
+    assert torch.equal(train.batched(model, x, batch_size=3, device="cpu"), expected)
+    assert torch.equal(train.batched(model, x.tolist(), batch_size=3, device="cpu"), expected)

@@ -34,6 +34,14 @@ def test_closed_form_kl_matches_monte_carlo():
     assert not ((1.01 * exact - estimate).abs() < 4 * standard_error).all()  # a 1% error would be caught
 
 
+def test_monte_carlo_kl_needs_at_least_one_sample():
+    """samples=0 used to return a NaN estimate (the mean of no draws); -1 a negative-dimension error."""
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="samples must be a whole number of at least 1"):
+            V.monte_carlo_kl(torch.zeros(2, 2), torch.zeros(2, 2), samples=bad)
+    assert V.monte_carlo_kl(torch.zeros(2, 2), torch.zeros(2, 2), samples=1).tolist() == [0.0, 0.0]
+
+
 def test_elbo_improves_during_training():
     x, y = images.fashion_mnist("test")
     data = images.to_float(x[images.stratified_subset(y, 100, seed=0)])
