@@ -6,6 +6,7 @@ edited without re-running `make notebooks`, and a notebook stored half-executed.
 """
 
 import ast
+import re
 from pathlib import Path
 
 import jupytext
@@ -69,3 +70,46 @@ def test_table_of_contents_lists_every_chapter_once():
     for f in files:
         assert any((ROOT / f).with_suffix(s).exists() for s in (".md", ".ipynb")), f
     assert (ROOT / f"{toc['root']}.md").exists()
+
+
+CODE_WIDTH = 88  # characters a code box shows without scrolling: about 89 in the rendered book at 1440 px and wider
+HIDDEN = {"hide-input", "remove-input", "remove-cell"}
+
+
+def _too_wide(lines: list[str]) -> list[str]:
+    return [f"{len(line)}: {line[:70]}" for line in lines if len(line) > CODE_WIDTH]
+
+
+def _shown_source_lines(source: Path) -> list[str]:
+    """The lines a reader sees without expanding anything: code cells not hidden, and each literalinclude'd object."""
+    lines = []
+    for cell in jupytext.read(source).cells:
+        if cell.cell_type == "code" and not HIDDEN & set(cell.metadata.get("tags", [])):
+            lines += cell.source.splitlines()
+    for module, name in re.findall(r"```\{literalinclude\} \.\./(\S+)\n(?::\w+:.*\n)*?:pyobject: (\S+)", source.read_text()):
+        node = ast.parse((ROOT / module).read_text())
+        for part in name.split("."):
+            node = next(n for n in ast.iter_child_nodes(node) if getattr(n, "name", None) == part)
+        first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+        lines += (ROOT / module).read_text().splitlines()[first - 1 : node.end_lineno]
+    return lines
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_shown_code_and_printed_output_fit_the_code_box(source):
+    """Code a reader is meant to read, and the text it prints, fit the box without a scroll bar."""
+    wide = _too_wide(_shown_source_lines(source))
+    assert not wide, f"wrap these shown code lines at {CODE_WIDTH} characters:\n" + "\n".join(wide)
+    executed = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
+    printed = []
+    for cell in executed.cells:
+        if cell.cell_type != "code" or {"remove-output", "remove-cell"} & set(cell.metadata.get("tags", [])):
+            continue
+        for output in cell.outputs:
+            data = output.get("data", {})
+            if output.output_type == "stream":
+                printed += output.text.splitlines()
+            elif "text/plain" in data and not {"text/html", "image/png", "text/markdown"} & set(data):
+                printed += data["text/plain"].splitlines()
+    wide = _too_wide(printed)
+    assert not wide, f"printed lines wider than {CODE_WIDTH}: wrap them (textwrap) or print less:\n" + "\n".join(wide)
