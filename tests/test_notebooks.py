@@ -73,6 +73,7 @@ def test_table_of_contents_lists_every_chapter_once():
 
 
 CODE_WIDTH = 88  # characters a code box shows without scrolling: about 89 in the rendered book at 1440 px and wider
+SOLUTION_WIDTH = 78  # the same inside an exercise's solution (a dropdown, indented): about 78
 HIDDEN = {"hide-input", "remove-input", "remove-cell"}
 
 
@@ -95,11 +96,26 @@ def _shown_source_lines(source: Path) -> list[str]:
     return lines
 
 
+def _fenced_python_lines(source: Path) -> list[str]:
+    """The lines of the ```python blocks in the prose (the exercises' solutions), without their indentation."""
+    lines, indent = [], None
+    for line in source.read_text().splitlines():
+        if indent is None and line.strip() == "```python":
+            indent = len(line) - len(line.lstrip())
+        elif indent is not None and line.strip() == "```":
+            indent = None
+        elif indent is not None:
+            lines.append(line[indent:])
+    return lines
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_shown_code_and_printed_output_fit_the_code_box(source):
     """Code a reader is meant to read, and the text it prints, fit the box without a scroll bar."""
     wide = _too_wide(_shown_source_lines(source))
     assert not wide, f"wrap these shown code lines at {CODE_WIDTH} characters:\n" + "\n".join(wide)
+    wide = [line for line in _fenced_python_lines(source) if len(line) > SOLUTION_WIDTH]
+    assert not wide, f"wrap these lines of the prose's code blocks at {SOLUTION_WIDTH}:\n" + "\n".join(wide)
     executed = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
     printed = []
     for cell in executed.cells:
