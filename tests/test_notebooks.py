@@ -74,7 +74,7 @@ def test_table_of_contents_lists_every_chapter_once():
 
 CODE_WIDTH = 88  # characters a code box shows without scrolling: about 89 in the rendered book at 1440 px and wider
 SOLUTION_WIDTH = 78  # the same inside an exercise's solution (a dropdown, indented): about 78
-HIDDEN = {"hide-input", "remove-input", "remove-cell"}
+NEVER_SHOWN = {"remove-input", "remove-cell"}  # hide-input cells are folded, and open to the same box
 
 
 def _too_wide(lines: list[str]) -> list[str]:
@@ -82,10 +82,10 @@ def _too_wide(lines: list[str]) -> list[str]:
 
 
 def _shown_source_lines(source: Path) -> list[str]:
-    """The lines a reader sees without expanding anything: code cells not hidden, and each literalinclude'd object."""
+    """The code lines a reader can see: code cells (folded hide-input ones too), and each literalinclude'd object."""
     lines = []
     for cell in jupytext.read(source).cells:
-        if cell.cell_type == "code" and not HIDDEN & set(cell.metadata.get("tags", [])):
+        if cell.cell_type == "code" and not NEVER_SHOWN & set(cell.metadata.get("tags", [])):
             lines += cell.source.splitlines()
     for module, name in re.findall(r"```\{literalinclude\} \.\./(\S+)\n(?::\w+:.*\n)*?:pyobject: (\S+)", source.read_text()):
         node = ast.parse((ROOT / module).read_text())
@@ -113,7 +113,7 @@ def _fenced_python_lines(source: Path) -> list[str]:
 def test_shown_code_and_printed_output_fit_the_code_box(source):
     """Code a reader is meant to read, and the text it prints, fit the box without a scroll bar."""
     wide = _too_wide(_shown_source_lines(source))
-    assert not wide, f"wrap these shown code lines at {CODE_WIDTH} characters:\n" + "\n".join(wide)
+    assert not wide, f"wrap these code lines at {CODE_WIDTH} characters:\n" + "\n".join(wide)
     wide = [line for line in _fenced_python_lines(source) if len(line) > SOLUTION_WIDTH]
     assert not wide, f"wrap these lines of the prose's code blocks at {SOLUTION_WIDTH}:\n" + "\n".join(wide)
     executed = nbformat.read(source.with_suffix(".ipynb"), as_version=4)
