@@ -37,10 +37,10 @@ import torch
 from torch import nn
 
 from .device import get_device
-from .errors import ShapeError, check_positive
+from .errors import ShapeError, check_finite, check_positive
 from .progress import progress
 from .recsys import Ratings, check_index_pairs, check_same_ids, ranking_metrics
-from .train import History, check_finite, check_lr
+from .train import History, check_lr
 
 
 class BPR(nn.Module):

@@ -2,11 +2,13 @@
 
 Each one subclasses the built-in exception a caller would expect (``KeyError``,
 ``ValueError``, ``FileNotFoundError``...), so ``except ValueError`` still works,
-and each message says what to do next. `check_positive` is the one argument check that many modules share.
+and each message says what to do next. `check_positive` (counts) and `check_finite` (rates, penalties) are the
+argument checks that many modules share.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 
 
@@ -68,3 +70,17 @@ def check_positive(name: str, value: int) -> int:
     if number is None or number < 1:
         raise ValueError(f"{name} must be a whole number of at least 1; got {value!r}.")
     return number
+
+
+def check_finite(name: str, value: float, allow_zero: bool = False, why: str = "", hint: str = "") -> None:
+    """A ValueError that names ``value`` unless it is a finite number above 0 (at least 0 with ``allow_zero``):
+    a learning rate or a penalty. ``why`` follows the rule in the message, ``hint`` ends it."""
+    number = math.nan
+    if not isinstance(value, (str, bytes, bool)):
+        try:
+            number = float(value)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    if not ((0 <= number) if allow_zero else (0 < number)) or number == math.inf:
+        kind = "non-negative" if allow_zero else "positive"
+        raise ValueError(f"{name} must be a {kind} finite number{why}; got {value!r}.{hint}")

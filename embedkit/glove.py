@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_positive
+from .errors import EmptyInputError, ShapeError, check_finite, check_positive
 from .progress import progress
 from .table import EmbeddingTable
 from .train import History
@@ -112,10 +112,9 @@ class GloVe:
             raise ValueError(f"vocab_size and dim must be at least 1; got {vocab_size}, {dim}.")
         if grad_clip is not None and grad_clip <= 0:
             raise ValueError(f"grad_clip must be positive (or None for no clipping), got {grad_clip}.")
+        # lr <= 0 climbs the loss, x_max <= 0 gives NaN
         for name, value in (("lr", lr), ("x_max", x_max), ("alpha", alpha)):
-            if not (math.isfinite(value) and value > 0):  # lr <= 0 climbs the loss, x_max <= 0 gives NaN
-                raise ValueError(f"{name} must be a positive number, got {value}; the defaults "
-                                 "(lr=0.05, x_max=100, alpha=0.75) are glove.c's.")
+            check_finite(name, value, hint=" The defaults (lr=0.05, x_max=100, alpha=0.75) are glove.c's.")
         self.x_max, self.alpha, self.lr, self.dim, self.grad_clip = x_max, alpha, lr, dim, grad_clip
         self.device = get_device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(seed)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .device import get_device, synchronize
-from .errors import EmptyInputError, ShapeError, check_positive
+from .errors import EmptyInputError, ShapeError, check_finite, check_positive
 from .progress import progress
 
 LossFn = Callable[..., torch.Tensor]
@@ -72,20 +72,6 @@ class History(list):
 
     def __repr__(self) -> str:
         return f"History({list.__repr__(self)}, best_epoch={self.best_epoch}, seconds={self.seconds:.3g})"
-
-
-def check_finite(name: str, value: float, allow_zero: bool = False, why: str = "", hint: str = "") -> None:
-    """A ValueError that names ``value`` unless it is a finite number above 0 (at least 0 with ``allow_zero``):
-    a learning rate or a penalty. ``why`` follows the rule in the message, ``hint`` ends it."""
-    number = math.nan
-    if not isinstance(value, (str, bytes, bool)):
-        try:
-            number = float(value)
-        except (TypeError, ValueError, RuntimeError):
-            pass
-    if not ((0 <= number) if allow_zero else (0 < number)) or number == math.inf:
-        kind = "non-negative" if allow_zero else "positive"
-        raise ValueError(f"{name} must be a {kind} finite number{why}; got {value!r}.{hint}")
 
 
 def check_lr(lr: float) -> None:

@@ -50,7 +50,7 @@ from typing import Callable, Iterable
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, UnknownIDError
+from .errors import EmptyInputError, UnknownIDError, check_finite
 from .progress import progress
 from .table import EmbeddingTable
 from .vocab import Vocabulary
@@ -111,9 +111,9 @@ class Word2VecConfig:
             raise ValueError("negative must be at least 1: this implementation trains by negative sampling.")
         if self.alpha is None:
             self.alpha = 0.025 if self.sg else 0.05
-        elif not (math.isfinite(self.alpha) and self.alpha > 0):  # 0 would train nothing, < 0 climb the loss
-            raise ValueError(f"alpha (the learning rate) must be a positive number, got {self.alpha}; "
-                             "leave it out (None) for the C tool's default.")
+        else:  # 0 would train nothing, < 0 climb the loss
+            check_finite("alpha (the learning rate)", self.alpha,
+                         hint=" Leave it out (None) for the C tool's default.")
 
 
 def _gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

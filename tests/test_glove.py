@@ -153,6 +153,6 @@ def test_gradient_clipping_as_in_glove_c():
 @pytest.mark.parametrize("value", [0.0, -0.05, float("nan"), float("inf")])
 def test_rate_and_weighting_must_be_positive(name, value):
     """lr <= 0 climbs the loss, x_max <= 0 makes every weight NaN: an error at construction, not a diverged fit."""
-    with pytest.raises(ValueError, match=f"{name} must be a positive number"):
+    with pytest.raises(ValueError, match=f"{name} must be a positive finite number"):
         GloVe(3, 2, device="cpu", **{name: value})
     assert getattr(GloVe(3, 2, device="cpu", **{name: 1e-3}), name) == 1e-3

@@ -392,7 +392,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="epochs must be at least 1"):  # not silently the config's 5
         tiny_model().train(torch.arange(4), torch.zeros(4, dtype=torch.long), epochs=0)
     for alpha in (0.0, -0.025, float("nan"), float("inf")):  # 0 would train nothing, < 0 climb the loss
-        with pytest.raises(ValueError, match="alpha .the learning rate. must be a positive number"):
+        with pytest.raises(ValueError, match="alpha .the learning rate. must be a positive finite number"):
             Word2VecConfig(alpha=alpha)
     assert Word2VecConfig(alpha=1e-6).alpha == 1e-6 and Word2VecConfig(sg=False).alpha == 0.05
 
