@@ -223,7 +223,8 @@ def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> t
 
 
 def count_flops(model: nn.Module, shape: tuple[int, ...] = (1, 1, 28, 28)) -> int:
-    """Multiply-adds of one forward pass on one input of ``shape``, counting convolutions and dense layers."""
+    """Multiply-adds of one forward pass on one input of ``shape``, counting convolutions (also transposed ones,
+    as in an autoencoder's decoder) and dense layers."""
     total = 0
 
     def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
@@ -231,10 +232,14 @@ def count_flops(model: nn.Module, shape: tuple[int, ...] = (1, 1, 28, 28)) -> in
         if isinstance(module, nn.Conv2d):
             per_output = module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
             total += output[0].numel() * per_output
+        elif isinstance(module, nn.ConvTranspose2d):  # every input number meets a whole kernel of each output map
+            per_input = module.out_channels // module.groups * module.kernel_size[0] * module.kernel_size[1]
+            total += inputs[0][0].numel() * per_input
         elif isinstance(module, nn.Linear):
             total += module.in_features * module.out_features
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    layers = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, layers)]
     was_training = model.training
     model.eval()
     with torch.no_grad():

@@ -58,7 +58,13 @@ def test_flops_by_hand():
     assert cnn.count_flops(model, (1, 1, 4, 4)) == 2 * 16 * 9 + 32 * 5
 
 
-@pytest.mark.parametrize("name", list(cnn.ARCHITECTURES))
+def test_flops_of_a_transposed_convolution_by_hand():
+    # 1 input map of 2x2 numbers, each scattered through a 3x3 kernel into each of 2 output maps: 4*2*9
+    model = nn.Sequential(nn.ConvTranspose2d(1, 2, 3, stride=2))
+    assert cnn.count_flops(model, (1, 1, 2, 2)) == 4 * 2 * 9
+
+
+@pytest.mark.parametrize("name", [*cnn.ARCHITECTURES, "DenseAutoencoder", "ConvAutoencoder"])
 def test_flops_match_torch_flop_counter(name):
     """`count_flops` against torch.utils.flop_counter.FlopCounterMode on one (1, 1, 28, 28) image, eval mode.
 
@@ -70,13 +76,19 @@ def test_flops_match_torch_flop_counter(name):
     from torch.utils.flop_counter import FlopCounterMode
 
     torch.manual_seed(0)
-    model = cnn.ARCHITECTURES[name]().eval()
-    ours = cnn.count_flops(model)
+    shape = (1, 784) if name == "DenseAutoencoder" else (1, 1, 28, 28)
+    if name in cnn.ARCHITECTURES:
+        model = cnn.ARCHITECTURES[name]().eval()
+    else:  # chapter 8's autoencoders (the convolutional one decodes with transposed convolutions)
+        from embedkit import autoencoder
+        model = getattr(autoencoder, name)(784, 8) if name == "DenseAutoencoder" else autoencoder.ConvAutoencoder(8)
+        model.eval()
+    ours = cnn.count_flops(model, shape)
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        model(torch.zeros(1, 1, 28, 28))
+        model(torch.zeros(shape))
     by_op = {str(op): flops for op, flops in counter.get_flop_counts()["Global"].items()}
-    assert set(by_op) == {"aten.convolution", "aten.addmm"}, by_op  # nothing else is counted by torch either
+    assert by_op and set(by_op) <= {"aten.convolution", "aten.addmm"}, by_op  # nothing else is counted by torch
     assert counter.get_total_flops() == 2 * ours, (counter.get_total_flops(), ours)
     assert not model.training  # count_flops restores the mode it found
 
