@@ -35,7 +35,8 @@ from embedkit.device import synchronize
 from embedkit.evaluate import evaluate_analogies, evaluate_word_pairs
 from embedkit.corpora import news_sentences, wikipedia_sentences
 from embedkit.vocab import Vocabulary
-from embedkit.word2vec import Word2Vec, Word2VecConfig, default_block
+from embedkit.hogwild import default_block
+from embedkit.word2vec import Word2Vec, Word2VecConfig
 
 
 def quality(table: EmbeddingTable) -> tuple[float, float]:

@@ -39,7 +39,8 @@ from torch import nn
 from .device import get_device
 from .errors import ShapeError, check_finite, check_positive
 from .progress import progress
-from .recsys import Ratings, check_index_pairs, check_same_ids, ranking_metrics
+from .ratings import Ratings
+from .recsys import check_index_pairs, check_same_ids, ranking_metrics
 from .train import History, check_lr
 
 

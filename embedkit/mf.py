@@ -32,7 +32,8 @@ from torch import nn
 from .device import get_device
 from .errors import ShapeError, check_finite, check_positive
 from .progress import progress
-from .recsys import Ratings, check_index_pairs, check_same_ids, rmse
+from .ratings import Ratings
+from .recsys import check_index_pairs, check_same_ids, rmse
 from .train import History, check_lr
 
 

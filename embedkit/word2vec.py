@@ -20,20 +20,9 @@ instead of one word at a time:
   ``alpha * 1e-4`` over all epochs; input vectors start uniform in
   ``±0.5 / dim``, output vectors at zero.
 
-The positions of a block lie evenly spread over the corpus: with ``L`` blocks
-per epoch, block ``j`` holds positions ``j, j + L, j + 2L, ...``. That is how
-word2vec.c runs with many threads: each thread walks its own stretch of the
-file, so the words updated at the same moment lie far apart. (Neighbouring
-positions in one block would be a bad idea: their windows overlap, so the same
-word gets many correlated updates at once; on the Wikipedia slice that costs
-about 0.05-0.15 in WordSim-353 correlation.) Each block gathers its vectors,
-computes all gradients from the same parameters, and scatters them back with
-``index_add_`` (like the C threads writing at once, "Hogwild"). No Python loop
-runs per word. With ``workers=2`` (CPU only) two Python threads train every
-other block at once, one core each (torch releases the GIL inside its
-operations): as gensim's workers, faster and not reproducible run to run. The
-default, one worker, gives the same vectors for the same seed. On a GPU,
-``graph=True`` trains blocks of one fixed shape, replayed as a CUDA graph
+A block's gradients all come from the same parameters, with no Python loop per
+word; `embedkit.hogwild` lays blocks out, sizes them and runs ``workers`` threads.
+On a GPU, ``graph=True`` trains blocks of one fixed shape, replayed as a CUDA graph
 (`embedkit.word2vec_graph`): no wait for the GPU per block.
 
 Left out: hierarchical softmax, phrases, and sub-word vectors (fastText).
@@ -43,7 +32,6 @@ from __future__ import annotations
 
 import math
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -51,24 +39,11 @@ import torch
 
 from .device import get_device
 from .errors import EmptyInputError, UnknownIDError, check_finite
-from .progress import progress
+from .hogwild import default_block, hogwild
 from .table import EmbeddingTable
 from .vocab import Vocabulary
 from .train import History
 from .word2vec_graph import FixedBlocks
-
-
-def default_block(sg: bool, shared_negatives: bool, device: torch.device) -> int:
-    """Centre positions per update when the config leaves ``block`` out, by mode and device.
-
-    On a CPU, the fastest measured: 256 (skip-gram), 512 (shared negatives), 1,024 (CBOW). On a GPU,
-    larger blocks give each kernel enough work: 2,048 for both. Frequent words diverge when a block sums
-    too many of their updates: on the Wikipedia slice, skip-gram at 4,096 and CBOW at 8,192 on the CPU,
-    and CBOW at 4,096 on an H200 (10 epochs; other random draws than the CPU's).
-    """
-    if device.type == "cpu":
-        return (512 if shared_negatives else 256) if sg else 1024
-    return 2048
 
 
 @dataclass
@@ -119,27 +94,6 @@ class Word2VecConfig:
 def _gather(table: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Rows of ``table`` for an index of any shape: ``index.shape + (dim,)``."""
     return table.index_select(0, index.reshape(-1)).view(*index.shape, table.shape[1])
-
-
-def hogwild(run: Callable[[range], tuple[torch.Tensor, int]], n_blocks: int, workers: int,
-            desc: str) -> list[tuple[torch.Tensor, int]]:
-    """Run the blocks ``0..n_blocks-1``: worker t takes every ``workers``-th block, in its own thread.
-
-    One worker runs them in order in this thread (reproducible). More workers write the shared vectors
-    without locks, as word2vec.c's threads do (Recht et al. 2011); torch releases the GIL inside each
-    operation, so each thread keeps one core busy. Returns each worker's ``run`` result.
-    """
-    shares = [range(t, n_blocks, workers) for t in range(workers)]
-    first = progress(shares[0], total=len(shares[0]), desc=desc)
-    if workers == 1:
-        return [run(first)]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # each worker thread runs its own blocks, one core each
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(run, [first, *shares[1:]]))
-    finally:
-        torch.set_num_threads(threads)
 
 
 class Word2Vec:

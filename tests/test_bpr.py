@@ -116,7 +116,7 @@ def test_precision_matches_cornac_bpr():
 
 
 def test_ids_out_of_range_and_bad_batch_sizes_are_clear():
-    from embedkit.recsys import Ratings
+    from embedkit.ratings import Ratings
 
     model = BPR(3, 4, factors=2)
     with pytest.raises(IndexError, match=r"user indices must lie in 0..2; translate raw IDs"):
@@ -182,7 +182,7 @@ def test_step_agrees_with_cornac():
 
 
 def test_fit_bpr_refuses_bad_learning_rates_penalties_and_a_test_split_indexed_on_its_own():
-    from embedkit.recsys import Ratings
+    from embedkit.ratings import Ratings
 
     ratings = Ratings.from_arrays([1, 1, 2, 2, 3, 3, 4], [10, 11, 10, 12, 11, 12, 10], [5, 3, 4, 2, 1, 5, 4])
     model = lambda: BPR(ratings.n_users, ratings.n_items, factors=2)

@@ -8,7 +8,8 @@ import torch
 
 from embedkit.errors import ShapeError
 from embedkit.mf import BiasedMF, fit_als, fit_sgd, recommend, ridge_rows, sklearn_ridge_biases
-from embedkit.recsys import Ratings, movielens_100k, random_split, rmse, surprise_trainset
+from embedkit.ratings import Ratings
+from embedkit.recsys import movielens_100k, random_split, rmse, surprise_trainset
 
 
 def test_ridge_rows_equal_numpy_least_squares():

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from embedkit.errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, UnknownIDError
-from embedkit.recsys import (Ratings, check_index_pairs, leave_last_out, mae, movielens_100k, random_split,
-                             ranking_metrics, read_movielens, rmse)
+from embedkit.ratings import Ratings
+from embedkit.recsys import (check_index_pairs, leave_last_out, mae, movielens_100k, random_split, ranking_metrics,
+                             read_movielens, rmse)
 
 
 def test_movielens_100k_from_the_package():

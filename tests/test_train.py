@@ -153,7 +153,7 @@ def test_every_training_function_returns_a_history():
 
     from embedkit.glove import GloVe, cooccurrence
     from embedkit.mf import BiasedMF, fit_als, fit_sgd
-    from embedkit.recsys import Ratings
+    from embedkit.ratings import Ratings
     from embedkit.word2vec import Word2VecConfig, train_word2vec
 
     x, y = regression()

@@ -9,7 +9,8 @@ from embedkit.errors import EmptyInputError, UnknownIDError
 from embedkit.evaluate import evaluate_word_pairs
 from embedkit.corpora import wikipedia_sentences
 from embedkit.vocab import Vocabulary
-from embedkit.word2vec import Word2Vec, Word2VecConfig, default_block, train_word2vec
+from embedkit.hogwild import default_block
+from embedkit.word2vec import Word2Vec, Word2VecConfig, train_word2vec
 from embedkit.word2vec_graph import FixedBlocks
 
 
