@@ -146,8 +146,10 @@ class GloVe:
         twice gets both (added). Returns the batch's share of the loss before the
         update, as glove.c accumulates it.
         """
-        w, wc = self.w[rows], self.wc[cols]
-        diff = (w * wc).sum(dim=1) + self.b[rows] + self.bc[cols] - log_x
+        # index_select: the rows of w[rows], gathered several times faster on a CPU
+        w, wc = self.w.index_select(0, rows), self.wc.index_select(0, cols)
+        b, bc = self.b.index_select(0, rows), self.bc.index_select(0, cols)
+        diff = (w * wc).sum(dim=1) + b + bc - log_x
         # the weighted residual times the rate: the bias steps
         fdiff = fx * diff * self.lr
         for vec, bias, sq_vec, sq_bias, index, other in (
@@ -162,8 +164,8 @@ class GloVe:
                 # the rate
                 grad = ((fx * diff)[:, None] * other).clamp(
                     -self.grad_clip, self.grad_clip) * self.lr
-            vec.index_add_(0, index, -grad / sq_vec[index].sqrt())
-            bias.index_add_(0, index, -fdiff / sq_bias[index].sqrt())
+            vec.index_add_(0, index, -grad / sq_vec.index_select(0, index).sqrt())
+            bias.index_add_(0, index, -fdiff / sq_bias.index_select(0, index).sqrt())
             sq_vec.index_add_(0, index, grad * grad)
             sq_bias.index_add_(0, index, fdiff * fdiff)
         return 0.5 * (fx * diff * diff).sum()
@@ -185,7 +187,7 @@ class GloVe:
             total = torch.zeros((), dtype=torch.float64, device=self.device)
             for start in range(0, len(x), batch_size):
                 pick = order[start:start + batch_size]
-                total += self.step(rows[pick], cols[pick], log_x[pick], fx[pick])
+                total += self.step(*(t.index_select(0, pick) for t in (rows, cols, log_x, fx)))
             loss = float(total) / len(x)  # the mean loss over the epoch, as glove.c prints it
             if not math.isfinite(loss):
                 raise FloatingPointError(f"GloVe diverged in epoch {epoch + 1} (loss {loss}); lower lr (now {self.lr}).")
