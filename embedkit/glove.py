@@ -128,7 +128,8 @@ class GloVe:
 
     def residual(self, rows: torch.Tensor, cols: torch.Tensor, log_x: torch.Tensor) -> torch.Tensor:
         """w_i . w~_j + b_i + b~_j - log X_ij for the entries ``(rows, cols)``."""
-        return (self.w[rows] * self.wc[cols]).sum(dim=1) + self.b[rows] + self.bc[cols] - log_x
+        w, wc = self.w.index_select(0, rows), self.wc.index_select(0, cols)  # as step gathers them
+        return (w * wc).sum(dim=1) + self.b.index_select(0, rows) + self.bc.index_select(0, cols) - log_x
 
     def loss(self, x: Cooccurrence) -> float:
         """The objective J, halved as glove.c reports it, divided by the number of non-zero counts."""
