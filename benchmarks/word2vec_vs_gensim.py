@@ -4,6 +4,7 @@
     python benchmarks/word2vec_vs_gensim.py --shared-negatives   # one noise draw per window (faster)
     python benchmarks/word2vec_vs_gensim.py --cbow --epochs 3 --device cpu
     python benchmarks/word2vec_vs_gensim.py --corpus news --device cuda --workers 16   # the news corpus
+    python benchmarks/word2vec_vs_gensim.py --models skip-gram shared cbow   # the three, one after the other
 
 Prints words per second (raw corpus words times epochs, divided by the time
 from sentences to trained vectors, vocabulary included, median of --repeats
@@ -38,6 +39,8 @@ from embedkit.vocab import Vocabulary
 from embedkit.hogwild import default_block
 from embedkit.word2vec import Word2Vec, Word2VecConfig
 
+MODELS = ("skip-gram", "shared", "cbow")  # shared: skip-gram with one noise draw per window
+
 
 def quality(table: EmbeddingTable) -> tuple[float, float]:
     return evaluate_word_pairs(table, "wordsim353").spearman, evaluate_analogies(table).accuracy
@@ -61,9 +64,11 @@ def main() -> None:
                         help="embedkit trains blocks of one shape, replayed as a CUDA graph on a GPU (config.graph)")
     parser.add_argument("--profile", action="store_true",
                         help="instead of the comparison: one embedkit epoch under torch.profiler, by operation")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=None,
+                        help="several models in one run, each measured as if alone (a process start and the corpus "
+                             "read once); default: the one --cbow / --shared-negatives name")
     args = parser.parse_args()
-
-    from gensim.models import Word2Vec as GensimWord2Vec
+    models = args.models or ["cbow" if args.cbow else "shared" if args.shared_negatives else "skip-gram"]
 
     read = wikipedia_sentences if args.corpus == "wikipedia" else news_sentences
     sentences = read(max_articles=args.max_articles)
@@ -71,12 +76,23 @@ def main() -> None:
         print(f"corpus: {args.corpus}" + (f", first {args.max_articles} articles" if args.max_articles else ""))
     raw_words = sum(len(s) for s in sentences)
     device = get_device(args.device)
-    config = Word2VecConfig(dim=args.dim, epochs=args.epochs, sg=not args.cbow, block=args.block,
-                            shared_negatives=args.shared_negatives, graph=args.graph,
-                            workers=args.workers if device.type == "cpu" and not args.graph else 1)
+    for i, model in enumerate(models):
+        if i:
+            print()
+        config = Word2VecConfig(dim=args.dim, epochs=args.epochs, sg=model != "cbow", block=args.block,
+                                shared_negatives=model == "shared", graph=args.graph,
+                                workers=args.workers if device.type == "cpu" and not args.graph else 1)
+        compare(sentences, raw_words, config, device, args)
+
+
+def compare(sentences: list[list[str]], raw_words: int, config: Word2VecConfig, device,
+            args: argparse.Namespace) -> None:
+    """One model's comparison (or profile): prints its header line, then the table and the ratios."""
+    from gensim.models import Word2Vec as GensimWord2Vec
+
     graph_note = "" if not args.graph else " (one shape, CUDA graph)" if device.type == "cuda" else " (one shape)"
-    print(f"corpus: {raw_words:,} words; {'CBOW' if args.cbow else 'skip-gram'}"
-          f"{' (shared negatives)' if args.shared_negatives else ''}, "
+    print(f"corpus: {raw_words:,} words; {'skip-gram' if config.sg else 'CBOW'}"
+          f"{' (shared negatives)' if config.shared_negatives else ''}, "
           f"block {config.block or default_block(config.sg, config.shared_negatives, device)}"
           f"{graph_note}, dim {args.dim}, "
           f"{args.epochs} epochs; embedkit on {device} with {config.workers} worker threads, gensim with "

@@ -13,7 +13,7 @@ instead of one word at a time:
 - ``negative`` noise words per example are drawn from unigram^0.75;
   with ``shared_negatives=True`` (skip-gram only) one draw of noise words
   serves all the context words of a centre position, so one batched product
-  scores the whole window: faster (chapter 2 prints by how much), not the C tool's
+  scores the whole window: faster (chapter 14 measures by how much), not the C tool's
   sampling (each pair still sees noise words from the same distribution, but
   the pairs of one window see the same ones);
 - plain SGD with a learning rate falling linearly from ``alpha`` to
