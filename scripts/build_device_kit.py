@@ -343,7 +343,8 @@ def check(kit: Path = KIT) -> list[str]:
     """Problems with the kit: files of the manifest missing or different, shadow packages importlib cannot see."""
     manifest_file = kit / "manifest.json"
     if not manifest_file.is_file():
-        return [f"{manifest_file} does not exist: run scripts/build_device_kit.py"]
+        part = next((f" --part {name}" for name, folder in KITS.items() if folder == kit and name != "main"), "")
+        return [f"{manifest_file} does not exist: run scripts/build_device_kit.py{part}"]
     manifest = json.loads(manifest_file.read_text())
     problems = []
     for entry in manifest["files"]:
@@ -370,6 +371,8 @@ def check(kit: Path = KIT) -> list[str]:
 def check_wheels_install(kit: Path = KIT) -> None:
     """The device's install step, for Python 3.12 on manylinux x86_64, as a pip dry run (no 3.12 here)."""
     wheels = sorted(str(p) for p in (kit / "whl").glob("*.whl"))
+    if not wheels:
+        raise SystemExit(f"{kit / 'whl'} holds no wheels: build the kit first (scripts/build_device_kit.py [--part])")
     with tempfile.TemporaryDirectory() as target:
         command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-deps", "--no-compile",
                    "--no-cache-dir", "--upgrade", "--target", target, *TARGET, *wheels]
@@ -395,9 +398,9 @@ def main() -> None:
               f"{manifest['tree_bytes_without_kit'] / MIB:.1f} MiB; together {total / MIB:.1f} MiB of 64 MiB")
     kit = KITS[args.part]
     problems = check(kit)
-    check_wheels_install(kit)
-    if problems:
+    if problems:  # before the wheels' dry run, whose pip error would hide a missing kit
         raise SystemExit("kit check failed:\n  " + "\n  ".join(problems))
+    check_wheels_install(kit)
     shadows = "; the shadow packages are visible to importlib" if (kit / "site").is_dir() else ""
     print(f"kit check: every file of {kit.relative_to(ROOT)}/manifest.json is present and intact{shadows}")
 
