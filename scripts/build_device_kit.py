@@ -339,12 +339,17 @@ def build(max_total_mib: float, part: str = "main") -> dict:
             shutil.rmtree(staging)
 
 
+def build_command(kit: Path) -> str:
+    """The command that builds ``kit`` (one of KITS)."""
+    part = next(name for name, folder in KITS.items() if folder == kit)
+    return "scripts/build_device_kit.py" + ("" if part == "main" else f" --part {part}")
+
+
 def check(kit: Path = KIT) -> list[str]:
     """Problems with the kit: files of the manifest missing or different, shadow packages importlib cannot see."""
     manifest_file = kit / "manifest.json"
     if not manifest_file.is_file():
-        part = next((f" --part {name}" for name, folder in KITS.items() if folder == kit and name != "main"), "")
-        return [f"{manifest_file} does not exist: run scripts/build_device_kit.py{part}"]
+        return [f"{manifest_file} does not exist: run {build_command(kit)}"]
     manifest = json.loads(manifest_file.read_text())
     problems = []
     for entry in manifest["files"]:
@@ -372,7 +377,7 @@ def check_wheels_install(kit: Path = KIT) -> None:
     """The device's install step, for Python 3.12 on manylinux x86_64, as a pip dry run (no 3.12 here)."""
     wheels = sorted(str(p) for p in (kit / "whl").glob("*.whl"))
     if not wheels:
-        raise SystemExit(f"{kit / 'whl'} holds no wheels: build the kit first (scripts/build_device_kit.py [--part])")
+        raise SystemExit(f"{kit / 'whl'} holds no wheels: build the kit first ({build_command(kit)})")
     with tempfile.TemporaryDirectory() as target:
         command = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-index", "--no-deps", "--no-compile",
                    "--no-cache-dir", "--upgrade", "--target", target, *TARGET, *wheels]
