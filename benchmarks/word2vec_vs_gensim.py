@@ -68,6 +68,10 @@ def main() -> None:
                         help="several models in one run, each measured as if alone (a process start and the corpus "
                              "read once); default: the one --cbow / --shared-negatives name")
     args = parser.parse_args()
+    if args.models and (args.cbow or args.shared_negatives):
+        parser.error("--models names the models itself; drop --cbow / --shared-negatives, or drop --models")
+    if args.cbow and args.shared_negatives:
+        parser.error("--shared-negatives is a skip-gram option; give it or --cbow, not both")
     models = args.models or ["cbow" if args.cbow else "shared" if args.shared_negatives else "skip-gram"]
 
     read = wikipedia_sentences if args.corpus == "wikipedia" else news_sentences

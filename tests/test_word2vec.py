@@ -1,6 +1,10 @@
 """Word2Vec: one update checked by hand and against gensim's compiled loop, the window rule, bad input, and
 quality next to gensim."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -396,6 +400,18 @@ def test_bad_input():
         with pytest.raises(ValueError, match="alpha .the learning rate. must be a positive finite number"):
             Word2VecConfig(alpha=alpha)
     assert Word2VecConfig(alpha=1e-6).alpha == 1e-6 and Word2VecConfig(sg=False).alpha == 0.05
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--models", "cbow", "--cbow"], "--models names the models itself"),
+    (["--models", "skip-gram", "--shared-negatives"], "--models names the models itself"),
+    (["--cbow", "--shared-negatives"], "--shared-negatives is a skip-gram option"),
+])
+def test_the_benchmark_refuses_flags_it_would_ignore(flags, message):
+    """`--models` beside `--cbow` once ran the listed models and silently dropped `--cbow`."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "word2vec_vs_gensim.py"
+    done = subprocess.run([sys.executable, str(script), *flags], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
 
 
 def test_an_epoch_that_subsampling_empties_trains_nothing():
