@@ -1,7 +1,10 @@
 """Matrix factorisation: closed-form steps by hand, bad input, the biases-only optimum against scikit-learn's Ridge,
 Surprise's fitted parameters predicting the same in BiasedMF, and RMSE against scikit-surprise's SVD."""
 
+import importlib.util
+import json
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -210,3 +213,20 @@ def test_predict_takes_arrays_and_lists_but_not_fractional_ids():
         model.predict(torch.tensor([0.0]), torch.tensor([1.0]))
     with pytest.raises(TypeError, match="ids must be integers"):
         model.predict([0.5], [1])
+
+
+def test_the_benchmark_fits_with_the_settings_chapter_6_chose():
+    """benchmarks/mf_vs_surprise.py says it fits each method with the size and penalty chapter 6 chose on
+    validation data; the chapter's stored choice must be the benchmark's."""
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("mf_vs_surprise", root / "benchmarks" / "mf_vs_surprise.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    glued = {}
+    for cell in json.loads((root / "chapters" / "06_recommender_systems.ipynb").read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            if name := output.get("metadata", {}).get("scrapbook", {}).get("name"):
+                glued[name] = output["data"]["application/papermill.record/text/plain"]
+    for method, key in [("ALS", "als"), ("Adam", "adam"), ("Surprise SVD", "svd")]:
+        assert int(glued[f"best_k_{key}"]) == bench.FACTORS, method
+        assert float(glued[f"best_l2_{key}"]) == bench.CHAPTER_6[method], method
