@@ -14,6 +14,8 @@ from embedkit.mf import BiasedMF, fit_als, fit_sgd, recommend, ridge_rows, sklea
 from embedkit.ratings import Ratings
 from embedkit.recsys import movielens_100k, random_split, rmse, surprise_trainset
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def test_ridge_rows_equal_numpy_least_squares():
     g = torch.Generator().manual_seed(0)
@@ -218,12 +220,11 @@ def test_predict_takes_arrays_and_lists_but_not_fractional_ids():
 def test_the_benchmark_fits_with_the_settings_chapter_6_chose():
     """benchmarks/mf_vs_surprise.py says it fits each method with the size and penalty chapter 6 chose on
     validation data; the chapter's stored choice must be the benchmark's."""
-    root = Path(__file__).resolve().parents[1]
-    spec = importlib.util.spec_from_file_location("mf_vs_surprise", root / "benchmarks" / "mf_vs_surprise.py")
+    spec = importlib.util.spec_from_file_location("mf_vs_surprise", ROOT / "benchmarks" / "mf_vs_surprise.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     glued = {}
-    for cell in json.loads((root / "chapters" / "06_recommender_systems.ipynb").read_text())["cells"]:
+    for cell in json.loads((ROOT / "chapters" / "06_recommender_systems.ipynb").read_text())["cells"]:
         for output in cell.get("outputs", []):
             if name := output.get("metadata", {}).get("scrapbook", {}).get("name"):
                 glued[name] = output["data"]["application/papermill.record/text/plain"]

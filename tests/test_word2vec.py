@@ -17,6 +17,8 @@ from embedkit.hogwild import default_block
 from embedkit.word2vec import Word2Vec, Word2VecConfig, train_word2vec
 from embedkit.word2vec_graph import FixedBlocks
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 TOY_SENTENCES = [["the", "cat", "sat", "on", "the", "mat"], ["the", "dog", "sat", "on", "the", "rug"]] * 50
 
@@ -409,7 +411,7 @@ def test_bad_input():
 ])
 def test_the_benchmark_refuses_flags_it_would_ignore(flags, message):
     """`--models` beside `--cbow` once ran the listed models and silently dropped `--cbow`."""
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "word2vec_vs_gensim.py"
+    script = ROOT / "benchmarks" / "word2vec_vs_gensim.py"
     done = subprocess.run([sys.executable, str(script), *flags], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and message in done.stderr, done.stderr
 
