@@ -14,6 +14,7 @@ One module per idea, mirroring the chapters:
 - `word2vec_graph`: Word2Vec blocks of one fixed shape, replayed as a CUDA graph on a GPU.
 - `hogwild`: Word2Vec's blocks of updates: their layout and size, worker threads writing without locks.
 - `glove`: co-occurrence counts and the GloVe model.
+- `parallel`: independent training runs side by side, one CPU core each.
 - `ratings`: `Ratings`, (user, item, rating, time) rows with users and items indexed 0..n-1.
 - `recsys`: ratings data (MovieLens), splits and recommender metrics.
 - `mf`: biased matrix factorisation by Adam and by ALS.

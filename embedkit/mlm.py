@@ -121,12 +121,14 @@ def mask_tokens(
     return corrupted, labels
 
 
-def mlm_loss(model: MaskedLM, input_ids: torch.Tensor) -> torch.Tensor:
+def mlm_loss(model: MaskedLM, input_ids: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
     """Mean cross-entropy on freshly masked positions of a batch (a ``loss_fn`` for `embedkit.train.fit`).
 
     Only the picked positions go through the prediction head, which is most of the cost otherwise.
+    ``generator``: where the masks are drawn from (torch's global one if ``None``), on the batch's device.
     """
-    corrupted, labels = mask_tokens(input_ids, model.bias.shape[0])
+    corrupted, labels = mask_tokens(input_ids, model.bias.shape[0], generator=generator)
     hidden = model.encoder(corrupted, _full_mask(input_ids, None))
     picked = labels != IGNORE
     if not picked.any():

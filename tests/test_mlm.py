@@ -191,3 +191,23 @@ def test_chapter_10_trains_at_the_rate_chosen_on_validation_windows():
                     ast.unparse(node.args[1]) == "loss_fn":
                 rates += [ast.literal_eval(k.value) for k in node.keywords if k.arg == "lr"]
     assert rates == list(set(chosen.values())), rates
+
+
+def test_masked_loss_draws_its_masks_from_the_generator_given():
+    """With a generator the masks are its draws alone: the same loss whatever the global generator holds,
+    the same masks as `mask_tokens` with that generator, and not the global generator's masks."""
+    model = MaskedLM(BertConfig(**SIZES)).eval()
+    ids = torch.randint(3, 50, (8, 12), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        losses = []
+        for global_seed in (0, 1):
+            torch.manual_seed(global_seed)
+            losses.append(float(mlm_loss(model, ids, generator=torch.Generator().manual_seed(9))))
+        corrupted, labels = mask_tokens(ids, 50, generator=torch.Generator().manual_seed(9))
+        picked = labels != IGNORE
+        hidden = model.encoder(corrupted, torch.ones_like(ids))
+        expected = torch.nn.functional.cross_entropy(model.predict(hidden[picked]), labels[picked])
+        torch.manual_seed(0)
+        from_global = float(mlm_loss(model, ids))
+    assert losses[0] == losses[1] == pytest.approx(float(expected), abs=1e-6)
+    assert from_global != losses[0]
