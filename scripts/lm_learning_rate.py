@@ -41,6 +41,7 @@ def main() -> None:
     data, validation = windows[order[:18_000]], windows[order[18_000:20_000]]  # the chapter holds out order[-2000:]
     objectives = {"next word": causal_lm_loss, "masked words": mlm_loss,
                   "next word, 15% of positions": partial(causal_lm_loss, rate=0.15)}
+
     def initial(seed: int) -> MaskedLM:
         torch.manual_seed(seed)  # torch's global generator: here, not in the worker threads
         return MaskedLM(config)
