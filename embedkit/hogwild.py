@@ -27,11 +27,11 @@ processes (threads share the vectors without copies), handing out blocks by load
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 import torch
 
+from .parallel import side_by_side
 from .progress import progress
 
 
@@ -60,10 +60,5 @@ def hogwild(run: Callable[[range], tuple[torch.Tensor, int]], n_blocks: int, wor
     first = progress(shares[0], total=len(shares[0]), desc=desc)
     if workers == 1:
         return [run(first)]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # each worker thread runs its own blocks, one core each
-    try:
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(run, [first, *shares[1:]]))
-    finally:
-        torch.set_num_threads(threads)
+    # each worker thread runs its own blocks, one core each
+    return side_by_side(run, [first, *shares[1:]], device="cpu", workers=workers)

@@ -5,8 +5,10 @@ a 2-core CPU two such models trained at once, each on one thread, finish sooner
 than the same two one after another on both cores (`benchmarks/side_by_side.py`
 measures it on the chapters' runs; benchmarks/results/ holds a run). The
 chapters train several runs this way (GloVe in chapter 3, the language models of
-chapter 10). It pays only where the work is torch operations, which release
-Python's lock: loops of many tiny operations (an IVF search) hold it too often.
+chapter 10); Word2Vec's Hogwild workers (`embedkit.hogwild`), which share their
+vectors on purpose, use the same threads. It pays only where the work is torch
+operations, which release Python's lock: loops of many tiny operations (an IVF
+search) hold it too often.
 
 `side_by_side` maps a function over a list of jobs in worker threads, each
 limited to one core (torch releases Python's lock inside its operations, and the
