@@ -1,4 +1,4 @@
-"""Hogwild: Word2Vec's blocks of updates, written back without locks (Recht et al. 2011).
+"""Hogwild: Word2Vec's blocks of updates, written back without locks (Niu et al. 2011).
 
 `embedkit.word2vec` updates a block of centre positions at once, not one word at
 a time. The positions of a block lie evenly spread over the corpus: with ``L`` blocks
@@ -53,7 +53,7 @@ def hogwild(run: Callable[[range], tuple[torch.Tensor, int]], n_blocks: int, wor
     """Run the blocks ``0..n_blocks-1``: worker t takes every ``workers``-th block, in its own thread.
 
     One worker runs them in order in this thread (reproducible). More workers write the shared vectors
-    without locks, as word2vec.c's threads do (Recht et al. 2011); torch releases the GIL inside each
+    without locks, as word2vec.c's threads do (Niu et al. 2011); torch releases the GIL inside each
     operation, so each thread keeps one core busy. Returns each worker's ``run`` result.
     """
     shares = [range(t, n_blocks, workers) for t in range(workers)]
