@@ -231,3 +231,28 @@ def test_the_benchmark_fits_with_the_settings_chapter_6_chose():
     for method, key in [("ALS", "als"), ("Adam", "adam"), ("Surprise SVD", "svd")]:
         assert int(glued[f"best_k_{key}"]) == bench.FACTORS, method
         assert float(glued[f"best_l2_{key}"]) == bench.CHAPTER_6[method], method
+
+
+def test_the_stored_optimiser_search_reproduces(split):
+    """Chapter 6 reads benchmarks/results/mf_optimiser.txt (scripts/mf_optimiser.py). Its rows must come from the
+    script as it stands: two of its validation scores (Surprise's default settings and its chosen ones) recomputed
+    here on the chapter's split, to float rounding; and its own-settings rows are each library's defaults."""
+    import re
+
+    spec = importlib.util.spec_from_file_location("mf_optimiser", ROOT / "scripts" / "mf_optimiser.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    stored = (ROOT / "benchmarks" / "results" / "mf_optimiser.txt").read_text()
+    fit_part, val = random_split(split[0], test_fraction=0.1, seed=1)
+    for l2, settings in [(0.05, {"n_epochs": 20, "lr_all": 0.005}), (0.1, {"n_epochs": 80, "lr_all": 0.005})]:
+        found = re.search(rf"Surprise SVD, l2 {l2}, {re.escape(str(settings))}: validation RMSE ([\d.]+)", stored)
+        assert found, (l2, settings)
+        assert abs(script.score("Surprise SVD", l2, settings, fit_part, val) - float(found.group(1))) < 2e-4
+    assert script.OPTIMISERS["embedkit ALS"][0] == {"epochs": 10}
+    assert script.OPTIMISERS["embedkit Adam"][0] == {"epochs": 10, "lr": 0.01}
+    assert script.OPTIMISERS["Surprise SVD"][0] == {"n_epochs": 20, "lr_all": 0.005}
+    import inspect
+
+    assert inspect.signature(fit_als).parameters["epochs"].default == 10
+    assert inspect.signature(fit_sgd).parameters["epochs"].default == 10
+    assert inspect.signature(fit_sgd).parameters["lr"].default == 0.01
