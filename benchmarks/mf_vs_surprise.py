@@ -18,7 +18,7 @@ import torch
 
 from embedkit import get_device
 from embedkit.mf import BiasedMF, fit_als, fit_sgd
-from embedkit.recsys import movielens_100k, random_split, rmse, surprise_trainset
+from embedkit.recsys import movielens_100k, random_split, rmse, surprise_predictions, surprise_trainset
 from embedkit.timing import measure
 
 FACTORS = 32
@@ -39,8 +39,7 @@ def main() -> None:
     trainset = surprise_trainset(train)
     svd = SVD(n_factors=FACTORS, reg_all=CHAPTER_6["Surprise SVD"], random_state=0)
     svd_seconds = measure(lambda: svd.fit(trainset), repeat=args.repeats, warmup=0)
-    svd_rmse = rmse(torch.tensor([svd.predict(train.user_ids[u], train.item_ids[i]).est
-                                  for u, i in zip(test.users.tolist(), test.items.tolist())]), test.values)
+    svd_rmse = rmse(surprise_predictions(svd, test), test.values)
     rows = [(f"Surprise SVD ({FACTORS} factors, {svd.n_epochs} epochs)", svd_rmse, svd_seconds)]
     for name, fit in [("ALS", fit_als), ("Adam", fit_sgd)]:
         models = []

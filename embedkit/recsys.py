@@ -5,6 +5,8 @@
   official ``u.data`` / ``u.item`` files from a folder you name (the GroupLens
   terms forbid shipping them: download them yourself).
 - `random_split` and `leave_last_out` make reproducible train/test splits.
+- `surprise_trainset` and `surprise_predictions` hand ratings to scikit-surprise
+  and take its predictions back, for the reference models.
 - `rmse`, `mae` and `ranking_metrics` (precision, recall, NDCG at k, with
   training items excluded from the ranking) measure the models.
 
@@ -64,6 +66,13 @@ def surprise_trainset(ratings: Ratings):
                           "item": [ratings.item_ids[i] for i in ratings.items.tolist()],
                           "rating": ratings.values.numpy()})
     return Dataset.load_from_df(frame, Reader(rating_scale=ratings.scale)).build_full_trainset()
+
+
+def surprise_predictions(algorithm, ratings: Ratings) -> torch.Tensor:
+    """A fitted scikit-surprise ``algorithm``'s predicted stars for every row of ``ratings`` (looked up by raw ID),
+    in row order, in float64 as Surprise computes them."""
+    return torch.tensor([algorithm.predict(ratings.user_ids[u], ratings.item_ids[i]).est
+                         for u, i in zip(ratings.users.tolist(), ratings.items.tolist())], dtype=torch.float64)
 
 
 def random_split(ratings: Ratings, test_fraction: float = 0.2, seed: int = 0) -> tuple[Ratings, Ratings]:

@@ -32,7 +32,7 @@ from surprise import SVD  # noqa: E402
 from embedkit import parallel  # noqa: E402
 from embedkit.mf import BiasedMF, fit_als, fit_sgd  # noqa: E402
 from embedkit.ratings import Ratings  # noqa: E402
-from embedkit.recsys import movielens_100k, random_split, rmse, surprise_trainset  # noqa: E402
+from embedkit.recsys import movielens_100k, random_split, rmse, surprise_predictions, surprise_trainset  # noqa: E402
 
 FACTORS, PENALTIES = 32, (0.02, 0.05, 0.1, 0.2)  # the chapter's penalties and its chosen k
 OPTIMISERS = {  # each library's own setting first
@@ -47,8 +47,7 @@ def score(method: str, l2: float, settings: dict, fit_on: Ratings, scored: Ratin
     """RMSE on ``scored`` of one method fitted on ``fit_on`` with one setting."""
     if method == "Surprise SVD":
         algorithm = SVD(n_factors=FACTORS, reg_all=l2, random_state=seed, **settings).fit(surprise_trainset(fit_on))
-        predicted = torch.tensor([algorithm.predict(scored.user_ids[u], scored.item_ids[i]).est
-                                  for u, i in zip(scored.users.tolist(), scored.items.tolist())])
+        predicted = surprise_predictions(algorithm, scored)
     else:
         model = BiasedMF(fit_on.n_users, fit_on.n_items, factors=FACTORS, seed=seed)
         fit = fit_als if method == "embedkit ALS" else fit_sgd

@@ -12,7 +12,7 @@ import torch
 from embedkit.errors import ShapeError
 from embedkit.mf import BiasedMF, fit_als, fit_sgd, recommend, ridge_rows, sklearn_ridge_biases
 from embedkit.ratings import Ratings
-from embedkit.recsys import movielens_100k, random_split, rmse, surprise_trainset
+from embedkit.recsys import movielens_100k, random_split, rmse, surprise_predictions, surprise_trainset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,9 +71,7 @@ def surprise_svd(train: Ratings, test: Ratings) -> tuple[float, float]:
     start = time.perf_counter()
     algorithm = SVD(random_state=0).fit(trainset)
     seconds = time.perf_counter() - start
-    predicted = torch.tensor([algorithm.predict(test.user_ids[u], test.item_ids[i]).est
-                              for u, i in zip(test.users.tolist(), test.items.tolist())])
-    return rmse(predicted, test.values), seconds
+    return rmse(surprise_predictions(algorithm, test), test.values), seconds
 
 
 def test_als_and_sgd_beat_surprise_svd_rmse(split, device):
@@ -132,8 +130,7 @@ def test_surprise_svd_parameters_predict_the_same_in_biased_mf(split):
                 table.weight[index] = torch.from_numpy(factors[row])
                 bias.weight[index] = float(biases[row])
     ours = model.predict(test.users, test.items)
-    theirs = torch.tensor([algorithm.predict(test.user_ids[u], test.item_ids[i]).est
-                           for u, i in zip(test.users.tolist(), test.items.tolist())], dtype=torch.float32)
+    theirs = surprise_predictions(algorithm, test).float()
     assert torch.allclose(ours, theirs, atol=1e-5)
     assert float(theirs.std()) > 0.3  # not a constant prediction
 
