@@ -245,6 +245,10 @@ def test_the_stored_optimiser_search_reproduces(split):
         found = re.search(rf"Surprise SVD, l2 {l2}, {re.escape(str(settings))}: validation RMSE ([\d.]+)", stored)
         assert found, (l2, settings)
         assert abs(script.score("Surprise SVD", l2, settings, fit_part, val) - float(found.group(1))) < 2e-4
+    rows = re.findall(r"^(.+?), l2 ([\d.]+), (\{.*?\}): validation RMSE", stored, re.M)
+    assert sorted(rows) == sorted(  # the stored grid is the script's grid: rerun the script after changing it
+        (m, str(l2), str(s)) for m, options in script.OPTIMISERS.items() for l2 in script.PENALTIES for s in options
+    )
     assert script.OPTIMISERS["embedkit ALS"][0] == {"epochs": 10}
     assert script.OPTIMISERS["embedkit Adam"][0] == {"epochs": 10, "lr": 0.01}
     assert script.OPTIMISERS["Surprise SVD"][0] == {"n_epochs": 20, "lr_all": 0.005}
