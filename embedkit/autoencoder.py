@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from .errors import ShapeError
+from .errors import ShapeError, check_positive
 from .images import check_images
 
 
@@ -36,11 +36,33 @@ def flatten_inputs(x: torch.Tensor, features: int) -> torch.Tensor:
     return x.reshape(len(x), features)
 
 
-def check_codes(z: torch.Tensor, code_size: int) -> torch.Tensor:
-    """``z`` itself if it is a batch of codes ``(n, code_size)``; a clear error otherwise."""
+def check_codes(z: torch.Tensor, code_size: int, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``z`` itself if it is a batch of float codes ``(n, code_size)`` (of ``dtype``, the model's, when given);
+    a clear error otherwise."""
     if z.ndim != 2 or z.shape[1] != code_size:
         raise ShapeError(f"expected codes of shape (n, {code_size}); got {tuple(z.shape)}.")
+    if not z.is_floating_point():
+        raise TypeError(f"expected float codes, as encode() gives them; got {z.dtype}: convert with z.float().")
+    if dtype is not None:
+        check_dtype(z, dtype, "codes")
     return z
+
+
+def check_dtype(x: torch.Tensor, dtype: torch.dtype, what: str = "inputs") -> torch.Tensor:
+    """``x`` itself if its dtype is ``dtype`` (the model's weights'); a TypeError that says how to convert otherwise."""
+    if x.dtype != dtype:
+        how = "x.float()" if dtype == torch.float32 else f"x.to({dtype})"
+        raise TypeError(f"expected {str(dtype).removeprefix('torch.')} {what}, as the model's weights; "
+                        f"got {x.dtype}: convert with {how}.")
+    return x
+
+
+def _check_sizes(message: str, **sizes: int) -> None:
+    """The sizes of a model: whole numbers of at least 1 (``message`` for an int below 1, as before)."""
+    if all(isinstance(v, int) for v in sizes.values()) and any(v < 1 for v in sizes.values()):
+        raise ValueError(message)
+    for name, value in sizes.items():
+        check_positive(name, value)
 
 
 class DenseAutoencoder(nn.Module):
@@ -53,8 +75,10 @@ class DenseAutoencoder(nn.Module):
     def __init__(self, in_features: int = 784, code_size: int = 16, hidden: tuple[int, ...] = (256,),
                  linear: bool = False) -> None:
         super().__init__()
-        if code_size < 1 or in_features < 1:
-            raise ValueError(f"code_size and in_features must be at least 1; got {code_size}, {in_features}.")
+        _check_sizes(f"code_size and in_features must be at least 1; got {code_size}, {in_features}.",
+                     code_size=code_size, in_features=in_features)
+        for i, size in enumerate(hidden):
+            check_positive(f"hidden[{i}]", size)
         self.in_features, self.code_size, self.linear = in_features, code_size, linear
         sizes = [in_features, *hidden, code_size]
         self.encoder = self._stack(sizes, linear)
@@ -71,7 +95,7 @@ class DenseAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code (embedding) of each input: ``(n, code_size)``."""
-        return self.encoder(flatten_inputs(x, self.in_features))
+        return self.encoder(check_dtype(flatten_inputs(x, self.in_features), self.encoder[0].weight.dtype))
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The embedding of each input: its code, as `encode` gives it (every model of the book has ``embed``)."""
@@ -79,7 +103,7 @@ class DenseAutoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Reconstructions ``(n, in_features)`` from codes."""
-        out = self.decoder(check_codes(z, self.code_size))
+        out = self.decoder(check_codes(z, self.code_size, self.decoder[0].weight.dtype))
         return out if self.linear else torch.sigmoid(out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -92,9 +116,8 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, code_size: int = 16, channels: int = 16) -> None:
         super().__init__()
-        if code_size < 1 or channels < 1:
-            raise ValueError("code_size and channels must be at least 1; "
-                             f"got {code_size}, {channels}.")
+        _check_sizes(f"code_size and channels must be at least 1; got {code_size}, {channels}.",
+                     code_size=code_size, channels=channels)
         self.code_size, c = code_size, channels
         self.encoder = nn.Sequential(
             nn.Conv2d(1, c, 3, stride=2, padding=1), nn.ReLU(),
@@ -117,7 +140,7 @@ class ConvAutoencoder(nn.Module):
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images ``(n, 1, 28, 28)`` in [0, 1] from codes."""
-        return torch.sigmoid(self.decoder(check_codes(z, self.code_size)))
+        return torch.sigmoid(self.decoder(check_codes(z, self.code_size, self.decoder[0].weight.dtype)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruct ``x``."""

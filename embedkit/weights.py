@@ -66,11 +66,14 @@ def _checked_entry(path: Path, name: str, info: object) -> tuple[str, torch.dtyp
     """One header entry, validated: a known dtype, a shape, and offsets whose length fits dtype and shape."""
     try:
         dtype, shape, (start, end) = _DTYPES[info["dtype"]], list(info["shape"]), info["data_offsets"]
-        if not all(isinstance(v, int) and v >= 0 for v in (*shape, start, end)) or end < start:
+        # JSON true/false are Python bools, which are ints: a shape [true, 4] must not read as [1, 4]
+        numbers = (*shape, start, end)
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers) or end < start:
             raise ValueError
     except (KeyError, TypeError, ValueError) as exc:
         raise DataIntegrityError(f"{path}: tensor {name!r} has a bad header entry {info!r} (dtype one of "
-                                 f"{sorted(_DTYPES)}, a shape, and offsets 0 <= start <= end).") from exc
+                                 f"{sorted(_DTYPES)}, a shape of whole numbers, and offsets 0 <= start <= end); "
+                                 "the file is corrupted, re-create it.") from exc
     expected = dtype.itemsize * int(torch.Size(shape).numel())
     if end - start != expected:
         raise DataIntegrityError(f"{path}: tensor {name!r} of shape {shape} needs {expected} bytes, "

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import torch
 
-from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError
+from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, check_positive
 
 # Unicode White_Space (what Rust's char::is_whitespace tests), which differs from str.isspace()
 _WHITESPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
@@ -106,7 +106,7 @@ class WordPieceTokenizer:
         missing = [t for t in (unk, cls, sep, pad) if t not in self.vocab]
         if missing:
             raise DataIntegrityError(f"the vocabulary lacks the special tokens {missing}; is it a BERT vocab.txt?")
-        if max_length < 3:
+        if check_positive("max_length", max_length) < 3:
             raise ValueError(f"max_length must leave room for [CLS] and [SEP] and one token; got {max_length}.")
         self.tokens = list(vocab)
         self.max_length, self.max_chars_per_word = max_length, max_chars_per_word
@@ -119,8 +119,12 @@ class WordPieceTokenizer:
         path = Path(path)
         if not path.is_file():
             raise DataNotFoundError(f"vocabulary file {path} does not exist.")
-        with path.open(encoding="utf-8", newline="") as file:  # lines end at "\n" only, as in the reference
-            tokens = [t.removesuffix("\r") for t in file.read().split("\n")]  # a CRLF line loses its "\r"
+        try:
+            with path.open(encoding="utf-8", newline="") as file:  # lines end at "\n" only, as in the reference
+                tokens = [t.removesuffix("\r") for t in file.read().split("\n")]  # a CRLF line loses its "\r"
+        except UnicodeDecodeError as error:
+            raise DataIntegrityError(f"{path} is not UTF-8 text (byte {error.start}: {error.reason}); "
+                                     "save it as UTF-8, or download the model's vocab.txt again.") from None
         if tokens and tokens[-1] == "":
             tokens.pop()
         if len(set(tokens)) != len(tokens):
@@ -182,6 +186,10 @@ class WordPieceTokenizer:
         ids = torch.full((len(encoded), length), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(encoded), length), dtype=torch.long)
         for row, e in enumerate(encoded):
-            ids[row, : len(e)] = torch.tensor(e)
+            row_ids = torch.tensor(e)
+            if row_ids.numel() and (row_ids.is_floating_point() or row_ids.is_complex() or row_ids.dtype == torch.bool):
+                raise TypeError(f"token ids must be integers; id list {row} holds {row_ids.dtype} values "
+                                f"({list(e)[:5]!r:.60}). Give the lists that encode() returns.")
+            ids[row, : len(e)] = row_ids
             mask[row, : len(e)] = 1
         return Batch(ids, mask)

@@ -69,3 +69,26 @@ def test_bad_input():
         ae.ConvAutoencoder(4).encode(torch.rand(3, 3, 28, 28))
     with pytest.raises(ValueError, match="code_size and in_features must be at least 1"):
         ae.DenseAutoencoder(784, 0)
+
+
+def test_wrong_dtypes_and_fractional_sizes_are_clear_errors():
+    dense = ae.DenseAutoencoder(784, 4)
+    with pytest.raises(TypeError, match=r"expected float32 inputs, as the model's weights; got torch.float64"):
+        dense.encode(torch.rand(3, 784, dtype=torch.float64))
+    for model in (dense, ae.ConvAutoencoder(4)):
+        with pytest.raises(TypeError, match="expected float codes.*got torch.int64"):
+            model.decode(torch.ones(3, 4, dtype=torch.long))
+        with pytest.raises(TypeError, match="expected float32 codes, as the model's weights; got torch.float64"):
+            model.decode(torch.rand(3, 4, dtype=torch.float64))
+    double = ae.DenseAutoencoder(784, 4).double()  # a float64 model takes float64 inputs, as before
+    assert double(torch.rand(3, 784, dtype=torch.float64)).dtype == torch.float64
+    with pytest.raises(TypeError, match=r"expected float64 inputs.*x.to\(torch.float64\)"):
+        double.encode(torch.rand(3, 784))
+    with pytest.raises(ValueError, match="code_size must be a whole number of at least 1; got 2.5"):
+        ae.DenseAutoencoder(784, 2.5)
+    with pytest.raises(ValueError, match=r"hidden\[0\] must be a whole number of at least 1; got 25.5"):
+        ae.DenseAutoencoder(784, 2, hidden=(25.5,))
+    with pytest.raises(ValueError, match="channels must be a whole number of at least 1; got '16'"):
+        ae.ConvAutoencoder(4, channels="16")
+    with pytest.raises(ValueError, match="code_size and channels must be at least 1"):
+        ae.ConvAutoencoder(0)

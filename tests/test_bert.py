@@ -45,6 +45,47 @@ def test_shape_errors():
             model.attention_maps(ids, mask)
 
 
+def test_float_or_one_dimensional_ids_and_masks_are_clear_errors():
+    model = BertEncoder(TINY)
+    ids = torch.ones(2, 4, dtype=torch.long)
+    with pytest.raises(TypeError, match="input_ids must be integer token ids.*got torch.float32"):
+        model(ids.float(), torch.ones_like(ids))
+    with pytest.raises(TypeError, match="input_ids must be integer token ids"):
+        model.input_embeddings(ids.double())
+    with pytest.raises(TypeError, match="input_ids must be integer token ids"):
+        model.attention_maps(ids.float(), torch.ones_like(ids))
+    for call in (model, model.attention_maps):
+        with pytest.raises(ShapeError, match=r"input_ids must be \(batch, length\); got shape \(4,\)"):
+            call(ids[0], torch.ones(4))  # used to be an IndexError at the mask
+    assert model(ids.int(), torch.ones(2, 4)).shape == (2, 4, 8)  # int32 ids and a float mask still work
+
+
+def test_bert_config_checks_its_sizes_and_its_file(tmp_path):
+    with pytest.raises(ValueError, match="num_attention_heads must be a whole number of at least 1; got 0"):
+        BertConfig(num_attention_heads=0)
+    for bad in ("big", 2.5, -1, True):
+        with pytest.raises(ValueError, match="BertConfig.hidden_size must be a whole number"):
+            dataclasses.replace(TINY, hidden_size=bad)
+    with pytest.raises(ValueError, match="layer_norm_eps must be a non-negative finite number"):
+        BertConfig(layer_norm_eps=float("nan"))
+    with pytest.raises(ValueError, match="not divisible by 5 heads"):  # the old check, kept
+        BertEncoder(dataclasses.replace(TINY, num_attention_heads=5))
+    source = data_path("minilm-config").read_text()
+    truncated = tmp_path / "config.json"
+    truncated.write_text(source[: len(source) // 2])
+    with pytest.raises(DataIntegrityError, match="config.json is not valid JSON.*download the model's config.json"):
+        BertConfig.from_json(truncated)
+    listed = tmp_path / "list.json"
+    listed.write_text("[384, 6]")
+    with pytest.raises(DataIntegrityError, match="list.json holds a JSON list"):
+        BertConfig.from_json(listed)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text('{"hidden_size": "big"}')
+    with pytest.raises(DataIntegrityError, match="wrong.json: BertConfig.hidden_size must be a whole number"):
+        BertConfig.from_json(wrong)
+    assert BertConfig.from_json(data_path("minilm-config")).hidden_size == 384
+
+
 @pytest.fixture(scope="module")
 def models():
     from sentence_transformers import SentenceTransformer

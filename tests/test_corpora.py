@@ -109,6 +109,22 @@ def test_news_sources(tmp_path):
         news_sources(unlinked)
 
 
+def test_news_sources_names_the_row_whose_link_is_missing(tmp_path):
+    from embedkit.corpora import news_articles, news_sources
+    from embedkit.errors import DataIntegrityError
+
+    short = zipped(tmp_path / "short.zip", "x.csv", "title,text,article_source_link\nT,Body,http://a.org/x\nU,Body\n")
+    with pytest.raises(DataIntegrityError, match=r"x.csv in .*short.zip, line 3: the article has no link.*got None"):
+        news_sources(short)
+    assert len(news_articles(short)) == 2  # news_articles does not need the links
+    for link in ("", "not a link", "http://[::1"):
+        bad = zipped(tmp_path / "bad.zip", "x.csv", f"article_source_link,title,text\n{link},T,Body\n")
+        with pytest.raises(DataIntegrityError, match="bad.zip, line 2: the article has no link with a host"):
+            news_sources(bad)
+    textless = zipped(tmp_path / "textless.zip", "x.csv", "article_source_link,title,text\n,T,\nhttp://b.net,U,Body\n")
+    assert news_sources(textless) == ["b.net"]  # a row without text is skipped, its link is not needed
+
+
 def test_readers_name_files_that_are_not_what_they_expect(tmp_path):
     from embedkit.corpora import news_articles, wikipedia_articles
     from embedkit.errors import DataIntegrityError, DataNotFoundError

@@ -43,6 +43,22 @@ def test_bad_idx_files(tmp_path):
         images.read_idx(tmp_path / "missing.gz")
 
 
+def test_corrupted_gzip_and_impossible_idx_headers_are_data_integrity_errors(tmp_path):
+    path = write_idx(tmp_path / "flipped.gz", np.arange(600).reshape(20, 30) % 251)
+    flipped = bytearray(path.read_bytes())
+    flipped[10:14] = b"\xff" * 4  # the first deflate block: zlib itself fails, not the gzip CRC check
+    path.write_bytes(bytes(flipped))
+    with pytest.raises(DataIntegrityError, match="flipped.gz is not a readable gzip file.*download it again"):
+        images.read_idx(path)
+    # sizes (-2, -2) multiply to the 4 bytes that follow: the length check alone would let them through
+    (tmp_path / "negative").write_bytes(bytes([0, 0, 0x08, 2]) + struct.pack(">2i", -2, -2) + bytes(4))
+    with pytest.raises(DataIntegrityError, match="negative.*negative sizes"):
+        images.read_idx(tmp_path / "negative")
+    (tmp_path / "odd").write_bytes(bytes([0, 0, 0x08, 2]) + struct.pack(">2i", -2, 3) + bytes(4))
+    with pytest.raises(DataIntegrityError, match="odd.*negative sizes"):
+        images.read_idx(tmp_path / "odd")
+
+
 def test_fashion_mnist_as_installed():
     x, y = images.fashion_mnist("train")
     assert x.shape == (60_000, 28, 28) and x.dtype == torch.uint8

@@ -33,6 +33,15 @@ def test_official_format_reader(tmp_path):
         read_movielens(tmp_path / "nowhere")
 
 
+def test_a_movie_id_that_is_not_a_number_names_the_file_and_line(tmp_path):
+    (tmp_path / "u.data").write_text("196\t242\t3\t881250949\n")
+    flags = "|".join(["0"] * 19)
+    (tmp_path / "u.item").write_text(f"242|Kolya (1996)|24-Jan-1997||http://x|{flags}\n"
+                                     f"3O2|L.A. Confidential (1997)|01-Jan-1997||http://y|{flags}\n", encoding="latin-1")
+    with pytest.raises(DataIntegrityError, match=r"u.item, line 2: the movie id '3O2' is not a whole number"):
+        read_movielens(tmp_path)
+
+
 def test_ids_are_indexed_and_unknown_ids_are_clear():
     r = Ratings.from_arrays(["ann", "bob", "ann"], ["x", "x", "y"], [5, 3, 1])
     assert r.users.tolist() == [0, 1, 0] and r.items.tolist() == [0, 0, 1]

@@ -62,6 +62,15 @@ def test_forged_offsets_are_refused(tmp_path, header, data, message):
         load_safetensors(_with_header(tmp_path, header, data))
 
 
+@pytest.mark.parametrize("entry", [
+    {"dtype": "F32", "shape": [True, 4], "data_offsets": [0, 16]},  # read as shape (1, 4) before
+    {"dtype": "F16", "shape": [], "data_offsets": [False, 2]},
+])
+def test_bools_in_a_header_entry_are_refused(tmp_path, entry):
+    with pytest.raises(DataIntegrityError, match=r"tensor 'a' has a bad header entry .*whole numbers.*re-create it"):
+        load_safetensors(_with_header(tmp_path, {"a": entry}, b"\0" * entry["data_offsets"][1]))
+
+
 def test_header_longer_than_the_file(tmp_path):
     (tmp_path / "short.safetensors").write_bytes(b"\xff\x00\x00\x00\x00\x00\x00\x00{}")
     with pytest.raises(DataIntegrityError, match="header longer than the file"):

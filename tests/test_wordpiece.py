@@ -42,6 +42,23 @@ def test_bad_input():
         WordPieceTokenizer(["a", "b"])
 
 
+def test_float_ids_a_fractional_max_length_and_a_non_utf8_vocabulary_are_errors(tmp_path):
+    tok = WordPieceTokenizer(TINY)
+    with pytest.raises(TypeError, match="token ids must be integers; id list 0"):
+        tok.pad([[2, 3.9, 3]])  # torch would cut 3.9 to 3 without a word
+    with pytest.raises(TypeError, match="token ids must be integers; id list 1"):
+        tok.pad([[2, 3], [True, False]])
+    assert tok.pad([[2, 8, 3], []]).input_ids.tolist() == [[2, 8, 3], [0, 0, 0]]  # an empty list is still fine
+    with pytest.raises(ValueError, match="max_length must be a whole number"):
+        WordPieceTokenizer(TINY, max_length=3.5)
+    with pytest.raises(ValueError, match="leave room"):
+        WordPieceTokenizer(TINY, max_length=2)
+    latin1 = tmp_path / "vocab.txt"
+    latin1.write_bytes("\n".join(TINY + ["café"]).encode("latin-1"))
+    with pytest.raises(DataIntegrityError, match="vocab.txt is not UTF-8 text.*save it as UTF-8"):
+        WordPieceTokenizer.from_vocab(latin1)
+
+
 @pytest.fixture(scope="module")
 def pair():
     folder = data_path("minilm-vocab").parent
