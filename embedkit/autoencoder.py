@@ -57,14 +57,6 @@ def check_dtype(x: torch.Tensor, dtype: torch.dtype, what: str = "inputs") -> to
     return x
 
 
-def _check_sizes(message: str, **sizes: int) -> None:
-    """The sizes of a model: whole numbers of at least 1 (``message`` for an int below 1, as before)."""
-    if all(isinstance(v, int) for v in sizes.values()) and any(v < 1 for v in sizes.values()):
-        raise ValueError(message)
-    for name, value in sizes.items():
-        check_positive(name, value)
-
-
 class DenseAutoencoder(nn.Module):
     """``in_features -> hidden... -> code_size -> ...hidden -> in_features``, ReLU between layers.
 
@@ -75,8 +67,7 @@ class DenseAutoencoder(nn.Module):
     def __init__(self, in_features: int = 784, code_size: int = 16, hidden: tuple[int, ...] = (256,),
                  linear: bool = False) -> None:
         super().__init__()
-        _check_sizes(f"code_size and in_features must be at least 1; got {code_size}, {in_features}.",
-                     code_size=code_size, in_features=in_features)
+        check_positive("code_size", code_size), check_positive("in_features", in_features)
         for i, size in enumerate(hidden):
             check_positive(f"hidden[{i}]", size)
         self.in_features, self.code_size, self.linear = in_features, code_size, linear
@@ -116,8 +107,7 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, code_size: int = 16, channels: int = 16) -> None:
         super().__init__()
-        _check_sizes(f"code_size and channels must be at least 1; got {code_size}, {channels}.",
-                     code_size=code_size, channels=channels)
+        check_positive("code_size", code_size), check_positive("channels", channels)
         self.code_size, c = code_size, channels
         self.encoder = nn.Sequential(
             nn.Conv2d(1, c, 3, stride=2, padding=1), nn.ReLU(),

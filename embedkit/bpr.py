@@ -33,6 +33,8 @@ early stopping.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -49,8 +51,9 @@ class BPR(nn.Module):
 
     def __init__(self, n_users: int, n_items: int, factors: int = 32, init_std: float = 0.1, seed: int = 0) -> None:
         super().__init__()
-        if min(n_users, n_items, factors) < 1:
-            raise ValueError(f"n_users, n_items and factors must be at least 1; got {n_users}, {n_items}, {factors}.")
+        n_users, n_items = check_positive("n_users", n_users), check_positive("n_items", n_items)
+        factors = check_positive("factors", factors)
+        check_finite("init_std", init_std, allow_zero=True)
         generator = torch.Generator().manual_seed(seed)
         self.user = nn.Embedding(n_users, factors)
         self.item = nn.Embedding(n_items, factors)
@@ -81,7 +84,12 @@ def sample_negatives(interacted: torch.Tensor, users: torch.Tensor, generator: t
 
     ``interacted`` is a boolean ``users x items`` matrix; draws that hit an interacted item are redrawn.
     """
-    n_items = interacted.shape[1]
+    n_users, n_items = interacted.shape
+    if users.dtype in (torch.bool, torch.uint8) or users.is_floating_point() or users.is_complex():
+        raise TypeError(f"users must be integer ids, got dtype {users.dtype}.")
+    if len(users) and (int(users.min()) < 0 or int(users.max()) >= n_users):
+        raise IndexError(f"user ids must lie in [0, {n_users}) (the rows of interacted), got "
+                         f"{int(users.min())} to {int(users.max())}.")
     if bool(interacted.all(dim=1)[users].any()):
         raise ValueError("a user has interacted with every item: there is no negative item to sample.")
     negatives = torch.randint(n_items, users.shape, generator=generator).to(users.device)
@@ -111,6 +119,7 @@ def bpr_step(model: BPR, users: torch.Tensor, positives: torch.Tensor,
                          f"{tuple(negatives.shape)}.")
     if check:
         model._check(users, positives), model._check(users, negatives)
+        check_lr(lr), check_finite("l2", l2, allow_zero=True, why=" (0: no penalty)")
     p, q, b = model.user.weight, model.item.weight, model.item_bias.weight[:, 0]
     pu, qi, qj, bi, bj = (p[users], q[positives], q[negatives],
                           b[positives], b[negatives])
@@ -158,6 +167,8 @@ def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: 
             pick = order[start:start + batch_size]
             losses.append(bpr_step(model, users[pick], items[pick], negatives[pick], lr, l2, check=False) * len(pick))
         row = {"epoch": epoch + 1, "loss": sum(losses) / len(order)}
+        if not (math.isfinite(row["loss"]) and all(bool(torch.isfinite(t).all()) for t in model.parameters())):
+            raise FloatingPointError(f"BPR diverged in epoch {epoch + 1} (loss {row['loss']}); lower lr (now {lr}).")
         if test is not None:
             row[f"precision@{k}"] = ranking_metrics(model.scores().cpu(), train, test, k=k)[f"precision@{k}"]
         history.append(row)

@@ -248,7 +248,8 @@ class BinaryIndex(_CodeIndex):
         those of `search.exact_search` (``"l2"``: squared distances, smallest first).
         """
         q, k = self._search_inputs(queries, k, batch_size)
-        if rerank is not None and (not isinstance(rerank, numbers.Integral) or not k <= rerank <= self.ntotal):
+        if rerank is not None and (not isinstance(rerank, numbers.Integral) or isinstance(rerank, bool)
+                                   or not k <= rerank <= self.ntotal):
             raise ValueError(f"rerank must be an integer from k={k} to the number of vectors ({self.ntotal}), "
                              f"got {rerank!r}; more candidates re-scored means higher recall and slower search.")
         depth = k if rerank is None else int(rerank)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import ShapeError
+from .errors import ShapeError, check_finite
 from .images import check_images
 
 
@@ -74,8 +74,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor,
     if len(z1) < 2:
         raise ValueError(
             "nt_xent needs at least 2 images per batch: the others are the negatives.")
-    if temperature <= 0:
-        raise ValueError(f"temperature must be positive; got {temperature}.")
+    check_finite("temperature", temperature,
+                 hint=" SimCLR uses 0.5 (small batches) down to 0.1.")
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     n = len(z1)
     logits = z @ z.T / temperature

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .data import read_analogies, read_word_pairs
-from .errors import EmptyInputError, check_positive
+from .errors import EmptyInputError, ShapeError, check_positive
 from .table import EmbeddingTable
 
 
@@ -125,7 +125,9 @@ def rankdata(x: np.ndarray) -> np.ndarray:
 
 
 def _check_pair(x: np.ndarray, y: np.ndarray) -> None:
-    """Equal lengths and finite values, or a ValueError."""
+    """1-D, equal lengths and finite values, or a ValueError."""
+    if np.ndim(x) != 1 or np.ndim(y) != 1:
+        raise ShapeError(f"x and y must be 1-D; got {np.ndim(x)} and {np.ndim(y)} dimensions. Flatten them first.")
     if len(x) != len(y):
         raise ValueError(f"x and y differ in length: {len(x)} vs {len(y)}.")
     if not (np.isfinite(np.asarray(x, dtype=np.float64)).all() and np.isfinite(np.asarray(y, dtype=np.float64)).all()):

@@ -48,6 +48,21 @@ class Cooccurrence:
     counts: torch.Tensor  # float64 weighted counts, all > 0
     size: int  # vocabulary size
 
+    def __post_init__(self) -> None:
+        self.size = check_positive("size (the vocabulary size)", self.size)
+        if not (self.rows.ndim == self.cols.ndim == self.counts.ndim == 1
+                and len(self.rows) == len(self.cols) == len(self.counts)):
+            raise ShapeError("rows, cols and counts must be 1-D and of equal length; got "
+                             f"{tuple(self.rows.shape)}, {tuple(self.cols.shape)}, {tuple(self.counts.shape)}.")
+        for name, ids in (("rows", self.rows), ("cols", self.cols)):
+            if ids.dtype not in (torch.int32, torch.int64):
+                raise TypeError(f"{name} must hold integer word ids (int64), got dtype {ids.dtype}.")
+            if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= self.size):
+                raise ValueError(f"{name} must lie in 0..{self.size - 1} (size={self.size}), got "
+                                 f"{int(ids.min())} to {int(ids.max())}.")
+        if len(self.counts) and not bool((self.counts > 0).all() & torch.isfinite(self.counts).all()):
+            raise ValueError("counts must be finite and above 0 (GloVe fits their logarithm); drop the zero pairs.")
+
     def __len__(self) -> int:
         return len(self.counts)
 
@@ -70,6 +85,10 @@ def cooccurrence(
     if ids.ndim != 1 or ids.shape != sentence.shape:
         raise ShapeError("ids and sentence numbers must be 1-D and of equal length; "
                          f"got {tuple(ids.shape)}, {tuple(sentence.shape)}.")
+    integer = (torch.int32, torch.int64)
+    if ids.dtype not in integer or sentence.dtype not in integer:
+        raise TypeError("ids and sentence numbers must be integer tensors, got "
+                        f"{ids.dtype} and {sentence.dtype}.")
     if len(ids) < 2:
         raise EmptyInputError(
             "the corpus needs at least two words to count co-occurrences.")
@@ -108,10 +127,9 @@ class GloVe:
     def __init__(self, vocab_size: int, dim: int = 100, x_max: float = 100.0, alpha: float = 0.75,
                  lr: float = 0.05, seed: int = 0, grad_clip: float | None = None,
                  device: str | torch.device | None = None) -> None:
-        if vocab_size < 1 or dim < 1:
-            raise ValueError(f"vocab_size and dim must be at least 1; got {vocab_size}, {dim}.")
-        if grad_clip is not None and grad_clip <= 0:
-            raise ValueError(f"grad_clip must be positive (or None for no clipping), got {grad_clip}.")
+        vocab_size, dim = check_positive("vocab_size", vocab_size), check_positive("dim", dim)
+        if grad_clip is not None:
+            check_finite("grad_clip", grad_clip, hint=" Use None for no clipping.")
         # lr <= 0 climbs the loss, x_max <= 0 gives NaN
         for name, value in (("lr", lr), ("x_max", x_max), ("alpha", alpha)):
             check_finite(name, value, hint=" The defaults (lr=0.05, x_max=100, alpha=0.75) are glove.c's.")

@@ -87,6 +87,8 @@ def assign(x: torch.Tensor, centroids: torch.Tensor, batch_size: int = 4096, x_s
     ``rule="l2"`` picks the nearest centroid; ``"ip"`` the one of largest inner product.
     """
     check_positive("batch_size", batch_size)
+    if rule not in ("l2", "ip"):
+        raise ValueError(f"rule must be 'l2' (nearest centroid) or 'ip' (largest inner product), got {rule!r}.")
     if x.ndim != 2 or centroids.ndim != 2 or x.shape[1] != centroids.shape[1]:
         raise ShapeError(f"points {tuple(x.shape)} and centroids {tuple(centroids.shape)} must be two matrices "
                          "with the same number of columns (the vectors' dimension).")
@@ -109,6 +111,8 @@ def kmeans_plus_plus(x: torch.Tensor, k: int, generator: torch.Generator,
                      x_sq: torch.Tensor | None = None) -> torch.Tensor:
     """``k`` rows of ``x`` chosen by k-means++ seeding."""
     n = x.shape[0]
+    if check_positive("k", k) > n:
+        raise ValueError(f"k={k} seeds need at least k points, got {n}; lower k or add data.")
     x_sq = x.pow(2).sum(dim=1) if x_sq is None else x_sq
     chosen = [int(torch.randint(n, (1,), generator=generator, device=x.device))]
     closest = squared_distances(x, x[chosen[0]:chosen[0] + 1], x_sq[chosen[:1]], x_sq).squeeze(1)

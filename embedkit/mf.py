@@ -26,6 +26,9 @@ and side features for cold-start users and items.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 from torch import nn
 
@@ -43,9 +46,13 @@ class BiasedMF(nn.Module):
     def __init__(self, n_users: int, n_items: int, factors: int = 32, init_std: float = 0.1, seed: int = 0,
                  scale: tuple[float, float] = (1.0, 5.0)) -> None:
         super().__init__()
-        if min(n_users, n_items) < 1 or factors < 0:
-            raise ValueError(f"n_users and n_items must be at least 1 and factors at least 0 (0: biases only); "
-                             f"got {n_users}, {n_items}, {factors}.")
+        n_users, n_items = check_positive("n_users", n_users), check_positive("n_items", n_items)
+        if not (isinstance(factors, numbers.Integral) and not isinstance(factors, bool) and factors >= 0):
+            raise ValueError(f"factors must be a whole number of at least 0 (0: biases only); got {factors!r}.")
+        check_finite("init_std", init_std, allow_zero=True)
+        low, high = scale
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"scale must be (lowest, highest) rating with lowest < highest, got {scale!r}.")
         generator = torch.Generator().manual_seed(seed)
         self.user = nn.Embedding(n_users, factors)
         self.item = nn.Embedding(n_items, factors)
@@ -141,7 +148,11 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
 
 
 def _epoch_row(model: BiasedMF, epoch: int, train: Ratings, test: Ratings | None) -> dict[str, float]:
-    row = {"epoch": epoch + 1, "train rmse": rmse(model.predict(train.users, train.items).cpu(), train.values)}
+    predicted = model.predict(train.users, train.items).cpu()
+    if not (bool(torch.isfinite(predicted).all()) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
+        raise FloatingPointError(f"the fit diverged in epoch {epoch + 1} (NaN or infinity in the model); "
+                                 "lower lr (Adam) or raise l2.")
+    row = {"epoch": epoch + 1, "train rmse": rmse(predicted, train.values)}
     if test is not None:
         row["test rmse"] = rmse(model.predict(test.users, test.items).cpu(), test.values)
     return row
@@ -155,6 +166,8 @@ def ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l2
     (at least 1). Rows are solved ``chunk`` at a time, each from its normal equations
     ``(F^T M_r F + l2 (n_r + damping) I) x = F^T M_r t_r``."""
     check_positive("chunk", chunk)
+    check_finite("l2", l2, why=": each ridge system needs it to be solvable")
+    check_finite("damping", damping, allow_zero=True)
     out = torch.empty(mask.shape[0], fixed.shape[1], device=mask.device)
     eye = torch.eye(fixed.shape[1], device=mask.device)
     for start in range(0, mask.shape[0], chunk):

@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .bert import BertConfig, BertEncoder
-from .errors import DataIntegrityError, EmptyInputError
+from .errors import DataIntegrityError, EmptyInputError, ShapeError
 from .vocab import Vocabulary, _word_lists
 
 PAD, UNK, MASK = 0, 1, 2
@@ -147,6 +147,9 @@ def causal_lm_loss(model: MaskedLM, input_ids: torch.Tensor, rate: float | None 
     `mask_tokens` picks (special tokens, ``[UNK]`` included, never), so that the loss
     gets about as many training signals per window as masked-word prediction.
     """
+    if input_ids.ndim != 2 or input_ids.shape[1] < 2:
+        raise ShapeError("input_ids must be (batch, length) with length >= 2 (a word "
+                         f"and the next one); got {tuple(input_ids.shape)}.")
     hidden = model.encoder(input_ids[:, :-1], _full_mask(input_ids[:, :-1], None),
                            causal=True)
     targets = input_ids[:, 1:]

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_positive
+from .errors import EmptyInputError, ShapeError, check_finite, check_positive
 
 Array = torch.Tensor | np.ndarray
 
@@ -56,8 +56,7 @@ class LinearProbe:
     negative ``l2`` or a ``max_iter`` below 1."""
 
     def __init__(self, l2: float = 1e-4, max_iter: int = 500, device: str | torch.device | None = None) -> None:
-        if l2 < 0:
-            raise ValueError(f"l2 must be non-negative, got {l2}.")
+        check_finite("l2", l2, allow_zero=True, why=" (0: no penalty)")
         check_positive("max_iter", max_iter)
         self.l2, self.max_iter, self.device = l2, max_iter, get_device(device)
         self.weight: torch.Tensor | None = None

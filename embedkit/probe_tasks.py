@@ -68,7 +68,7 @@ class ProbeTask:
     def split(self, seed: int = 0, fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Train, validation and test example indices; whole groups go to one part, chosen at random."""
-        if len(fractions) != 3 or any(f <= 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-9:
+        if len(fractions) != 3 or not all(f > 0 for f in fractions) or not abs(sum(fractions) - 1) <= 1e-9:
             raise ValueError(f"fractions must be three positive shares summing to 1, got {fractions}.")
         groups = sorted(set(self.groups))
         random.Random(seed).shuffle(groups)

@@ -95,24 +95,30 @@ def leave_last_out(ratings: Ratings) -> tuple[Ratings, Ratings]:
     return ratings.subset(torch.from_numpy(order[~last])), ratings.subset(torch.from_numpy(order[last]))
 
 
-def _check_errors(predicted: torch.Tensor, actual: torch.Tensor) -> None:
-    """Both 1-D, of one length (no broadcasting), and not empty."""
+def _check_errors(predicted: torch.Tensor, actual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both as tensors, 1-D, of one length (no broadcasting), not empty and finite."""
+    predicted, actual = torch.as_tensor(predicted), torch.as_tensor(actual)
     if predicted.ndim != 1 or predicted.shape != actual.shape:
         raise ShapeError(f"predicted and actual ratings must be 1-D and of equal length; got {tuple(predicted.shape)} "
                          f"and {tuple(actual.shape)}. Flatten them first, e.g. predicted.flatten().")
     if len(predicted) == 0:
         raise EmptyInputError("no ratings to compare; pass at least one prediction (is the test split empty?).")
+    for name, values in (("predicted", predicted), ("actual", actual)):
+        if not bool(torch.isfinite(values).all()):
+            raise ValueError(f"the {name} ratings hold NaN or infinity; check the model (did its fit diverge?) "
+                             "or the data.")
+    return predicted, actual
 
 
 def rmse(predicted: torch.Tensor, actual: torch.Tensor) -> float:
     """Root mean squared error."""
-    _check_errors(predicted, actual)
+    predicted, actual = _check_errors(predicted, actual)
     return math.sqrt(float(((predicted.double() - actual.double()) ** 2).mean()))
 
 
 def mae(predicted: torch.Tensor, actual: torch.Tensor) -> float:
     """Mean absolute error."""
-    _check_errors(predicted, actual)
+    predicted, actual = _check_errors(predicted, actual)
     return float((predicted.double() - actual.double()).abs().mean())
 
 
@@ -199,6 +205,11 @@ def read_movielens(folder: str | Path) -> tuple[Ratings, dict]:
         parts = line.split("|")
         if len(parts) != 5 + len(GENRES_100K):
             raise DataIntegrityError(f"{item}, line {number}: expected {5 + len(GENRES_100K)} '|'-separated fields.")
-        titles[int(parts[0])] = parts[1]
-        genres[int(parts[0])] = [g for g, flag in zip(GENRES_100K, parts[5:]) if flag == "1"]
+        try:
+            movie = int(parts[0])
+        except ValueError:
+            raise DataIntegrityError(f"{item}, line {number}: the movie id {parts[0]!r} is not a whole number; "
+                                     "the file is corrupted: unzip ml-100k.zip again.") from None
+        titles[movie] = parts[1]
+        genres[movie] = [g for g, flag in zip(GENRES_100K, parts[5:]) if flag == "1"]
     return ratings, {"title": titles, "genres": genres}

@@ -101,8 +101,7 @@ class EmbeddingTable:
 
     def head(self, n: int) -> "EmbeddingTable":
         """The first ``n`` words (the most frequent ones, for tables sorted by frequency)."""
-        if n < 1:
-            raise ValueError(f"n must be at least 1, got {n}.")
+        n = check_positive("n", n)
         return EmbeddingTable(self.words[:n], self.vectors[:n], self.device)
 
     def subset(self, words: Sequence[str]) -> "EmbeddingTable":

@@ -164,6 +164,9 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
             history.best_epoch = epoch + 1
             continue
         row["val loss"] = evaluate(model, loss_fn, val, batch_size=max(batch_size, 1024))
+        if not math.isfinite(row["val loss"]):
+            raise FloatingPointError(f"the validation loss became {row['val loss']} in epoch {epoch + 1} while the "
+                                     "training loss stayed finite; check the validation data for NaN or inf.")
         if row["val loss"] < best:
             best, best_state, waited, history.best_epoch = row["val loss"], copy.deepcopy(model.state_dict()), 0, epoch + 1
         else:

@@ -97,6 +97,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` new images: decode z ~ N(0, I). Shape ``(n, in_features)``."""
+        n = check_positive("n (the number of images)", n)
         device = self.to_mu.weight.device
         where = generator.device if generator is not None else "cpu"  # draw where the generator lives
         z = torch.randn(n, self.code_size, generator=generator, device=where).to(device)

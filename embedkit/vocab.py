@@ -13,6 +13,7 @@ unknown words: out-of-vocabulary words are dropped, as word2vec.c and gensim do.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -21,7 +22,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .errors import EmptyInputError, UnknownWordError, check_positive
+from .errors import EmptyInputError, UnknownWordError, check_finite, check_positive
 
 
 def _word_lists(sentences: Iterable[Sequence[str]]) -> Iterator[Sequence[str]]:
@@ -105,7 +106,8 @@ class Vocabulary:
         The formula of word2vec.c and gensim, ``(sqrt(f / (s * T)) + 1) * (s * T) / f`` for a word
         seen ``f`` times among ``T``, capped at 1; ``sample=0`` keeps everything.
         """
-        if sample <= 0:
+        check_finite("sample (the subsampling threshold)", sample, allow_zero=True, hint=" Use 0 to keep every word.")
+        if sample == 0:
             return torch.ones(len(self), dtype=torch.float64)
         threshold = sample * self.total
         f = self.counts.double()
@@ -113,5 +115,7 @@ class Vocabulary:
 
     def noise_distribution(self, power: float = 0.75) -> torch.Tensor:
         """The distribution negative samples are drawn from: counts ** power, normalised."""
+        if not isinstance(power, (int, float)) or isinstance(power, bool) or not math.isfinite(power):
+            raise ValueError(f"power must be a finite number (0.75 in word2vec; 0: uniform), got {power!r}.")
         weights = self.counts.double() ** power
         return weights / weights.sum()

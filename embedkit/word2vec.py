@@ -38,7 +38,7 @@ from typing import Callable, Iterable
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, UnknownIDError, check_finite
+from .errors import EmptyInputError, ShapeError, UnknownIDError, check_finite, check_positive
 from .hogwild import default_block, hogwild
 from .table import EmbeddingTable
 from .vocab import Vocabulary
@@ -78,12 +78,13 @@ class Word2VecConfig:
         if self.shared_negatives and not self.sg:
             raise ValueError("shared_negatives applies to skip-gram only: CBOW already draws one set per window.")
         for name in ("dim", "window", "epochs", "min_count", "workers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}.")
-        if self.block is not None and self.block < 1:
-            raise ValueError(f"block must be at least 1 (or None for the device's default), got {self.block}.")
-        if self.negative < 1:
-            raise ValueError("negative must be at least 1: this implementation trains by negative sampling.")
+            setattr(self, name, check_positive(name, getattr(self, name)))
+        if self.block is not None:
+            self.block = check_positive("block (or None for the device's default)", self.block)
+        self.negative = check_positive("negative (this implementation trains by negative sampling)", self.negative)
+        check_finite("sample (the subsampling threshold)", self.sample, allow_zero=True,
+                     hint=" Use 0 to keep every word.")
+        check_finite("min_alpha (the final learning rate, relative to alpha)", self.min_alpha, allow_zero=True)
         if self.alpha is None:
             self.alpha = 0.025 if self.sg else 0.05
         else:  # 0 would train nothing, < 0 climb the loss
@@ -236,10 +237,15 @@ class Word2Vec:
         subsampling. ``on_block(words_done, model)``, if given, is called after
         every block (the chapter uses it to record training curves; one worker only).
         """
+        if not (isinstance(ids, torch.Tensor) and isinstance(sentence, torch.Tensor)):
+            raise TypeError("ids and sentence numbers must be torch tensors (torch.as_tensor converts numpy arrays).")
+        if ids.ndim != 1 or ids.shape != sentence.shape:
+            raise ShapeError("ids and sentence numbers must be 1-D (the corpus as one flat sequence) and of the same "
+                             f"length; got {tuple(ids.shape)} and {tuple(sentence.shape)}.")
+        if ids.dtype not in (torch.int32, torch.int64) or sentence.dtype not in (torch.int32, torch.int64):
+            raise TypeError(f"ids and sentence numbers must be integer tensors, got {ids.dtype} and {sentence.dtype}.")
         if len(ids) == 0:
             raise EmptyInputError("the corpus is empty: nothing to train on.")
-        if ids.shape != sentence.shape:
-            raise ValueError("ids and sentence numbers must have the same length.")
         low, high = (int(v) for v in torch.aminmax(ids))  # once, before any block: ids index the vectors
         if low < 0 or high >= len(self.vocab):
             raise UnknownIDError(f"word ids must lie in 0..{len(self.vocab) - 1} (this model's vocabulary); got "

@@ -67,7 +67,7 @@ def test_negatives_are_never_interacted():
 
 
 def test_bad_input():
-    with pytest.raises(ValueError, match="n_users, n_items and factors must be at least 1"):
+    with pytest.raises(ValueError, match="factors must be a whole number of at least 1"):
         BPR(3, 4, factors=0)
     with pytest.raises(ShapeError, match="users, positives and negatives must be 1-D"):
         bpr_step(BPR(3, 4, factors=2), torch.tensor([0, 1]), torch.tensor([0]), torch.tensor([1]), 0.1, 0.0)

@@ -52,10 +52,18 @@ def test_bad_input():
         model(torch.tensor([0]), torch.tensor([-1]))
     with pytest.raises(ShapeError, match="1-D and of equal length"):
         model(torch.tensor([0, 1]), torch.tensor([0]))
-    with pytest.raises(ValueError, match="n_users and n_items must be at least 1"):
+    with pytest.raises(ValueError, match="n_users must be a whole number of at least 1"):
         BiasedMF(0, 4)
-    with pytest.raises(ValueError, match="factors at least 0"):
-        BiasedMF(3, 4, factors=-1)
+    with pytest.raises(ValueError, match="n_items must be a whole number of at least 1"):
+        BiasedMF(3, 2.5)
+    for factors in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="factors must be a whole number of at least 0"):
+            BiasedMF(3, 4, factors=factors)
+    for scale in ((5.0, 1.0), (1.0, float("nan"))):  # would clamp every prediction to one value
+        with pytest.raises(ValueError, match="scale must be .lowest, highest. rating"):
+            BiasedMF(3, 4, scale=scale)
+    with pytest.raises(ValueError, match="init_std must be a non-negative finite number"):
+        BiasedMF(3, 4, init_std=float("nan"))
 
 
 @pytest.fixture(scope="module")

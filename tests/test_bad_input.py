@@ -1,0 +1,161 @@
+"""Bad input that used to give a silently wrong answer (or a bare error from deep inside torch) now raises a
+specific error whose message says what to do. One test per finding of an audit of `embedkit`'s public functions;
+each input below once returned a result (a clamped prediction, a wrapped-around index, NaN) without complaint."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from embedkit.bpr import BPR, bpr_step, fit_bpr, sample_negatives
+from embedkit.contrastive import nt_xent
+from embedkit.errors import ShapeError
+from embedkit.evaluate import pearson
+from embedkit.glove import Cooccurrence, GloVe, cooccurrence
+from embedkit.kmeans import assign, kmeans_plus_plus
+from embedkit.mf import BiasedMF, fit_sgd, ridge_rows
+from embedkit.ratings import Ratings
+from embedkit.recsys import mae, rmse
+from embedkit.shard import shard_bounds
+from embedkit.vocab import Vocabulary
+from embedkit.word2vec import Word2Vec, Word2VecConfig
+
+NAN = float("nan")
+
+
+def tiny_ratings() -> Ratings:
+    users, items = torch.tensor([0, 0, 1, 1, 2, 2]), torch.tensor([0, 1, 1, 2, 0, 2])
+    return Ratings.from_arrays(users.numpy(), items.numpy(), np.array([5.0, 3, 4, 1, 2, 5]))
+
+
+def test_word2vec_subsampling_threshold_must_be_a_finite_non_negative_number():
+    # NaN once trained nothing: every word was dropped by subsampling, and the history read loss 0.0
+    for sample in (NAN, -1.0, math.inf):
+        with pytest.raises(ValueError, match="sample .the subsampling threshold. must be a non-negative finite"):
+            Word2VecConfig(sample=sample)
+    vocab = Vocabulary.build([["a", "b", "a"]], min_count=1)
+    for sample in (NAN, -1.0):  # -1 once kept every word, as 0 does
+        with pytest.raises(ValueError, match="Use 0 to keep every word"):
+            vocab.keep_probabilities(sample)
+    assert torch.equal(vocab.keep_probabilities(0), torch.ones(len(vocab), dtype=torch.float64))
+    with pytest.raises(ValueError, match="power must be a finite number"):
+        vocab.noise_distribution(NAN)
+    for name in ("dim", "window", "negative"):  # 2.5 once failed later, inside torch
+        with pytest.raises(ValueError, match=f"{name}.* must be a whole number of at least 1"):
+            Word2VecConfig(**{name: 2.5})
+
+
+def test_word2vec_train_wants_flat_integer_ids():
+    model = Word2Vec(Vocabulary.build([["a", "b", "c"]], min_count=1), Word2VecConfig(dim=4, min_count=1), "cpu")
+    with pytest.raises(TypeError, match="integer tensors"):
+        model.train(torch.tensor([0.0, 1.0]), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ShapeError, match="must be 1-D"):  # once "no sentence has two words"
+        model.train(torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, 2, dtype=torch.long))
+    with pytest.raises(TypeError, match="torch tensors"):
+        model.train(np.array([0, 1]), np.array([0, 0]))
+
+
+def test_kmeans_rules_and_counts():
+    x, c = torch.tensor([[0.0, 1.0], [0.0, 2.0]]), torch.tensor([[0.0, 1.0], [0.0, 10.0]])
+    assert assign(x, c, rule="l2")[1].tolist() == [0, 0] and assign(x, c, rule="ip")[1].tolist() == [1, 1]
+    with pytest.raises(ValueError, match="rule must be 'l2'"):  # "L2" once meant inner product
+        assign(x, c, rule="L2")
+    for k in (0, -3, 2.5):  # once returned one centroid
+        with pytest.raises(ValueError, match="k must be a whole number of at least 1"):
+            kmeans_plus_plus(x, k, torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match="at least k points"):
+        kmeans_plus_plus(x, 3, torch.Generator().manual_seed(0))
+
+
+def test_matrix_factorisation_refuses_a_scale_that_clamps_everything_and_reports_divergence():
+    with pytest.raises(ValueError, match="lowest < highest"):  # (5, 1) once clamped every prediction to 1
+        BiasedMF(3, 3, scale=(5.0, 1.0))
+    ratings = tiny_ratings()
+    model = BiasedMF(ratings.n_users, ratings.n_items, factors=2)
+    with pytest.raises(FloatingPointError, match="diverged in epoch 1 .* lower lr"):  # once a NaN train RMSE
+        fit_sgd(model, ratings, epochs=2, lr=1e30, device="cpu")
+    mask, target, fixed = torch.ones(2, 3), torch.ones(2, 3), torch.ones(3, 2)
+    for l2 in (NAN, -1.0, 0.0):  # NaN once gave NaN solutions
+        with pytest.raises(ValueError, match="l2 must be a positive finite number"):
+            ridge_rows(mask, target, fixed, l2=l2)
+
+
+def test_ratings_subset_refuses_negative_and_out_of_range_rows():
+    ratings = tiny_ratings()
+    assert len(ratings.subset(torch.tensor([0, 5]))) == 2 and len(ratings.subset(ratings.users == 0)) == 2
+    with pytest.raises(IndexError, match="negative indices are not taken from the end"):  # -1 once was row 5
+        ratings.subset(torch.tensor([-1]))
+    with pytest.raises(IndexError, match=r"must lie in \[0, 6\)"):
+        ratings.subset(torch.tensor([6]))
+    with pytest.raises(ShapeError, match="boolean mask"):
+        ratings.subset(torch.tensor([True, False]))
+    with pytest.raises(TypeError, match="integer indices"):
+        ratings.subset(torch.tensor([0.0]))
+
+
+def test_bpr_checks_ids_rates_and_divergence():
+    interacted = torch.zeros(3, 5, dtype=torch.bool)
+    generator = torch.Generator().manual_seed(0)
+    for users in (torch.tensor([-1]), torch.tensor([3])):  # -1 once drew for the last user
+        with pytest.raises(IndexError, match=r"user ids must lie in \[0, 3\)"):
+            sample_negatives(interacted, users, generator)
+    model = BPR(3, 5, factors=2)
+    one = torch.tensor([0])
+    for lr, l2 in ((NAN, 0.01), (0.1, NAN)):  # once a finite loss and NaN weights
+        with pytest.raises(ValueError, match="must be a"):
+            bpr_step(model, one, one, one + 1, lr=lr, l2=l2)
+    with pytest.raises(ValueError, match="init_std must be a non-negative finite number"):
+        BPR(3, 5, init_std=NAN)
+    ratings = tiny_ratings()
+    with pytest.raises(FloatingPointError, match="BPR diverged .* lower lr"):  # once loss inf in the history
+        fit_bpr(BPR(ratings.n_users, ratings.n_items, factors=2), ratings, epochs=3, lr=1e30, device="cpu")
+
+
+def test_glove_checks_its_counts_and_settings():
+    with pytest.raises(ValueError, match="grad_clip must be a positive finite number"):  # NaN once NaN vectors
+        GloVe(3, 2, grad_clip=NAN)
+    with pytest.raises(TypeError, match="integer tensors"):  # float ids once became float rows
+        cooccurrence(torch.tensor([0.0, 1.0, 2.0]), torch.zeros(3, dtype=torch.long), 3)
+    rows, cols = torch.tensor([0, 1]), torch.tensor([1, 0])
+    with pytest.raises(ValueError, match="cols must lie in 0..2"):
+        Cooccurrence(rows, torch.tensor([1, 5]), torch.ones(2, dtype=torch.float64), 3)
+    with pytest.raises(ValueError, match="counts must be finite and above 0"):  # once "diverged ... lower lr"
+        Cooccurrence(rows, cols, torch.tensor([1.0, 0.0], dtype=torch.float64), 3)
+    with pytest.raises(ShapeError, match="equal length"):
+        Cooccurrence(rows, cols, torch.ones(3, dtype=torch.float64), 3)
+
+
+def test_metrics_refuse_nan_and_matrices():
+    with pytest.raises(ValueError, match="predicted ratings hold NaN or infinity"):  # once returned nan
+        rmse(torch.tensor([NAN, 1.0]), torch.tensor([1.0, 1.0]))
+    with pytest.raises(ValueError, match="actual ratings hold NaN or infinity"):
+        mae(torch.tensor([1.0, 1.0]), torch.tensor([math.inf, 1.0]))
+    assert rmse(np.array([1.0, 3.0]), np.array([1.0, 1.0])) == pytest.approx(math.sqrt(2))  # numpy is fine
+    with pytest.raises(ShapeError, match="must be 1-D"):  # once flattened silently
+        pearson(np.eye(3), np.eye(3)[::-1])
+
+
+def test_losses_and_splits_refuse_nan_settings():
+    z = torch.randn(4, 3, generator=torch.Generator().manual_seed(0))
+    for temperature in (NAN, math.inf, 0.0):
+        with pytest.raises(ValueError, match="temperature must be a positive finite number"):
+            nt_xent(z, z + 1, temperature=temperature)
+    for n, rank, size in ((10, 0.5, 2), (-5, 0, 2), (10, True, 2)):  # (10, 0.5, 2) once gave (2.5, 7.5)
+        with pytest.raises(ValueError, match=r"0 <= rank < world_size|n .the number of rows. must be"):
+            shard_bounds(n, rank, size)
+    assert shard_bounds(10, 1, 3) == (4, 7)
+
+
+def test_chunk_and_stratified_subset_refuse_sizes_and_shapes_they_cannot_honour():
+    from embedkit.corpora import chunk
+    from embedkit.images import stratified_subset
+
+    assert chunk(["a", "b", "c"], 2) == [["a", "b"], ["c"]]
+    for size in (-1, 0, 1.5):  # -1 once returned [], dropping every word
+        with pytest.raises(ValueError, match="size must be a whole number of at least 1"):
+            chunk(["a", "b", "c"], size)
+    with pytest.raises(ShapeError, match="labels must be a non-empty 1-D tensor"):  # once meaningless indices
+        stratified_subset(torch.tensor([[0, 1], [1, 0]]), 1)
+    with pytest.raises(ShapeError, match="labels must be a non-empty 1-D tensor"):
+        stratified_subset(torch.tensor([], dtype=torch.long), 1)
