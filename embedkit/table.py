@@ -111,7 +111,8 @@ class EmbeddingTable:
     def ids(self, words: str | Sequence[str]) -> torch.Tensor:
         """Row indices of ``words`` as a LongTensor; `UnknownWordError` names every missing word, TypeError
         refuses a position (an int or a slice) in place of words."""
-        if isinstance(words, (int, np.integer, slice)):
+        if isinstance(words, (int, np.integer, slice, torch.Tensor)) or (
+                isinstance(words, np.ndarray) and words.dtype.kind not in "UO"):  # positions, not words
             raise TypeError(f"index by word, not by position (got {words!r}); t.words[i] is row i's word and "
                             "t.vectors[i] its vector.")
         single = isinstance(words, str)
@@ -145,6 +146,9 @@ class EmbeddingTable:
         """Cosine similarities of many word pairs at once (a 1-D tensor)."""
         if len(pairs) == 0:
             raise EmptyInputError("no word pairs given.")
+        bad = [p for p in pairs if isinstance(p, str) or len(p) != 2]
+        if bad:
+            raise ShapeError(f"pairs must be (word, word) tuples; got {bad[0]!r}.")
         left = self.unit[self.ids([a for a, _ in pairs])]
         right = self.unit[self.ids([b for _, b in pairs])]
         return (left * right).sum(dim=1)
@@ -161,6 +165,9 @@ class EmbeddingTable:
             return self.unit[ids], [[i] for i in ids.tolist()], single
         if isinstance(query, Sequence) and len(query) == 0:
             raise EmptyInputError("empty query; pass a word, a list of words, or vectors.")
+        if isinstance(query, Sequence) and any(isinstance(q, str) for q in query):
+            raise TypeError("a query is words or vectors, not a mix; got "
+                            f"{[type(q).__name__ for q in query][:5]}. Pass a list of strings.")
         x = torch.as_tensor(query, dtype=torch.float32, device=self.device)
         single = x.ndim == 1
         x = x.reshape(1, -1) if single else x

@@ -77,7 +77,7 @@ class VAE(nn.Module):
 
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of every pixel, ``(n, in_features)``."""
-        return self.decoder(check_codes(z, self.code_size))
+        return self.decoder(check_codes(z, self.code_size, self.decoder[0].weight.dtype))
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Pixel probabilities (the mean image) for codes ``z``."""

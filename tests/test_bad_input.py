@@ -159,3 +159,25 @@ def test_chunk_and_stratified_subset_refuse_sizes_and_shapes_they_cannot_honour(
         stratified_subset(torch.tensor([[0, 1], [1, 0]]), 1)
     with pytest.raises(ShapeError, match="labels must be a non-empty 1-D tensor"):
         stratified_subset(torch.tensor([], dtype=torch.long), 1)
+
+
+def test_table_lookups_refuse_positions_mixed_queries_and_bad_pairs():
+    from embedkit import EmbeddingTable
+
+    table = EmbeddingTable(["a", "b", "c", "d"], torch.eye(4))
+    assert torch.equal(table[np.array(["a", "b"])], torch.eye(4)[:2])  # words in a numpy array are fine
+    with pytest.raises(TypeError, match="index by word, not by position"):  # once "iteration over a 0-d tensor"
+        table[torch.tensor(0)]
+    with pytest.raises(TypeError, match="not a mix"):  # once "too many dimensions 'str'"
+        table.neighbours(["a", 1])
+    with pytest.raises(ShapeError, match=r"pairs must be \(word, word\) tuples"):  # once an unpack error
+        table.similarities([("a",)])
+
+
+def test_vae_decode_wants_codes_of_the_models_dtype():
+    from embedkit.vae import VAE
+
+    model = VAE(in_features=4, code_size=2, hidden=3)
+    assert model.decode(torch.zeros(1, 2)).shape == (1, 4)
+    with pytest.raises(TypeError, match="convert with"):  # once torch's "mat1 and mat2 must have the same dtype"
+        model.decode(torch.zeros(1, 2, dtype=torch.float64))
