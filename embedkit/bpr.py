@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from .device import get_device
-from .errors import ShapeError, check_finite, check_positive
+from .errors import ShapeError, check_finite, check_positive, check_ids
 from .progress import progress
 from .ratings import Ratings
 from .recsys import check_index_pairs, check_same_ids, ranking_metrics
@@ -85,11 +85,7 @@ def sample_negatives(interacted: torch.Tensor, users: torch.Tensor, generator: t
     ``interacted`` is a boolean ``users x items`` matrix; draws that hit an interacted item are redrawn.
     """
     n_users, n_items = interacted.shape
-    if users.dtype in (torch.bool, torch.uint8) or users.is_floating_point() or users.is_complex():
-        raise TypeError(f"users must be integer ids, got dtype {users.dtype}.")
-    if len(users) and (int(users.min()) < 0 or int(users.max()) >= n_users):
-        raise IndexError(f"user ids must lie in [0, {n_users}) (the rows of interacted), got "
-                         f"{int(users.min())} to {int(users.max())}.")
+    users = check_ids("user ids", users, n_users, "(the rows of interacted)")
     if bool(interacted.all(dim=1)[users].any()):
         raise ValueError("a user has interacted with every item: there is no negative item to sample.")
     negatives = torch.randint(n_items, users.shape, generator=generator).to(users.device)

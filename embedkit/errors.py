@@ -2,14 +2,16 @@
 
 Each one subclasses the built-in exception a caller would expect (``KeyError``,
 ``ValueError``, ``FileNotFoundError``...), so ``except ValueError`` still works,
-and each message says what to do next. `check_positive` (counts) and `check_finite` (rates, penalties) are the
-argument checks that many modules share.
+and each message says what to do next. `check_positive` (counts), `check_finite` (rates, penalties) and
+`check_ids` (integer ids, in range) are the argument checks that many modules share.
 """
 
 from __future__ import annotations
 
 import math
 import operator
+
+import torch
 
 
 class _UnquotedKeyError(KeyError):
@@ -84,3 +86,27 @@ def check_finite(name: str, value: float, allow_zero: bool = False, why: str = "
     if not ((0 <= number) if allow_zero else (0 < number)) or number == math.inf:
         kind = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be a {kind} finite number{why}; got {value!r}.{hint}")
+
+
+def check_ids(name: str, ids: torch.Tensor, n: int | None = None, hint: str = "",
+              error: type[Exception] = IndexError) -> torch.Tensor:
+    """``ids`` (a tensor of integers: ids, indices, codes, labels) as int32/int64, ready to index with.
+
+    A TypeError if it is not a tensor or holds floats, complex numbers or booleans (a cast would truncate 2.7 to 2;
+    a bool or uint8 index would act as a mask). With ``n``, an ``error`` unless every id lies in ``[0, n)``:
+    reading the range makes a GPU wait, so callers check once per call, never per step. ``hint`` (what to do)
+    ends both messages."""
+    hint = f" {hint}" if hint else ""
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"{name} must be a tensor of integer ids; got {type(ids).__name__}. Wrap it with "
+                        f"torch.as_tensor first.{hint}")
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        raise TypeError(f"{name} must be integers; got dtype {ids.dtype}. Convert whole numbers with .long().{hint}")
+    if ids.dtype not in (torch.int32, torch.int64):
+        ids = ids.long()
+    if n is not None and ids.numel():
+        low, high = (int(v) for v in torch.aminmax(ids))
+        if low < 0 or high >= n:
+            raise error(f"{name} must lie in 0..{n - 1}; got {low} to {high} (negative ids are not counted from "
+                        f"the end).{hint}")
+    return ids

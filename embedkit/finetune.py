@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .bert import SentenceEncoder
-from .errors import EmptyInputError, UnknownIDError, check_positive
+from .errors import EmptyInputError, UnknownIDError, check_positive, check_ids
 from .layerwise import POOLINGS, pool, truncate
 from .retrieval import in_batch_negatives_loss
 from .train import check_lr
@@ -125,14 +125,9 @@ class BagOfPieces(nn.Module):
             raise TypeError("ids must be a list of id lists, one per text; wrap a single text's ids as [ids].")
         device, n = self.table.weight.device, self.table.num_embeddings
         pieces = [i for row in ids for i in row]
-        if pieces and not 0 <= min(pieces) <= max(pieces) < n:
-            raise UnknownIDError(f"word-piece ids must lie in 0..{n - 1} (the table's rows); got {min(pieces)}.."
-                                 f"{max(pieces)}. Map pieces to rows first, or build a larger BagOfPieces.")
         flat = torch.tensor(pieces, dtype=None if pieces else torch.long, device=device)  # its dtype inferred
-        if flat.is_floating_point() or flat.is_complex() or flat.dtype == torch.bool:
-            raise TypeError(f"word-piece ids must be integers; got {flat.dtype}. Pass whole-number ids "
-                            "(tokenizer.encode gives them).")
-        flat = flat.long()
+        flat = check_ids("word-piece ids", flat, n, "Map pieces to the table's rows first (tokenizer.encode "
+                         "gives them), or build a larger BagOfPieces.", UnknownIDError).long()
         offsets = torch.tensor([0] + [len(row) for row in ids[:-1]], device=device).cumsum(0)
         return self.table(flat, offsets)
 

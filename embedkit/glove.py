@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_finite, check_positive
+from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_ids
 from .progress import progress
 from .table import EmbeddingTable
 from .train import History
@@ -54,12 +54,8 @@ class Cooccurrence:
                 and len(self.rows) == len(self.cols) == len(self.counts)):
             raise ShapeError("rows, cols and counts must be 1-D and of equal length; got "
                              f"{tuple(self.rows.shape)}, {tuple(self.cols.shape)}, {tuple(self.counts.shape)}.")
-        for name, ids in (("rows", self.rows), ("cols", self.cols)):
-            if ids.dtype not in (torch.int32, torch.int64):
-                raise TypeError(f"{name} must hold integer word ids (int64), got dtype {ids.dtype}.")
-            if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= self.size):
-                raise ValueError(f"{name} must lie in 0..{self.size - 1} (size={self.size}), got "
-                                 f"{int(ids.min())} to {int(ids.max())}.")
+        self.rows, self.cols = (check_ids(name, ids, self.size, f"(size={self.size})", ValueError)
+                                for name, ids in (("rows", self.rows), ("cols", self.cols)))
         if len(self.counts) and not bool((self.counts > 0).all() & torch.isfinite(self.counts).all()):
             raise ValueError("counts must be finite and above 0 (GloVe fits their logarithm); drop the zero pairs.")
 
@@ -85,10 +81,7 @@ def cooccurrence(
     if ids.ndim != 1 or ids.shape != sentence.shape:
         raise ShapeError("ids and sentence numbers must be 1-D and of equal length; "
                          f"got {tuple(ids.shape)}, {tuple(sentence.shape)}.")
-    integer = (torch.int32, torch.int64)
-    if ids.dtype not in integer or sentence.dtype not in integer:
-        raise TypeError("ids and sentence numbers must be integer tensors, got "
-                        f"{ids.dtype} and {sentence.dtype}.")
+    ids, sentence = check_ids("ids", ids), check_ids("sentence numbers", sentence)
     if len(ids) < 2:
         raise EmptyInputError(
             "the corpus needs at least two words to count co-occurrences.")

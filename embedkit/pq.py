@@ -33,7 +33,7 @@ import numbers
 import torch
 
 from .device import get_device
-from .errors import ShapeError, check_positive
+from .errors import ShapeError, check_positive, check_ids
 from .kmeans import Vectors, assign, check_vectors, kmeans, squared_distances
 from .search import IVFFlat, _check_k, _finish, _merge, _rescore
 from .topk import _empty_best
@@ -85,13 +85,9 @@ class ProductQuantizer:
         if codes.ndim != 2 or codes.shape[1] != self.m:
             raise ShapeError(f"codes must be an (n, m={self.m}) matrix, as encode returns; "
                              f"got shape {tuple(codes.shape)}.")
-        if codes.is_floating_point() or codes.is_complex() or codes.dtype == torch.bool:
-            raise ValueError(f"codes must hold integers (encode gives uint8), got {codes.dtype}.")
-        codes = codes.long()
-        if codes.numel() and (int(codes.min()) < 0 or int(codes.max()) >= self.ksub):
-            raise ValueError(f"codes must lie in 0..{self.ksub - 1} (nbits={self.nbits}); were they made by "
-                             "another quantiser?")
-        return codes
+        codes = check_ids("codes", codes, self.ksub, f"(nbits={self.nbits}): give the codes encode returns "
+                          "(uint8), not another quantiser's.", ValueError)
+        return codes.long()
 
     def _sub(self, x: torch.Tensor, j: int) -> torch.Tensor:
         return x[:, j * self.dsub:(j + 1) * self.dsub]

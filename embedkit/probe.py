@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_finite, check_positive
+from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_ids
 
 Array = torch.Tensor | np.ndarray
 
@@ -46,9 +46,7 @@ def check_labels(y: Array, n: int, device: torch.device | None = None) -> torch.
     y = torch.as_tensor(y, device=device)
     if y.ndim != 1 or y.shape[0] != n:
         raise ShapeError(f"labels must be 1-D with one label per row of features ({n}); got {tuple(y.shape)}.")
-    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
-        raise TypeError(f"labels must be integers (class ids); got {y.dtype}. Convert whole numbers with .long().")
-    return y.long()
+    return check_ids("labels (class ids)", y).long()
 
 
 class LinearProbe:

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .errors import EmptyInputError, ShapeError, UnknownIDError
+from .errors import EmptyInputError, ShapeError, UnknownIDError, check_ids
 
 
 @dataclass
@@ -110,11 +110,8 @@ class Ratings:
         if rows.dtype == torch.bool:
             if rows.shape != (len(self),):
                 raise ShapeError(f"a boolean mask of rows must have shape ({len(self)},), got {tuple(rows.shape)}.")
-        elif rows.is_floating_point() or rows.is_complex():
-            raise TypeError(f"rows must be integer indices or a boolean mask, got dtype {rows.dtype}.")
-        elif rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= len(self)):
-            raise IndexError(f"row indices must lie in [0, {len(self)}), got {int(rows.min())} to {int(rows.max())}; "
-                             "negative indices are not taken from the end.")
+        else:
+            rows = check_ids("row indices", rows, len(self), "Or give a boolean mask of the rows.")
         return Ratings(self.users[rows], self.items[rows], self.values[rows], self.times[rows],
                        self.user_ids, self.item_ids, self.scale)
 

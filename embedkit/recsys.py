@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .data import data_path
-from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, check_positive
+from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, check_positive, check_ids
 from .ratings import Ratings
 
 
@@ -41,20 +41,14 @@ def check_same_ids(train: Ratings, test: Ratings) -> None:
 def check_index_pairs(users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int, model: str) -> None:
     """(user, item) index pairs for a ``model`` of ``n_users`` x ``n_items``: integer tensors, 1-D, of equal
     length, in range. Reading the range makes a GPU wait: the training loops check their data once, up front."""
-    for ids in (users, items):
-        if not isinstance(ids, torch.Tensor):
-            raise TypeError(f"users and items must be tensors; got {type(ids).__name__}. Wrap them with "
-                            "torch.as_tensor first.")
-        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-            raise TypeError(f"user and item ids must be integers (indices); got {ids.dtype}. Translate raw IDs "
-                            "with Ratings.user() / Ratings.item(), or convert whole numbers with .long().")
+    for name, ids in (("user", users), ("item", items)):
+        check_ids(f"{name} ids", ids, hint=f"Translate raw IDs with Ratings.{name}().")
     if users.shape != items.shape or users.ndim != 1:
         raise ShapeError(f"users and items must be 1-D and of equal length; got {tuple(users.shape)}, "
                          f"{tuple(items.shape)}.")
     for name, ids, n in (("user", users, n_users), ("item", items, n_items)):
-        if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= n):
-            raise IndexError(f"{name} indices must lie in 0..{n - 1}; translate raw IDs with Ratings.{name}() "
-                             f"and build the model as {model}(train.n_users, train.n_items, ...).")
+        check_ids(f"{name} indices", ids, n, f"Translate raw IDs with Ratings.{name}() and build the model as "
+                  f"{model}(train.n_users, train.n_items, ...).")
 
 
 def surprise_trainset(ratings: Ratings):

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .errors import EmptyInputError, ShapeError, UnknownIDError
+from .errors import EmptyInputError, ShapeError, UnknownIDError, check_ids
 
 
 def in_batch_negatives_loss(
@@ -89,9 +89,7 @@ def _relevance_mask(relevant: torch.Tensor | Sequence[Iterable[int]], n_queries:
         if relevant.ndim != 1:
             raise ShapeError(f"a tensor of relevant ids must be 1-D, one document id per query; got shape "
                              f"{tuple(relevant.shape)}. For several relevant documents per query pass a list of sets.")
-        if relevant.is_floating_point() or relevant.is_complex() or relevant.dtype == torch.bool:
-            raise TypeError(f"relevant ids must be integers; got {relevant.dtype}. Convert with .long().")
-        rows = [[int(i)] for i in relevant.tolist()]
+        rows = [[int(i)] for i in check_ids("relevant ids", relevant).tolist()]
     else:
         if isinstance(relevant, (str, bytes)):
             raise TypeError("relevant must be a 1-D integer tensor or array, or a list of sets of ids; got a string.")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, UnknownIDError, UnknownWordError, check_positive
+from .errors import EmptyInputError, ShapeError, UnknownIDError, UnknownWordError, check_positive, check_ids
 
 Query = str | Sequence[str] | torch.Tensor | np.ndarray
 
@@ -234,8 +234,8 @@ class EmbeddingTable:
             raise ShapeError(f"a, b, c must be 1-D id tensors of equal length; got {a.shape}, {b.shape}, {c.shape}.")
         if a.numel() == 0:
             raise EmptyInputError("no analogy questions given.")
-        if any(t.is_floating_point() or t.is_complex() or t.dtype == torch.bool for t in (a, b, c)):
-            raise TypeError(f"a, b, c must be integer row ids (see `ids`); got {a.dtype}, {b.dtype}, {c.dtype}.")
+        a, b, c = (check_ids(f"{name} (row ids)", t, hint="Get them with `table.ids(words)`.")
+                   for name, t in zip("abc", (a, b, c)))
         rows = torch.stack([a, b, c], dim=1).tolist()
         low, high = min(min(row) for row in rows), max(max(row) for row in rows)
         if low < 0 or high >= len(self):

@@ -38,7 +38,7 @@ from typing import Callable, Iterable
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, UnknownIDError, check_finite, check_positive
+from .errors import EmptyInputError, ShapeError, UnknownIDError, check_finite, check_positive, check_ids
 from .hogwild import default_block, hogwild
 from .table import EmbeddingTable
 from .vocab import Vocabulary
@@ -242,8 +242,7 @@ class Word2Vec:
         if ids.ndim != 1 or ids.shape != sentence.shape:
             raise ShapeError("ids and sentence numbers must be 1-D (the corpus as one flat sequence) and of the same "
                              f"length; got {tuple(ids.shape)} and {tuple(sentence.shape)}.")
-        if ids.dtype not in (torch.int32, torch.int64) or sentence.dtype not in (torch.int32, torch.int64):
-            raise TypeError(f"ids and sentence numbers must be integer tensors, got {ids.dtype} and {sentence.dtype}.")
+        ids, sentence = check_ids("word ids", ids), check_ids("sentence numbers", sentence)
         if len(ids) == 0:
             raise EmptyInputError("the corpus is empty: nothing to train on.")
         low, high = (int(v) for v in torch.aminmax(ids))  # once, before any block: ids index the vectors

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import torch
 
-from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, check_positive
+from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, check_positive, check_ids
 
 # Unicode White_Space (what Rust's char::is_whitespace tests), which differs from str.isspace()
 _WHITESPACE = frozenset("\t\n\x0b\x0c\r \x85\xa0\u1680\u2028\u2029\u202f\u205f\u3000") | frozenset(
@@ -187,9 +187,9 @@ class WordPieceTokenizer:
         mask = torch.zeros((len(encoded), length), dtype=torch.long)
         for row, e in enumerate(encoded):
             row_ids = torch.tensor(e)
-            if row_ids.numel() and (row_ids.is_floating_point() or row_ids.is_complex() or row_ids.dtype == torch.bool):
-                raise TypeError(f"token ids must be integers; id list {row} holds {row_ids.dtype} values "
-                                f"({list(e)[:5]!r:.60}). Give the lists that encode() returns.")
+            if row_ids.numel():  # (an empty list makes a float tensor)
+                row_ids = check_ids(f"token ids (id list {row})", row_ids,
+                                    hint="Give the lists that encode() returns.")
             ids[row, : len(e)] = row_ids
             mask[row, : len(e)] = 1
         return Batch(ids, mask)

@@ -48,7 +48,7 @@ def test_word2vec_subsampling_threshold_must_be_a_finite_non_negative_number():
 
 def test_word2vec_train_wants_flat_integer_ids():
     model = Word2Vec(Vocabulary.build([["a", "b", "c"]], min_count=1), Word2VecConfig(dim=4, min_count=1), "cpu")
-    with pytest.raises(TypeError, match="integer tensors"):
+    with pytest.raises(TypeError, match="ids must be integers"):
         model.train(torch.tensor([0.0, 1.0]), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ShapeError, match="must be 1-D"):  # once "no sentence has two words"
         model.train(torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, 2, dtype=torch.long))
@@ -84,13 +84,13 @@ def test_matrix_factorisation_refuses_a_scale_that_clamps_everything_and_reports
 def test_ratings_subset_refuses_negative_and_out_of_range_rows():
     ratings = tiny_ratings()
     assert len(ratings.subset(torch.tensor([0, 5]))) == 2 and len(ratings.subset(ratings.users == 0)) == 2
-    with pytest.raises(IndexError, match="negative indices are not taken from the end"):  # -1 once was row 5
+    with pytest.raises(IndexError, match="negative ids are not counted from the end"):  # -1 once was row 5
         ratings.subset(torch.tensor([-1]))
-    with pytest.raises(IndexError, match=r"must lie in \[0, 6\)"):
+    with pytest.raises(IndexError, match=r"must lie in 0\.\.5"):
         ratings.subset(torch.tensor([6]))
     with pytest.raises(ShapeError, match="boolean mask"):
         ratings.subset(torch.tensor([True, False]))
-    with pytest.raises(TypeError, match="integer indices"):
+    with pytest.raises(TypeError, match="row indices must be integers"):
         ratings.subset(torch.tensor([0.0]))
 
 
@@ -98,7 +98,7 @@ def test_bpr_checks_ids_rates_and_divergence():
     interacted = torch.zeros(3, 5, dtype=torch.bool)
     generator = torch.Generator().manual_seed(0)
     for users in (torch.tensor([-1]), torch.tensor([3])):  # -1 once drew for the last user
-        with pytest.raises(IndexError, match=r"user ids must lie in \[0, 3\)"):
+        with pytest.raises(IndexError, match=r"user ids must lie in 0\.\.2"):
             sample_negatives(interacted, users, generator)
     model = BPR(3, 5, factors=2)
     one = torch.tensor([0])
@@ -115,7 +115,7 @@ def test_bpr_checks_ids_rates_and_divergence():
 def test_glove_checks_its_counts_and_settings():
     with pytest.raises(ValueError, match="grad_clip must be a positive finite number"):  # NaN once NaN vectors
         GloVe(3, 2, grad_clip=NAN)
-    with pytest.raises(TypeError, match="integer tensors"):  # float ids once became float rows
+    with pytest.raises(TypeError, match="ids must be integers"):  # float ids once became float rows
         cooccurrence(torch.tensor([0.0, 1.0, 2.0]), torch.zeros(3, dtype=torch.long), 3)
     rows, cols = torch.tensor([0, 1]), torch.tensor([1, 0])
     with pytest.raises(ValueError, match="cols must lie in 0..2"):
@@ -181,3 +181,20 @@ def test_vae_decode_wants_codes_of_the_models_dtype():
     assert model.decode(torch.zeros(1, 2)).shape == (1, 4)
     with pytest.raises(TypeError, match="convert with"):  # once torch's "mat1 and mat2 must have the same dtype"
         model.decode(torch.zeros(1, 2, dtype=torch.float64))
+
+
+def test_check_ids_is_the_one_rule_for_integer_ids():
+    """The shared check (embedkit.errors.check_ids) by hand: what passes, what is converted, what each error says."""
+    from embedkit.errors import check_ids
+
+    assert check_ids("ids", torch.tensor([3, 0], dtype=torch.uint8)).dtype == torch.int64  # a uint8 index is a mask
+    same = torch.tensor([1, 2], dtype=torch.int32)
+    assert check_ids("ids", same, 3) is same  # int32 and int64 pass as they are
+    for bad in (torch.tensor([1.0]), torch.tensor([True]), torch.tensor([1j])):
+        with pytest.raises(TypeError, match=f"ids must be integers; got dtype {bad.dtype}"):
+            check_ids("ids", bad)
+    with pytest.raises(TypeError, match="must be a tensor of integer ids; got list"):
+        check_ids("ids", [1, 2])
+    with pytest.raises(KeyError, match=r"ids must lie in 0\.\.2; got -1 to 2 .*Use vocab"):
+        check_ids("ids", torch.tensor([2, -1]), 3, "Use vocab.encode.", KeyError)
+    assert check_ids("ids", torch.tensor([], dtype=torch.long), 0).numel() == 0  # nothing to range-check

@@ -120,9 +120,9 @@ def test_knn_checks_test_labels_and_k():
     for bad in (y[:, None], y[:1], y[:3]):
         with pytest.raises(ShapeError, match=r"one label per row of features \(4\)"):
             knn_accuracy(x, y, x, bad, k=1, device="cpu")
-    with pytest.raises(TypeError, match="labels must be integers.*long"):
+    with pytest.raises(TypeError, match=r"labels \(class ids\) must be integers.*long"):
         knn_accuracy(x, y, x, y.float() + 0.5, k=1, device="cpu")
-    with pytest.raises(TypeError, match="labels must be integers"):
+    with pytest.raises(TypeError, match=r"labels \(class ids\) must be integers"):
         knn_accuracy(x, y.float(), x, y, k=1, device="cpu")  # training labels too
     with pytest.raises(ShapeError, match="one label per row"):
         knn_predict(x, y[:, None], x, k=1, device="cpu")

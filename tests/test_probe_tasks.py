@@ -122,7 +122,7 @@ def test_labels_and_penalties_are_checked():
             ridge_probe(x, labels, 2, [1.0])
     with pytest.raises(ShapeError, match="one label per row"):
         ridge_probe(x, torch.tensor([0, 1]), 2, [1.0])
-    with pytest.raises(TypeError, match=r"labels must be integers \(class ids\)"):
+    with pytest.raises(TypeError, match=r"labels \(class ids\) must be integers"):
         ridge_probe(x, torch.tensor([0.0, 1.0, 0.0, 1.0]), 2, [1.0])
     with pytest.raises(EmptyInputError, match="at least one penalty"):
         ridge_probe(x, torch.tensor([0, 1, 0, 1]), 2, [])

@@ -175,7 +175,7 @@ def test_bad_k_restrict_ids_and_query_vectors(tiny):
     for bad in (-1, 5):
         with pytest.raises(UnknownIDError, match=f"word id {bad} is out of range.*table.ids"):
             tiny.analogy_ids(torch.tensor([bad]), b, c)
-    with pytest.raises(TypeError, match="integer row ids"):
+    with pytest.raises(TypeError, match=r"\(row ids\) must be integers"):
         tiny.analogy_ids(a.float(), b.float(), c.float())
     for value in (float("nan"), float("inf")):
         with pytest.raises(ValueError, match="NaN or infinity; pass finite"):

@@ -44,9 +44,9 @@ def test_bad_input():
 
 def test_float_ids_a_fractional_max_length_and_a_non_utf8_vocabulary_are_errors(tmp_path):
     tok = WordPieceTokenizer(TINY)
-    with pytest.raises(TypeError, match="token ids must be integers; id list 0"):
+    with pytest.raises(TypeError, match=r"token ids \(id list 0\) must be integers"):
         tok.pad([[2, 3.9, 3]])  # torch would cut 3.9 to 3 without a word
-    with pytest.raises(TypeError, match="token ids must be integers; id list 1"):
+    with pytest.raises(TypeError, match=r"token ids \(id list 1\) must be integers"):
         tok.pad([[2, 3], [True, False]])
     assert tok.pad([[2, 8, 3], []]).input_ids.tolist() == [[2, 8, 3], [0, 0, 0]]  # an empty list is still fine
     with pytest.raises(ValueError, match="max_length must be a whole number"):
