@@ -184,6 +184,9 @@ def evaluate_word_pairs(table: EmbeddingTable, pairs: str | list = "wordsim353",
                if isinstance(p[2], bool) or not isinstance(p[2], numbers.Real) or not math.isfinite(p[2])]
         if bad:
             raise ValueError(f"human scores must be finite numbers; got {bad[0]!r}. Drop or fix that pair.")
+        bad = [p for p in pairs if not (isinstance(p[0], str) and isinstance(p[1], str))]
+        if bad:
+            raise TypeError(f"the two words of a pair must be strings; got {bad[0]!r}. Give words, not ids.")
     key = str.upper if case_insensitive else (lambda w: w)
     vocab = _vocabulary(table, restrict_vocab, case_insensitive)
     known = [(vocab[key(a)], vocab[key(b)], score) for a, b, score in pairs

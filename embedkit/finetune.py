@@ -126,6 +126,8 @@ class BagOfPieces(nn.Module):
         device, n = self.table.weight.device, self.table.num_embeddings
         pieces = [i for row in ids for i in row]
         flat = torch.tensor(pieces, dtype=None if pieces else torch.long, device=device)  # its dtype inferred
+        if flat.ndim != 1:
+            raise TypeError("each text's ids must be a flat list of integers; got nested lists. Pass [ids, ...].")
         flat = check_ids("word-piece ids", flat, n, "Map pieces to the table's rows first (tokenizer.encode "
                          "gives them), or build a larger BagOfPieces.", UnknownIDError).long()
         offsets = torch.tensor([0] + [len(row) for row in ids[:-1]], device=device).cumsum(0)

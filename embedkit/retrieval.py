@@ -116,9 +116,10 @@ def _relevance_mask(relevant: torch.Tensor | Sequence[Iterable[int]], n_queries:
     return mask.to(device)
 
 
-def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor | Sequence[Iterable[int]],
+def retrieval_metrics(scores: torch.Tensor | np.ndarray, relevant: torch.Tensor | Sequence[Iterable[int]],
                       ks: Sequence[int] = (1, 10), per_query: bool = False) -> dict[str, float] | dict[str, torch.Tensor]:
-    """Recall@k for each k in ``ks``, MRR@10 and nDCG@10 of a (n_queries, n_documents) score matrix.
+    """Recall@k for each k in ``ks``, MRR@10 and nDCG@10 of a (n_queries, n_documents) score matrix (a tensor
+    or a numpy array).
 
     ``relevant`` gives each query's relevant document ids (column indices of
     ``scores``): a 1-D integer tensor or numpy array with one id per query, or a
@@ -140,6 +141,7 @@ def retrieval_metrics(scores: torch.Tensor, relevant: torch.Tensor | Sequence[It
     ``per_query=True`` returns each query's values instead of their means, as
     float64 tensors (n_queries,) on the device of ``scores`` (for bootstrap intervals).
     """
+    scores = torch.as_tensor(scores)  # (a numpy array too)
     if scores.ndim != 2:
         raise ShapeError(f"scores must be a queries x documents matrix; got shape {tuple(scores.shape)}.")
     n_queries, n_documents = scores.shape

@@ -198,3 +198,21 @@ def test_check_ids_is_the_one_rule_for_integer_ids():
     with pytest.raises(KeyError, match=r"ids must lie in 0\.\.2; got -1 to 2 .*Use vocab"):
         check_ids("ids", torch.tensor([2, -1]), 3, "Use vocab.encode.", KeyError)
     assert check_ids("ids", torch.tensor([], dtype=torch.long), 0).numel() == 0  # nothing to range-check
+
+
+def test_word_pairs_numpy_scores_and_nested_piece_ids():
+    """Three findings of the audit: a non-string word gave str.upper's descriptor error; numpy scores gave
+    "'numpy.ndarray' object has no attribute 'is_complex'"; nested id lists gave EmbeddingBag's offsets error."""
+    from embedkit import EmbeddingTable
+    from embedkit.evaluate import evaluate_word_pairs
+    from embedkit.finetune import BagOfPieces
+    from embedkit.retrieval import retrieval_metrics
+
+    table = EmbeddingTable(["a", "b", "c"], torch.eye(3))
+    with pytest.raises(TypeError, match="the two words of a pair must be strings; got \\('a', 1, 2.0\\)"):
+        evaluate_word_pairs(table, [("a", "b", 1.0), ("a", 1, 2.0)])
+    scores = np.array([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32)
+    assert retrieval_metrics(scores, torch.tensor([0, 1]), ks=(1,))["recall@1"] == 1.0
+    assert retrieval_metrics(scores, torch.tensor([1, 0]), ks=(1,))["recall@1"] == 0.0
+    with pytest.raises(TypeError, match="flat list of integers; got nested lists"):
+        BagOfPieces(10, 4)([[[1, 2]]])
