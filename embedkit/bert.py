@@ -157,8 +157,10 @@ class BertEncoder(nn.Module):
         if input_ids.shape[1] > self.config.max_position_embeddings:
             raise ShapeError(f"sequences of {input_ids.shape[1]} tokens exceed the model's "
                              f"{self.config.max_position_embeddings} positions; truncate them.")
-        if input_ids.numel() and (int(input_ids.min()) < 0 or int(input_ids.max()) >= self.config.vocab_size):
-            raise ShapeError(f"token ids must lie in [0, {self.config.vocab_size}); got {int(input_ids.min())}..{int(input_ids.max())}.")
+        if input_ids.numel():  # one wait for the device per call (a CUDA index out of range would kill the process)
+            low, high = torch.stack(torch.aminmax(input_ids)).tolist()
+            if low < 0 or high >= self.config.vocab_size:
+                raise ShapeError(f"token ids must lie in [0, {self.config.vocab_size}); got {low}..{high}.")
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
         return self.embedding_norm(x)

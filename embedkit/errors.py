@@ -105,7 +105,7 @@ def check_ids(name: str, ids: torch.Tensor, n: int | None = None, hint: str = ""
     if ids.dtype not in (torch.int32, torch.int64):
         ids = ids.long()
     if n is not None and ids.numel():
-        low, high = (int(v) for v in torch.aminmax(ids))
+        low, high = torch.stack(torch.aminmax(ids)).tolist()  # one wait for the device, not two
         if low < 0 or high >= n:
             raise error(f"{name} must lie in 0..{n - 1}; got {low} to {high} (negative ids are not counted from "
                         f"the end).{hint}")

@@ -216,3 +216,18 @@ def test_word_pairs_numpy_scores_and_nested_piece_ids():
     assert retrieval_metrics(scores, torch.tensor([1, 0]), ks=(1,))["recall@1"] == 0.0
     with pytest.raises(TypeError, match="flat list of integers; got nested lists"):
         BagOfPieces(10, 4)([[[1, 2]]])
+
+
+def test_bert_token_ids_out_of_range_are_named():
+    """The encoder reads the ids' range once per call (one device wait) and names it: a CUDA index out of range
+    would end the process."""
+    from embedkit.bert import BertConfig, BertEncoder
+
+    encoder = BertEncoder(BertConfig(vocab_size=10, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=16, max_position_embeddings=8))
+    ids = torch.tensor([[1, 10, 3]])
+    with pytest.raises(ShapeError, match=r"token ids must lie in \[0, 10\); got 1\.\.10"):
+        encoder(ids, torch.ones_like(ids))
+    with pytest.raises(ShapeError, match=r"got -1\.\.3"):
+        encoder(torch.tensor([[-1, 3]]), torch.ones(1, 2, dtype=torch.long))
+    assert encoder(torch.tensor([[0, 9]]), torch.ones(1, 2, dtype=torch.long)).shape == (1, 2, 8)
