@@ -43,7 +43,7 @@ from .errors import ShapeError, check_finite, check_positive, check_ids
 from .progress import progress
 from .ratings import Ratings
 from .recsys import check_index_pairs, check_same_ids, ranking_metrics
-from .train import History, check_lr
+from .train import History, check_lr, finite_parameters
 
 
 class BPR(nn.Module):
@@ -163,7 +163,7 @@ def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: 
             pick = order[start:start + batch_size]
             losses.append(bpr_step(model, users[pick], items[pick], negatives[pick], lr, l2, check=False) * len(pick))
         row = {"epoch": epoch + 1, "loss": sum(losses) / len(order)}
-        if not (math.isfinite(row["loss"]) and all(bool(torch.isfinite(t).all()) for t in model.parameters())):
+        if not (math.isfinite(row["loss"]) and finite_parameters(model)):
             raise FloatingPointError(f"BPR diverged in epoch {epoch + 1} (loss {row['loss']}); lower lr (now {lr}).")
         if test is not None:
             row[f"precision@{k}"] = ranking_metrics(model.scores().cpu(), train, test, k=k)[f"precision@{k}"]

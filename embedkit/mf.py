@@ -27,17 +27,16 @@ and side features for cold-start users and items.
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 from torch import nn
 
 from .device import get_device
-from .errors import ShapeError, check_finite, check_positive
+from .errors import ShapeError, check_finite, check_positive, is_whole
 from .progress import progress
 from .ratings import Ratings
 from .recsys import check_index_pairs, check_same_ids, rmse
-from .train import History, check_lr
+from .train import History, check_lr, finite_parameters
 
 
 class BiasedMF(nn.Module):
@@ -47,7 +46,7 @@ class BiasedMF(nn.Module):
                  scale: tuple[float, float] = (1.0, 5.0)) -> None:
         super().__init__()
         n_users, n_items = check_positive("n_users", n_users), check_positive("n_items", n_items)
-        if not (isinstance(factors, numbers.Integral) and not isinstance(factors, bool) and factors >= 0):
+        if not (is_whole(factors) and factors >= 0):
             raise ValueError(f"factors must be a whole number of at least 0 (0: biases only); got {factors!r}.")
         check_finite("init_std", init_std, allow_zero=True)
         low, high = scale
@@ -149,7 +148,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
 
 def _epoch_row(model: BiasedMF, epoch: int, train: Ratings, test: Ratings | None) -> dict[str, float]:
     predicted = model.predict(train.users, train.items).cpu()
-    if not (bool(torch.isfinite(predicted).all()) and all(bool(torch.isfinite(p).all()) for p in model.parameters())):
+    if not (bool(torch.isfinite(predicted).all()) and finite_parameters(model)):
         raise FloatingPointError(f"the fit diverged in epoch {epoch + 1} (NaN or infinity in the model); "
                                  "lower lr (Adam) or raise l2.")
     row = {"epoch": epoch + 1, "train rmse": rmse(predicted, train.values)}

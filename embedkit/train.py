@@ -80,6 +80,12 @@ def check_lr(lr: float) -> None:
                                 "a negative lr climbs the loss).")
 
 
+def finite_parameters(model: nn.Module) -> bool:
+    """True when no parameter of ``model`` holds NaN or infinity: the divergence check once per epoch (one wait
+    for the device, not one per parameter)."""
+    return bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
+
+
 def _check(tensors: tuple[torch.Tensor, ...], what: str) -> int:
     if isinstance(tensors, torch.Tensor):
         raise TypeError(f"{what} must be a tuple of tensors, e.g. (x,) or (x, y); got a single tensor.")
