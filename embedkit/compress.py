@@ -32,12 +32,11 @@ compares codes faster than a float matrix product can, the more so the longer th
 
 from __future__ import annotations
 
-import numbers
 
 import torch
 
 from .device import get_device
-from .errors import ShapeError, check_positive
+from .errors import ShapeError, check_positive, is_whole
 from .kmeans import Vectors, _unit, check_vectors
 from .search import _check_k, _check_metric, _finish, _rescore
 from .topk import _topk_blocked
@@ -248,8 +247,7 @@ class BinaryIndex(_CodeIndex):
         those of `search.exact_search` (``"l2"``: squared distances, smallest first).
         """
         q, k = self._search_inputs(queries, k, batch_size)
-        if rerank is not None and (not isinstance(rerank, numbers.Integral) or isinstance(rerank, bool)
-                                   or not k <= rerank <= self.ntotal):
+        if rerank is not None and (not is_whole(rerank) or not k <= rerank <= self.ntotal):
             raise ValueError(f"rerank must be an integer from k={k} to the number of vectors ({self.ntotal}), "
                              f"got {rerank!r}; more candidates re-scored means higher recall and slower search.")
         depth = k if rerank is None else int(rerank)

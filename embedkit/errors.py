@@ -9,6 +9,7 @@ and each message says what to do next. `check_positive` (counts), `check_finite`
 from __future__ import annotations
 
 import math
+import numbers
 import operator
 
 import torch
@@ -60,6 +61,12 @@ class DataIntegrityError(ValueError):
 
 class DeviceUnavailableError(RuntimeError):
     """The requested torch device does not exist on this machine."""
+
+
+def is_whole(value: object) -> bool:
+    """True for a whole number given as an integer (Python or numpy), False for a bool: True is an int in Python,
+    but not a count."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def check_positive(name: str, value: int) -> int:

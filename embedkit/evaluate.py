@@ -23,13 +23,13 @@ import numpy as np
 import torch
 
 from .data import read_analogies, read_word_pairs
-from .errors import EmptyInputError, ShapeError, check_positive
+from .errors import EmptyInputError, ShapeError, check_positive, is_whole
 from .table import EmbeddingTable
 
 
 def _vocabulary(table: EmbeddingTable, restrict_vocab: int, case_insensitive: bool) -> dict[str, int]:
     """Key -> row of the first ``restrict_vocab`` words; the first spelling wins when case is folded."""
-    if isinstance(restrict_vocab, bool) or not isinstance(restrict_vocab, numbers.Integral) or restrict_vocab < 0:
+    if not is_whole(restrict_vocab) or restrict_vocab < 0:
         raise ValueError(f"restrict_vocab must be a whole number of words (default 300,000); got {restrict_vocab!r}.")
     keys: dict[str, int] = {}
     for i, word in enumerate(table.words[:restrict_vocab]):

@@ -24,14 +24,13 @@ most 256 points per centroid), mini-batch k-means, and convergence tolerances
 
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_positive
+from .errors import EmptyInputError, ShapeError, check_positive, is_whole
 
 Vectors = torch.Tensor | np.ndarray
 
@@ -139,7 +138,7 @@ def kmeans(x: Vectors, k: int, n_iter: int = 25, seed: int = 0, spherical: bool 
     dev = get_device(device)
     x = check_vectors(x, "the training vectors", dev)
     n = x.shape[0]
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= k <= n:  # True is not a count
+    if not is_whole(k) or not 1 <= k <= n:  # True is not a count
         raise ValueError(f"k={k!r} clusters need an integer 1 <= k <= the number of points ({n}); lower k or add data.")
     if n_iter < 0:
         raise ValueError(f"n_iter must be >= 0, got {n_iter}.")

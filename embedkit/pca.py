@@ -20,13 +20,12 @@ fitting, and kernel PCA.
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError
+from .errors import EmptyInputError, ShapeError, is_whole
 
 
 def _svd(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -59,11 +58,11 @@ class PCA:
                  seed: int = 0, dtype: torch.dtype = torch.float32, device: str | torch.device | None = None) -> None:
         if solver not in ("auto", "full", "randomized"):
             raise ValueError(f"solver must be 'auto', 'full' or 'randomized'; got {solver!r}.")
-        whole = isinstance(n_components, numbers.Integral) and not isinstance(n_components, bool)
+        whole = is_whole(n_components)
         if n_components is not None and not (whole and n_components >= 1):
             raise ValueError(f"n_components must be a whole number of at least 1 (or None: all), got {n_components!r}.")
         for name, value in (("n_iter", n_iter), ("n_oversamples", n_oversamples)):  # the randomized solver's
-            if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0):
+            if not (is_whole(value) and value >= 0):
                 raise ValueError(f"{name} must be a whole number of at least 0, got {value!r}.")
         self.n_components, self.solver, self.n_iter, self.n_oversamples = n_components, solver, n_iter, n_oversamples
         self.seed, self.dtype, self.device = seed, dtype, get_device(device)

@@ -33,14 +33,14 @@ import numbers
 import torch
 
 from .device import get_device
-from .errors import ShapeError, check_positive, check_ids
+from .errors import ShapeError, check_positive, check_ids, is_whole
 from .kmeans import Vectors, assign, check_vectors, kmeans, squared_distances
 from .search import IVFFlat, _check_k, _finish, _merge, _rescore
 from .topk import _empty_best
 
 
 def _check_nbits(nbits: int) -> None:
-    if not isinstance(nbits, numbers.Integral) or isinstance(nbits, bool) or not 1 <= nbits <= 8:
+    if not is_whole(nbits) or not 1 <= nbits <= 8:
         raise ValueError(f"nbits must be an integer from 1 to 8 (codes are stored as uint8), got {nbits!r}.")
 
 
@@ -50,7 +50,7 @@ class ProductQuantizer:
     def __init__(self, dim: int, m: int, nbits: int = 8, n_iter: int = 25, seed: int = 0,
                  device: str | torch.device | None = None) -> None:
         for name, value in (("dim", dim), ("m", m)):
-            if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+            if not is_whole(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if dim % m:
             divisors = [d for d in range(1, min(dim, 64) + 1) if dim % d == 0]
@@ -222,7 +222,7 @@ class IVFPQ(IVFFlat):
             if not self.keep_vectors:
                 raise RuntimeError("this IVFPQ index keeps no float vectors to re-rank with; build it with "
                                    "IVFPQ(..., keep_vectors=True), or search with rerank=None.")
-            if not isinstance(rerank, numbers.Integral) or isinstance(rerank, bool) or not k <= rerank <= self.ntotal:
+            if not is_whole(rerank) or not k <= rerank <= self.ntotal:
                 raise ValueError(f"rerank must be an integer from k={k} to the number of vectors ({self.ntotal}), "
                                  f"got {rerank!r}.")
         depth = k if rerank is None else int(rerank)

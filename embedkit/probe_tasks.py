@@ -25,7 +25,6 @@ information-theoretic probing (MDL).
 
 from __future__ import annotations
 
-import numbers
 import random
 from dataclasses import dataclass
 from typing import Sequence
@@ -34,7 +33,7 @@ import torch
 
 from .corpora import news_articles, news_sources, split_sentences, tokenize
 from .data import word_categories
-from .errors import EmptyInputError, ShapeError, check_positive
+from .errors import EmptyInputError, ShapeError, check_positive, is_whole
 from .probe import check_labels
 
 
@@ -141,7 +140,7 @@ def outlet_task(per_outlet: int = 250, sentence_index: int = 1, min_words: int =
     outlet; label = the outlet. The first sentence (index 0) often names the outlet or its city line.
     Raises ValueError if ``per_outlet`` is below 1 or ``sentence_index`` below 0."""
     check_positive("per_outlet", per_outlet)
-    whole = isinstance(sentence_index, numbers.Integral) and not isinstance(sentence_index, bool)
+    whole = is_whole(sentence_index)
     if not (whole and sentence_index >= 0):  # -1 would pick the last sentence, or fail on a short text
         raise ValueError(f"sentence_index must be a whole number of at least 0 (0: each article's first "
                          f"sentence); got {sentence_index!r}.")

@@ -30,12 +30,11 @@ saving an index to disk.
 
 from __future__ import annotations
 
-import numbers
 
 import torch
 
 from .device import get_device
-from .errors import check_positive
+from .errors import check_positive, is_whole
 from .kmeans import Vectors, _unit, check_vectors, kmeans, squared_distances
 from .topk import _empty_best, _topk_blocked
 
@@ -49,7 +48,7 @@ def _check_metric(metric: str) -> str:
 
 
 def _check_k(k: int, n: int) -> None:
-    if not isinstance(k, numbers.Integral) or isinstance(k, bool) or k < 1:  # True is an int, not a count
+    if not is_whole(k) or k < 1:  # True is an int, not a count
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     if k > n:
         raise ValueError(f"k={k} is larger than the database ({n} vectors); ask for k <= {n} or add vectors.")
@@ -131,7 +130,7 @@ class IVFFlat:
 
     def __init__(self, nlist: int, metric: str = "l2", n_iter: int = 10, seed: int = 0,
                  device: str | torch.device | None = None) -> None:
-        if not isinstance(nlist, numbers.Integral) or isinstance(nlist, bool) or nlist < 1:
+        if not is_whole(nlist) or nlist < 1:
             raise ValueError(f"nlist must be a positive integer, got {nlist!r}.")
         self.nlist, self.metric, self.n_iter, self.seed = nlist, _check_metric(metric), n_iter, seed
         self.device = get_device(device)
@@ -234,7 +233,7 @@ class IVFFlat:
         if self.ntotal == 0:
             raise RuntimeError(f"this {type(self).__name__} index is empty; call add(x) with the database vectors "
                                "before searching.")
-        if not isinstance(nprobe, numbers.Integral) or isinstance(nprobe, bool) or not 1 <= nprobe <= self.nlist:
+        if not is_whole(nprobe) or not 1 <= nprobe <= self.nlist:
             raise ValueError(f"nprobe must be an integer from 1 to nlist={self.nlist}, got {nprobe!r}; "
                              "more lists probed means higher recall and slower search.")
         q = self._prepare(queries, "the query vectors", self.dim)

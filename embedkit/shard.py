@@ -39,13 +39,14 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from .device import get_device
+from .errors import is_whole
 from .kmeans import Vectors, check_vectors
 from .search import IVFFlat, _check_metric, _finish, exact_search
 
 
 def shard_bounds(n: int, rank: int, world_size: int) -> tuple[int, int]:
     """The rows ``start:end`` of shard ``rank`` when ``n`` rows are split into ``world_size`` near-equal shards."""
-    if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 0:
+    if not is_whole(n) or n < 0:
         raise ValueError(f"n (the number of rows) must be a whole number of at least 0; got {n!r}.")
     if (not isinstance(world_size, numbers.Integral) or not isinstance(rank, numbers.Integral)
             or isinstance(rank, bool) or world_size < 1 or not 0 <= rank < world_size):
