@@ -71,8 +71,12 @@ def squared_distances(x: torch.Tensor, y: torch.Tensor, y_sq: torch.Tensor | Non
                       x_sq: torch.Tensor | None = None) -> torch.Tensor:
     """``(len(x), len(y))`` squared Euclidean distances by ``|x|^2 - 2 x.y + |y|^2``, clamped at 0 (as faiss).
 
-    ``x_sq`` and ``y_sq``, the squared row norms, are computed when not given.
+    ``x_sq`` and ``y_sq``, the squared row norms, are computed when not given. Raises `ShapeError` unless both are
+    matrices of the same width (shapes only: no wait for a GPU).
     """
+    if x.ndim != 2 or y.ndim != 2 or x.shape[1] != y.shape[1]:
+        raise ShapeError(f"x and y must be matrices of vectors of one width, (n, d) and (m, d); got {tuple(x.shape)} "
+                         f"and {tuple(y.shape)}. Reshape a single vector with .reshape(1, -1).")
     y_sq = y.pow(2).sum(dim=1) if y_sq is None else y_sq
     x_sq = x.pow(2).sum(dim=1) if x_sq is None else x_sq
     d = torch.addmm(y_sq.unsqueeze(0), x, y.T, alpha=-2.0)

@@ -138,8 +138,8 @@ def mlm_loss(model: MaskedLM, input_ids: torch.Tensor,
 
 def causal_lm_loss(model: MaskedLM, input_ids: torch.Tensor, rate: float | None = None,
                    generator: torch.Generator | None = None) -> torch.Tensor:
-    """Mean cross-entropy of predicting every next word from the words before it
-    (GPT-style; Radford et al. 2018).
+    """Mean cross-entropy of predicting every next word (but ``[PAD]``) from the words
+    before it (GPT-style; Radford et al. 2018); 0 for a batch of padding alone.
 
     The same network and head as `mlm_loss`, with a causal attention mask instead of
     corrupted input. ``rate``: score only a random share of the next words instead,
@@ -153,9 +153,10 @@ def causal_lm_loss(model: MaskedLM, input_ids: torch.Tensor, rate: float | None 
     hidden = model.encoder(input_ids[:, :-1], _full_mask(input_ids[:, :-1], None),
                            causal=True)
     targets = input_ids[:, 1:]
-    if rate is None:
-        return F.cross_entropy(model.predict(hidden).flatten(0, 1), targets.flatten(),
-                               ignore_index=PAD)
+    if rate is None:  # the mean over the words that are not padding; 0 if all are
+        total = F.cross_entropy(model.predict(hidden).flatten(0, 1), targets.flatten(),
+                                ignore_index=PAD, reduction="sum")
+        return total / (targets != PAD).sum().clamp_min(1)
     if not 0 < rate <= 1:
         raise ValueError(f"rate must lie in (0, 1]; got {rate}.")
     draw = torch.rand(targets.shape, generator=generator, device=targets.device)

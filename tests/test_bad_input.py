@@ -13,7 +13,7 @@ from embedkit.contrastive import nt_xent
 from embedkit.errors import ShapeError
 from embedkit.evaluate import pearson
 from embedkit.glove import Cooccurrence, GloVe, cooccurrence
-from embedkit.kmeans import assign, kmeans_plus_plus
+from embedkit.kmeans import assign, kmeans_plus_plus, squared_distances
 from embedkit.mf import BiasedMF, fit_sgd, ridge_rows
 from embedkit.ratings import Ratings
 from embedkit.recsys import mae, rmse
@@ -66,6 +66,15 @@ def test_kmeans_rules_and_counts():
             kmeans_plus_plus(x, k, torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="at least k points"):
         kmeans_plus_plus(x, 3, torch.Generator().manual_seed(0))
+
+
+def test_squared_distances_want_two_matrices_of_one_width():
+    # was torch's "mat1 and mat2 shapes cannot be multiplied" or "Dimension out of range" from inside addmm
+    x = torch.randn(3, 4)
+    assert squared_distances(x, x).shape == (3, 3)
+    for a, b in ((x, torch.randn(5, 6)), (torch.randn(4), x), (x, torch.randn(2, 3, 4))):
+        with pytest.raises(ShapeError, match="of one width.*reshape"):
+            squared_distances(a, b)
 
 
 def test_matrix_factorisation_refuses_a_scale_that_clamps_everything_and_reports_divergence():

@@ -58,6 +58,26 @@ def test_causal_lm_matches_hugging_face_decoder():
         assert float(causal_lm_loss(ours, ids)) == pytest.approx(float(expected.loss), abs=1e-5)
 
 
+def test_causal_loss_skips_padding_and_is_zero_on_padding_alone():
+    """The full causal loss is the mean over the next words that are not [PAD]; a batch of padding alone has
+    none, so its loss is 0 with zero gradients (it was NaN, which poisons every parameter at the next step)."""
+    from embedkit.mlm import PAD
+    model = MaskedLM(BertConfig(**SIZES))
+    ids = torch.randint(3, 50, (2, 8), generator=torch.Generator().manual_seed(5))
+    ids[1, 4:] = PAD
+    with torch.no_grad():
+        logits = model.predict(model.encoder(ids[:, :-1], (ids[:, :-1] != PAD).long(), causal=True))
+        real = ids[:, 1:] != PAD
+        expected = torch.nn.functional.cross_entropy(logits[real], ids[:, 1:][real])
+        assert float(causal_lm_loss(model, ids)) == pytest.approx(float(expected), abs=1e-6)
+    padding = torch.full((2, 6), PAD)
+    padding[:, 0] = 7  # a first word, then nothing to predict
+    loss = causal_lm_loss(model, padding)
+    loss.backward()
+    assert float(loss.detach()) == 0.0
+    assert all(torch.equal(p.grad, torch.zeros_like(p)) for p in model.parameters() if p.grad is not None)
+
+
 def test_causal_mask_hides_the_future():
     model = MaskedLM(BertConfig(**SIZES)).eval()
     a = torch.tensor([[5, 6, 7, 8, 9]])
