@@ -15,9 +15,10 @@ building the vocabulary (Wikipedia slice: about 0.06 s in embedkit, 0.09 s in
 gensim on the book's 2-core machine) caps the first ratio once training is fast
 (on a GPU).
 ``--graph`` trains embedkit's fixed-shape blocks (Word2VecConfig.graph), on
-CUDA replayed as a CUDA graph. ``--profile`` runs no comparison: it prints
-where one embedkit epoch's time goes, by operation (on CUDA: kernels), from
-torch.profiler. gensim gets
+CUDA replayed as a CUDA graph; with it, ``--pairs-per-draw 4`` lets each run
+of 4 skip-gram pairs share one draw of noise words (fewer vectors gathered).
+``--profile`` runs no comparison: it prints where one embedkit epoch's time
+goes, by operation (on CUDA: kernels), from torch.profiler. gensim gets
 embedkit's hyperparameters, the learning rate included (0.05 for CBOW, as the
 C tool; gensim's own default is 0.025). On the CPU both train with --workers
 threads (Word2VecConfig.workers: Hogwild, like gensim).
@@ -62,6 +63,8 @@ def main() -> None:
     parser.add_argument("--max-articles", type=int, default=None, help="only the first N articles (quick runs)")
     parser.add_argument("--graph", action="store_true",
                         help="embedkit trains blocks of one shape, replayed as a CUDA graph on a GPU (config.graph)")
+    parser.add_argument("--pairs-per-draw", type=int, default=1,
+                        help="with --graph, skip-gram: pairs that share one draw of noise words (config.pairs_per_draw)")
     parser.add_argument("--profile", action="store_true",
                         help="instead of the comparison: one embedkit epoch under torch.profiler, by operation")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=None,
@@ -85,6 +88,7 @@ def main() -> None:
             print()
         config = Word2VecConfig(dim=args.dim, epochs=args.epochs, sg=model != "cbow", block=args.block,
                                 shared_negatives=model == "shared", graph=args.graph,
+                                pairs_per_draw=args.pairs_per_draw if model == "skip-gram" else 1,
                                 workers=args.workers if device.type == "cpu" and not args.graph else 1)
         compare(sentences, raw_words, config, device, args)
 
@@ -96,7 +100,8 @@ def compare(sentences: list[list[str]], raw_words: int, config: Word2VecConfig, 
 
     graph_note = "" if not args.graph else " (one shape, CUDA graph)" if device.type == "cuda" else " (one shape)"
     print(f"corpus: {raw_words:,} words; {'skip-gram' if config.sg else 'CBOW'}"
-          f"{' (shared negatives)' if config.shared_negatives else ''}, "
+          f"{' (shared negatives)' if config.shared_negatives else ''}"
+          f"{f' ({config.pairs_per_draw} pairs per noise draw)' if config.pairs_per_draw > 1 else ''}, "
           f"block {config.block or default_block(config.sg, config.shared_negatives, device)}"
           f"{graph_note}, dim {args.dim}, "
           f"{args.epochs} epochs; embedkit on {device} with {config.workers} worker threads, gensim with "

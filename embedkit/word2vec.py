@@ -23,7 +23,8 @@ instead of one word at a time:
 A block's gradients all come from the same parameters, with no Python loop per
 word; `embedkit.hogwild` lays blocks out, sizes them and runs ``workers`` threads.
 On a GPU, ``graph=True`` trains blocks of one fixed shape, replayed as a CUDA graph
-(`embedkit.word2vec_graph`): no wait for the GPU per block.
+(`embedkit.word2vec_graph`): no wait for the GPU per block; with it,
+``pairs_per_draw`` lets several skip-gram pairs share one draw of noise words.
 
 Left out: hierarchical softmax, phrases, and sub-word vectors (fastText).
 """
@@ -53,8 +54,8 @@ class Word2VecConfig:
     Defaults are gensim's except: ``sg`` (skip-gram; gensim's default is CBOW), ``seed`` (0; gensim's 1),
     ``alpha`` (by mode, as in the C tool; gensim uses 0.025 for both), ``min_alpha`` (relative to alpha;
     gensim's is absolute, 1e-4), ``workers`` (1, reproducible; gensim's 3), and ``shared_negatives``,
-    ``block`` and ``graph``, which gensim does not have (``block`` None: `default_block`; ``graph``: blocks
-    of one shape from `embedkit.word2vec_graph`, replayed as a CUDA graph on a GPU).
+    ``block``, ``graph`` and ``pairs_per_draw``, which gensim does not have (``block`` None: `default_block`;
+    ``graph``: blocks of one shape from `embedkit.word2vec_graph`, replayed as a CUDA graph on a GPU).
 
     Raises ValueError for a setting out of range (a size below 1, an ``alpha`` that is not a positive number).
     """
@@ -72,12 +73,16 @@ class Word2VecConfig:
     workers: int = 1  # CPU threads training blocks at once (Hogwild; gensim: 3); > 1 is faster, not reproducible
     block: int | None = None  # centre positions updated at once; None: `default_block` for the model's device
     graph: bool = False  # blocks of one shape, no wait per block; on CUDA replayed as a graph (`word2vec_graph`)
+    pairs_per_draw: int = 1  # graph skip-gram: pairs of a block that share one draw of noise words (1: C tool's)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if self.shared_negatives and not self.sg:
             raise ValueError("shared_negatives applies to skip-gram only: CBOW already draws one set per window.")
-        for name in ("dim", "window", "epochs", "min_count", "workers"):
+        if self.pairs_per_draw > 1 and not (self.graph and self.sg and not self.shared_negatives):
+            raise ValueError("pairs_per_draw > 1 groups the pairs of graph=True skip-gram (without shared_negatives);"
+                             " set graph=True, sg=True, shared_negatives=False, or leave pairs_per_draw at 1.")
+        for name in ("dim", "window", "epochs", "min_count", "workers", "pairs_per_draw"):
             setattr(self, name, check_positive(name, getattr(self, name)))
         if self.block is not None:
             self.block = check_positive("block (or None for the device's default)", self.block)
