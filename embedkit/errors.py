@@ -12,6 +12,7 @@ import math
 import numbers
 import operator
 
+import numpy as np
 import torch
 
 
@@ -93,6 +94,14 @@ def check_finite(name: str, value: float, allow_zero: bool = False, why: str = "
     if not ((0 <= number) if allow_zero else (0 < number)) or number == math.inf:
         kind = "non-negative" if allow_zero else "positive"
         raise ValueError(f"{name} must be a {kind} finite number{why}; got {value!r}.{hint}")
+
+
+def check_real(name: str, x: object) -> None:
+    """A TypeError if ``x`` (a tensor, an array or a list) holds complex numbers: every cast to float here would
+    drop their imaginary parts without a word."""
+    if x.is_complex() if isinstance(x, torch.Tensor) else np.iscomplexobj(x):
+        raise TypeError(f"{name} hold complex numbers; embedkit works with real numbers, and a cast would drop the "
+                        "imaginary parts. Pass x.real (or x.abs()) if that is what you mean.")
 
 
 def check_ids(name: str, ids: torch.Tensor, n: int | None = None, hint: str = "",

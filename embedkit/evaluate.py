@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .data import read_analogies, read_word_pairs
-from .errors import EmptyInputError, ShapeError, check_positive, is_whole
+from .errors import EmptyInputError, ShapeError, check_positive, check_real, is_whole
 from .table import EmbeddingTable
 
 
@@ -125,7 +125,8 @@ def rankdata(x: np.ndarray) -> np.ndarray:
 
 
 def _check_pair(x: np.ndarray, y: np.ndarray) -> None:
-    """1-D, equal lengths and finite values, or a ValueError."""
+    """1-D, equal lengths and finite real values, or a ValueError (TypeError for complex numbers)."""
+    check_real("x and y", x), check_real("x and y", y)
     if np.ndim(x) != 1 or np.ndim(y) != 1:
         raise ShapeError(f"x and y must be 1-D; got {np.ndim(x)} and {np.ndim(y)} dimensions. Flatten them first.")
     if len(x) != len(y):

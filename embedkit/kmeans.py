@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_positive, is_whole
+from .errors import EmptyInputError, ShapeError, check_positive, check_real, is_whole
 
 Vectors = torch.Tensor | np.ndarray
 
@@ -45,6 +45,7 @@ class KMeansResult(NamedTuple):
 def check_vectors(x: Vectors, name: str, device: torch.device, dim: int | None = None) -> torch.Tensor:
     """``x`` as a finite ``(n, dim)`` float tensor on ``device`` (float64 stays float64, anything else is float32)."""
     x = torch.as_tensor(x)
+    check_real(name, x)
     x = x.to(device, torch.float64 if x.dtype == torch.float64 else torch.float32)
     if x.ndim != 2:
         hint = " For one vector use v.reshape(1, -1); flatten images with x.reshape(len(x), -1)."

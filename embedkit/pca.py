@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, is_whole
+from .errors import EmptyInputError, ShapeError, check_real, is_whole
 
 
 def _svd(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -68,7 +68,9 @@ class PCA:
         self.seed, self.dtype, self.device = seed, dtype, get_device(device)
 
     def _as_tensor(self, x: torch.Tensor | np.ndarray, features: int | None = None) -> torch.Tensor:
-        x = torch.as_tensor(x).to(self.device, self.dtype)
+        x = torch.as_tensor(x)
+        check_real("the data", x)
+        x = x.to(self.device, self.dtype)
         if x.ndim != 2:
             raise ShapeError(f"PCA needs a 2-D (n_samples, n_features) array; got shape {tuple(x.shape)}. "
                              "Flatten images first, e.g. x.reshape(len(x), -1).")
@@ -152,7 +154,9 @@ class PCA:
     def inverse_transform(self, z: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Back from component coordinates to the original space (the best rank-k reconstruction)."""
         self._fitted()
-        z = torch.as_tensor(z).to(self.device, self.dtype)
+        z = torch.as_tensor(z)
+        check_real("the coordinates", z)
+        z = z.to(self.device, self.dtype)
         if z.ndim != 2 or z.shape[1] != self.components_.shape[0]:
             raise ShapeError(f"expected (n, {self.components_.shape[0]}) coordinates; got {tuple(z.shape)}.")
         return z @ self.components_ + self.mean_

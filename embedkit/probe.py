@@ -24,12 +24,13 @@ import torch
 import torch.nn.functional as F
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_ids
+from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_ids, check_real
 
 Array = torch.Tensor | np.ndarray
 
 
 def _check_xy(x: Array, y: Array | None, device: torch.device) -> tuple[torch.Tensor, torch.Tensor | None]:
+    check_real("features", x)
     x = torch.as_tensor(x, dtype=torch.float32, device=device)
     if x.ndim != 2:
         raise ShapeError(f"features must be a 2-D (n_samples, n_features) array; got shape {tuple(x.shape)}.")

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .errors import EmptyInputError, ShapeError, UnknownIDError, check_ids
+from .errors import EmptyInputError, ShapeError, UnknownIDError, check_ids, check_real
 
 
 @dataclass
@@ -47,6 +47,7 @@ class Ratings:
 
         Raises ValueError for NaN ratings, ratings off the scale, pairs rated twice and missing (None or NaN)
         user or item IDs."""
+        check_real("ratings", values)
         values = np.asarray(values, dtype=np.float64)
         if len(values) == 0:
             raise EmptyInputError("no ratings given.")

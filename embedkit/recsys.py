@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from .data import data_path
-from .errors import DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, check_positive, check_ids
+from .errors import (DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, check_positive, check_ids,
+                     check_real)
 from .ratings import Ratings
 
 
@@ -92,6 +93,7 @@ def leave_last_out(ratings: Ratings) -> tuple[Ratings, Ratings]:
 def _check_errors(predicted: torch.Tensor, actual: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Both as tensors, 1-D, of one length (no broadcasting), not empty and finite."""
     predicted, actual = torch.as_tensor(predicted), torch.as_tensor(actual)
+    check_real("predicted ratings", predicted), check_real("actual ratings", actual)
     if predicted.ndim != 1 or predicted.shape != actual.shape:
         raise ShapeError(f"predicted and actual ratings must be 1-D and of equal length; got {tuple(predicted.shape)} "
                          f"and {tuple(actual.shape)}. Flatten them first, e.g. predicted.flatten().")

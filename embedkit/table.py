@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, UnknownIDError, UnknownWordError, check_positive, check_ids
+from .errors import (EmptyInputError, ShapeError, UnknownIDError, UnknownWordError, check_positive, check_ids,
+                     check_real)
 
 Query = str | Sequence[str] | torch.Tensor | np.ndarray
 
@@ -40,6 +41,7 @@ class EmbeddingTable:
         if bad:
             raise TypeError(f"words must be strings; got {type(bad[0]).__name__} {bad[0]!r}.")
         vectors = torch.as_tensor(np.asarray(vectors) if isinstance(vectors, np.ndarray) else vectors)
+        check_real("vectors", vectors)
         if vectors.ndim != 2:
             raise ShapeError(f"vectors must be a 2-D (n_words, dim) matrix; got shape {tuple(vectors.shape)}.")
         if vectors.shape[0] != len(words):
@@ -168,6 +170,7 @@ class EmbeddingTable:
         if isinstance(query, Sequence) and any(isinstance(q, str) for q in query):
             raise TypeError("a query is words or vectors, not a mix; got "
                             f"{[type(q).__name__ for q in query][:5]}. Pass a list of strings.")
+        check_real("query vectors", query)
         x = torch.as_tensor(query, dtype=torch.float32, device=self.device)
         single = x.ndim == 1
         x = x.reshape(1, -1) if single else x

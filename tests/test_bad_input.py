@@ -240,3 +240,35 @@ def test_bert_token_ids_out_of_range_are_named():
     with pytest.raises(ShapeError, match=r"got -1\.\.3"):
         encoder(torch.tensor([[-1, 3]]), torch.ones(1, 2, dtype=torch.long))
     assert encoder(torch.tensor([[0, 9]]), torch.ones(1, 2, dtype=torch.long)).shape == (1, 2, 8)
+
+
+def test_complex_numbers_are_refused_where_a_cast_would_drop_them():
+    # each once returned an answer computed from the real parts alone (a numpy array: not even a warning)
+    from embedkit import EmbeddingTable
+    from embedkit.evaluate import spearman
+    from embedkit.kmeans import kmeans
+    from embedkit.pca import PCA
+    from embedkit.probe import LinearProbe
+    from embedkit.search import exact_search
+
+    z = torch.randn(6, 3, dtype=torch.complex64)
+    words = [f"w{i}" for i in range(6)]
+    table = EmbeddingTable(words, torch.randn(6, 3), device="cpu")
+    pca = PCA(2).fit(torch.randn(6, 3))
+    calls = {
+        "table": lambda: EmbeddingTable(words, z.numpy(), device="cpu"),
+        "table query": lambda: table.neighbours(z[0].numpy(), k=2),
+        "PCA fit": lambda: PCA(2).fit(z),
+        "PCA inverse": lambda: pca.inverse_transform(z[:, :2]),
+        "k-means": lambda: kmeans(z, 2),
+        "search": lambda: exact_search(z[:2], torch.randn(6, 3), 2),
+        "probe": lambda: LinearProbe().fit(z.numpy(), torch.tensor([0, 1] * 3)),
+        "spearman": lambda: spearman(np.array([1, 2, 3j]), np.array([1.0, 2, 3])),
+        "pearson": lambda: pearson([1.0, 2, 3], [1 + 1j, 2, 3]),
+        "rmse": lambda: rmse(z[:, 0], torch.ones(6)),
+        "ratings": lambda: Ratings.from_arrays([0, 1], [0, 1], np.array([4 + 1j, 3])),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError, match="hold complex numbers.*x.real"):
+            call()
+            pytest.fail(name)
