@@ -5,6 +5,8 @@
 #   make notebooks   re-create chapters/*.ipynb from chapters/*.md and execute them
 # and one for readers who run the chapters:
 #   make lab         open the chapters in JupyterLab
+# and one for a session with a GPU machine (README.md, "Checking on a GPU"):
+#   make devkits     build the kits that travel with the device calls (.devkit*/, ignored by git)
 #
 # Set-up: a virtual environment in .venv with the exact versions in
 # requirements.lock, embedkit installed in editable mode (redone only when
@@ -19,7 +21,7 @@ READY := $(VENV)/.ready
 # Quiet progress bars: notebook outputs must not depend on them.
 export EMBEDKIT_PROGRESS ?= 0
 
-.PHONY: book test notebooks lab env data clean
+.PHONY: book test notebooks lab env data clean devkits
 
 env: $(READY)
 
@@ -65,6 +67,11 @@ notebooks: data
 # notebooks (jupytext's contents manager); progress bars show (EMBEDKIT_PROGRESS is unset for it).
 lab: data
 	cd chapters && env -u EMBEDKIT_PROGRESS $(abspath $(BIN))/jupyter lab
+
+devkits: data
+	$(BIN)/python scripts/build_device_kit.py
+	$(BIN)/python scripts/build_device_kit.py --part search
+	$(BIN)/python scripts/device_data.py build
 
 clean:
 	rm -rf _build
