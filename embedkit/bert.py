@@ -135,6 +135,10 @@ def _check_inputs(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None
     if attention_mask.shape != input_ids.shape:
         raise ShapeError(f"attention_mask {tuple(attention_mask.shape)} must match "
                          f"input_ids {tuple(input_ids.shape)}.")
+    # an additive 0 / -10000 mask would read inverted; a float mask is read back once to rule it out (no int mask is)
+    if attention_mask.is_floating_point() and not bool(((attention_mask == 0) | (attention_mask == 1)).all()):
+        raise ValueError("attention_mask must hold 1 (a token) and 0 (padding), not an additive mask such as 0 / "
+                         "-10000; pass the tokenizer's mask.")
 
 
 class BertEncoder(nn.Module):
@@ -230,8 +234,16 @@ class BertEncoder(nn.Module):
         return self
 
 
+def check_pooling(hidden: torch.Tensor, attention_mask: torch.Tensor) -> None:
+    """A `ShapeError` unless ``hidden`` is (batch, length, hidden) and ``attention_mask`` (batch, length)."""
+    if hidden.ndim != 3 or attention_mask.shape != hidden.shape[:2]:
+        raise ShapeError(f"pooling takes hidden states (batch, length, hidden) and a mask (batch, length); got "
+                         f"{tuple(hidden.shape)} and {tuple(attention_mask.shape)}. For one text: h[None], mask[None].")
+
+
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """The average of the token vectors that are not padding: (batch, hidden)."""
+    check_pooling(hidden, attention_mask)
     weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 

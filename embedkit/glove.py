@@ -144,6 +144,7 @@ class GloVe:
 
     def loss(self, x: Cooccurrence) -> float:
         """The objective J, halved as glove.c reports it, divided by the number of non-zero counts."""
+        self._check_size(x)
         rows, cols = x.rows.to(self.device), x.cols.to(self.device)
         counts = x.counts.to(self.device, torch.float32)
         diff = self.residual(rows, cols, counts.log())
@@ -182,13 +183,16 @@ class GloVe:
             sq_bias.index_add_(0, index, fdiff * fdiff)
         return 0.5 * (fx * diff * diff).sum()
 
+    def _check_size(self, x: Cooccurrence) -> None:
+        if x.size != len(self.w):
+            raise ShapeError(f"the matrix is for {x.size} words but the model has {len(self.w)}.")
+
     @torch.no_grad()
     def train(self, x: Cooccurrence, epochs: int = 25, batch_size: int = 4096) -> History:
         """Fit to the non-zero counts of ``x``; returns a `History` with the mean loss of each epoch."""
         if len(x) == 0:
             raise EmptyInputError("the co-occurrence matrix has no non-zero entries.")
-        if x.size != len(self.w):
-            raise ShapeError(f"the matrix is for {x.size} words but the model has {len(self.w)}.")
+        self._check_size(x)
         check_positive("epochs", epochs), check_positive("batch_size", batch_size)
         rows, cols = x.rows.to(self.device), x.cols.to(self.device)
         counts = x.counts.to(self.device, torch.float32)

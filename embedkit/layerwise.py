@@ -30,8 +30,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .bert import SentenceEncoder, mean_pool
-from .errors import EmptyInputError, ShapeError, check_positive
+from .bert import SentenceEncoder, check_pooling, mean_pool
+from .errors import EmptyInputError, ShapeError, check_finite, check_positive
 
 POOLINGS = ("cls", "mean", "max")
 
@@ -39,6 +39,7 @@ POOLINGS = ("cls", "mean", "max")
 def max_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """The component-wise maximum over the tokens that are not padding:
     (batch, hidden)."""
+    check_pooling(hidden, attention_mask)
     padding = attention_mask.unsqueeze(-1) == 0
     return hidden.masked_fill(padding, float("-inf")).max(dim=1).values
 
@@ -48,6 +49,7 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor,
     """One vector per sequence, (batch, hidden): ``"cls"`` (position 0), ``"mean"`` or
     ``"max"`` over the real tokens."""
     if pooling == "cls":
+        check_pooling(hidden, attention_mask)
         return hidden[:, 0]
     if pooling == "mean":
         return mean_pool(hidden, attention_mask)
@@ -147,6 +149,7 @@ class Whitening:
         covariance ``S = (x - mean)^T (x - mean) / n = U diag(lam) U^T``,
         ``matrix = U diag(lam)^(-1/2)``, its columns ordered by decreasing variance;
         ``dims`` keeps only the first ``dims`` (Su et al.'s dimension reduction)."""
+        check_finite("eps", eps, why=" (it keeps tiny variances from dividing by 0)")
         if x.ndim != 2 or len(x) < 2:
             raise ShapeError("fit on an (n, d) matrix with n >= 2 rows; "
                              f"got shape {tuple(x.shape)}.")

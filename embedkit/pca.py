@@ -159,4 +159,6 @@ class PCA:
         z = z.to(self.device, self.dtype)
         if z.ndim != 2 or z.shape[1] != self.components_.shape[0]:
             raise ShapeError(f"expected (n, {self.components_.shape[0]}) coordinates; got {tuple(z.shape)}.")
+        if not bool(torch.isfinite(z).all()):
+            raise ValueError("the coordinates contain NaN or infinity; transform finite data, or drop those rows.")
         return z @ self.components_ + self.mean_

@@ -49,6 +49,9 @@ class Ratings:
         user or item IDs."""
         check_real("ratings", values)
         values = np.asarray(values, dtype=np.float64)
+        if values.ndim != 1:
+            raise ShapeError(f"ratings must be 1-D, one number per (user, item) row; got shape {values.shape}. "
+                             "Flatten them first, e.g. values.ravel().")
         if len(values) == 0:
             raise EmptyInputError("no ratings given.")
         if not (len(users) == len(items) == len(values)) or (times is not None and len(times) != len(values)):

@@ -141,6 +141,9 @@ def retrieval_metrics(scores: torch.Tensor | np.ndarray, relevant: torch.Tensor 
     ``per_query=True`` returns each query's values instead of their means, as
     float64 tensors (n_queries,) on the device of ``scores`` (for bootstrap intervals).
     """
+    if isinstance(relevant, dict):  # iterating a dict gives its keys: they would be read as document ids
+        raise TypeError("relevant must be a list with one entry per query, in the rows' order, not a dict; "
+                        "use [relevant[q] for q in range(n_queries)].")
     scores = torch.as_tensor(scores)  # (a numpy array too)
     if scores.ndim != 2:
         raise ShapeError(f"scores must be a queries x documents matrix; got shape {tuple(scores.shape)}.")

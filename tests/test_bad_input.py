@@ -272,3 +272,40 @@ def test_complex_numbers_are_refused_where_a_cast_would_drop_them():
         with pytest.raises(TypeError, match="hold complex numbers.*x.real"):
             call()
             pytest.fail(name)
+
+
+def test_audit_of_2026_11_29_shapes_dicts_and_settings():
+    # each returned a wrong or meaningless answer before (see the comment on each)
+    from embedkit.bert import BertConfig, BertEncoder, mean_pool
+    from embedkit.layerwise import Whitening, max_pool, pool
+    from embedkit.pca import PCA
+    from embedkit.retrieval import retrieval_metrics
+
+    scores = torch.tensor([[0.1, 0.2, 0.9], [0.9, 0.1, 0.2]])
+    assert retrieval_metrics(scores, [{2}, {0}], ks=(1,))["recall@1"] == 1.0
+    with pytest.raises(TypeError, match="not a dict"):  # its keys were read as document ids: recall 0
+        retrieval_metrics(scores, {0: {2}, 1: {0}}, ks=(1,))
+    for call in (lambda: mean_pool(torch.randn(3, 8), torch.ones(3)),  # one number per token, shape (3,)
+                 lambda: max_pool(torch.randn(3, 8), torch.ones(3)),
+                 lambda: pool(torch.randn(3, 8), torch.ones(3), "cls"),
+                 lambda: mean_pool(torch.randn(2, 3, 8), torch.ones(2, 4))):
+        with pytest.raises(ShapeError, match=r"h\[None\], mask\[None\]"):
+            call()
+    with pytest.raises(ShapeError, match=r"mask and target must be \(rows, cols\)"):  # the target was broadcast
+        ridge_rows(torch.ones(2, 3), torch.tensor([1.0, 2, 3]), torch.ones(3, 2), l2=1.0)
+    x4 = cooccurrence(torch.tensor([0, 1, 2, 3, 0, 1]), torch.zeros(6, dtype=torch.long), 4, window=2)
+    with pytest.raises(ShapeError, match="for 4 words but the model has 10"):  # returned a loss
+        GloVe(10, dim=2).loss(x4)
+    with pytest.raises(ShapeError, match="ratings must be 1-D"):  # values of shape (2, 1) failed much later
+        Ratings.from_arrays([0, 1], [0, 1], np.array([[5.0], [3.0]]))
+    for eps in (0.0, -1.0, NAN):  # the whitening matrix held NaN and inf
+        with pytest.raises(ValueError, match="eps must be a positive finite number"):
+            Whitening.fit(torch.tensor([[1.0, 0], [2, 0], [3, 0]]), eps=eps)
+    with pytest.raises(ValueError, match="coordinates contain NaN"):  # returned NaN vectors
+        PCA(2).fit(torch.randn(5, 3)).inverse_transform(torch.tensor([[NAN, 1.0]]))
+    encoder = BertEncoder(BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                     intermediate_size=16, max_position_embeddings=8))
+    ids = torch.tensor([[2, 5, 6, 3]])
+    with pytest.raises(ValueError, match="attention_mask must hold 1"):  # a 0 / -10000 mask was read inverted
+        encoder(ids, torch.tensor([[0.0, 0, 0, -10000]]))
+    assert encoder(ids, torch.tensor([[1.0, 1, 1, 0]])).shape == (1, 4, 8)  # a 0/1 float mask is fine
