@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_positive
+from .errors import EmptyInputError, ShapeError, check_positive, check_real
 
 
 def relative_contrast(points: torch.Tensor | np.ndarray, queries: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -25,8 +25,7 @@ def relative_contrast(points: torch.Tensor | np.ndarray, queries: torch.Tensor |
     """
     points = torch.as_tensor(points)
     queries = torch.as_tensor(queries, device=points.device)
-    if points.is_complex() or queries.is_complex():
-        raise TypeError(f"points and queries must be real; got {points.dtype} and {queries.dtype}.")
+    check_real("points", points), check_real("queries", queries)
     if points.ndim != 2 or queries.ndim != 2 or points.shape[1] != queries.shape[1]:
         raise ShapeError(f"points and queries must be 2-D with equal columns; got {tuple(points.shape)} "
                          f"and {tuple(queries.shape)}.")

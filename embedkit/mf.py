@@ -157,7 +157,7 @@ def _epoch_row(model: BiasedMF, epoch: int, train: Ratings, test: Ratings | None
     return row
 
 
-def _check_shapes(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor) -> None:
+def _check_ridge_shapes(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor) -> None:
     """`ridge_rows`'s operands: a ShapeError unless mask and target are (rows, cols) and fixed (cols, k)."""
     if mask.ndim != 2 or target.shape != mask.shape or fixed.ndim != 2 or fixed.shape[0] != mask.shape[1]:
         raise ShapeError(f"mask and target must be (rows, cols) and fixed (cols, k); got {tuple(mask.shape)}, "
@@ -174,7 +174,7 @@ def ridge_rows(mask: torch.Tensor, target: torch.Tensor, fixed: torch.Tensor, l2
     check_positive("chunk", chunk)
     check_finite("l2", l2, why=": each ridge system needs it to be solvable")
     check_finite("damping", damping, allow_zero=True)
-    _check_shapes(mask, target, fixed)
+    _check_ridge_shapes(mask, target, fixed)
     out = torch.empty(mask.shape[0], fixed.shape[1], device=mask.device)
     eye = torch.eye(fixed.shape[1], device=mask.device)
     for start in range(0, mask.shape[0], chunk):

@@ -79,11 +79,11 @@ class Word2VecConfig:
     def __post_init__(self) -> None:
         if self.shared_negatives and not self.sg:
             raise ValueError("shared_negatives applies to skip-gram only: CBOW already draws one set per window.")
+        for name in ("dim", "window", "epochs", "min_count", "workers", "pairs_per_draw"):
+            setattr(self, name, check_positive(name, getattr(self, name)))
         if self.pairs_per_draw > 1 and not (self.graph and self.sg and not self.shared_negatives):
             raise ValueError("pairs_per_draw > 1 groups the pairs of graph=True skip-gram (without shared_negatives);"
                              " set graph=True, sg=True, shared_negatives=False, or leave pairs_per_draw at 1.")
-        for name in ("dim", "window", "epochs", "min_count", "workers", "pairs_per_draw"):
-            setattr(self, name, check_positive(name, getattr(self, name)))
         if self.block is not None:
             self.block = check_positive("block (or None for the device's default)", self.block)
         self.negative = check_positive("negative (this implementation trains by negative sampling)", self.negative)
