@@ -33,7 +33,7 @@ import json
 from pathlib import Path
 
 from .data import verify_file
-from .errors import UnknownNameError
+from .errors import UnknownNameError, check_positive, check_whole
 from .images import check_images
 
 MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST training-set pixel statistics
@@ -57,6 +57,12 @@ class ImageModel(nn.Module):
 
     features: nn.Module
     head: nn.Module
+
+    def __init__(self, **sizes: int) -> None:
+        """Check the sizes a model is built from (``classes=10, width=8``...): whole numbers of at least 1."""
+        super().__init__()
+        for name, size in sizes.items():
+            check_positive(name, size)
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """Check that ``x`` is a float batch (n, 1, 28, 28) of pixels in [0, 1], then standardise it as the network expects."""
@@ -97,7 +103,7 @@ class AlexNet(ImageModel):
     """5x5 then 3x3 convolutions with max-pooling, then dense layers with dropout; embedding: the last hidden layer."""
 
     def __init__(self, classes: int = 10, width: int = 16, embedding_dim: int = 128) -> None:
-        super().__init__()
+        super().__init__(classes=classes, width=width, embedding_dim=embedding_dim)
         c = width
         self.features = nn.Sequential(
             nn.Conv2d(1, c, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),  # 28 -> 14, the large early kernel
@@ -114,7 +120,7 @@ class VGG(ImageModel):
     """Blocks of 3x3 convolutions (2, 2, 3 of them) each closed by a 2x2 max-pool; two dense layers with dropout."""
 
     def __init__(self, classes: int = 10, width: int = 8, embedding_dim: int = 128) -> None:
-        super().__init__()
+        super().__init__(classes=classes, width=width, embedding_dim=embedding_dim)
         layers: list[nn.Module] = []
         channels = 1
         for block, (convs, out) in enumerate([(2, width), (2, 2 * width), (3, 4 * width)]):
@@ -148,7 +154,7 @@ class ResNet(ImageModel):
     """A 3x3 stem, three stages of two basic blocks (8, 16, 32 channels; stride 2 between), global average pooling."""
 
     def __init__(self, classes: int = 10, width: int = 8, blocks_per_stage: int = 2) -> None:
-        super().__init__()
+        super().__init__(classes=classes, width=width, blocks_per_stage=blocks_per_stage)
         layers: list[nn.Module] = [nn.Conv2d(1, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
         channels = width
         for stage, out in enumerate([width, 2 * width, 4 * width]):
@@ -180,7 +186,8 @@ class Inception(ImageModel):
     """A 3x3 stem, two Inception blocks, a max-pool, two more, global average pooling."""
 
     def __init__(self, classes: int = 10, width: int = 8) -> None:
-        super().__init__()
+        super().__init__(classes=classes)
+        check_whole("width (the 5x5 branches have width // 4 channels)", width, 4)
         w = width
         a = InceptionBlock(2 * w, w, (w, 2 * w), (w // 4, w // 2), w // 2)  # 28x28 -> 14x14 after the stem pool
         b = InceptionBlock(a.outputs, 2 * w, (w, 3 * w), (w // 4, w), w)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .errors import ShapeError, check_finite
+from .errors import ShapeError, check_finite, check_positive
 from .images import check_images
 
 
@@ -90,6 +90,7 @@ class SmallConvEncoder(nn.Module):
 
     def __init__(self, dim: int = 64, width: int = 16) -> None:
         super().__init__()
+        check_positive("dim", dim), check_positive("width", width)
         layers, inputs = [], 1
         for outputs in (width, 2 * width, dim):
             layers += [nn.Conv2d(inputs, outputs, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(outputs), nn.ReLU()]
@@ -105,6 +106,7 @@ class SimCLR(nn.Module):
 
     def __init__(self, encoder: nn.Module | None = None, dim: int = 64, projection: int = 32) -> None:
         super().__init__()
+        check_positive("dim", dim), check_positive("projection", projection)
         self.encoder = encoder or SmallConvEncoder(dim)
         self.projection = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, projection))
 

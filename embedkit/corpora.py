@@ -223,6 +223,8 @@ def split_sentences(text: str, min_words: int = 6, max_words: int = 60) -> list[
     exclamation mark are kept. A heuristic (abbreviations such as "Dr." cut
     sentences short), good enough for examples and tests.
     """
+    if check_positive("min_words", min_words) > check_positive("max_words", max_words):
+        raise ValueError(f"min_words={min_words} is above max_words={max_words}: no sentence could be kept.")
     sentences = []
     for paragraph in _HEADING.sub("\n", text).split("\n"):
         paragraph = " ".join(paragraph.split())

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataIntegrityError, DataNotFoundError, UnknownNameError
+from .errors import DataIntegrityError, DataNotFoundError, UnknownNameError, check_positive
 
 
 @dataclass(frozen=True)
@@ -249,6 +249,7 @@ def word_categories(questions: list | None = None, min_size: int = 1) -> dict[st
     and so are categories with fewer than ``min_size`` words. ``gram2-opposite``
     is not used: both of its words are adjectives of the same kind.
     """
+    check_positive("min_size", min_size)
     questions = read_analogies() if questions is None else questions
     seen: dict[str, set[str]] = {}
     for section, words in questions:

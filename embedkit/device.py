@@ -23,7 +23,7 @@ import random
 import numpy as np
 import torch
 
-from .errors import DeviceUnavailableError
+from .errors import DeviceUnavailableError, check_whole
 
 DEVICE_ENV_VAR = "EMBEDKIT_DEVICE"
 
@@ -97,8 +97,7 @@ def seed_everything(seed: int) -> torch.Generator:
     Use the returned generator for sampling that must not depend on what else
     consumed random numbers before it.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = check_whole("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA device

@@ -2,8 +2,9 @@
 
 Each one subclasses the built-in exception a caller would expect (``KeyError``,
 ``ValueError``, ``FileNotFoundError``...), so ``except ValueError`` still works,
-and each message says what to do next. `check_positive` (counts), `check_finite` (rates, penalties) and
-`check_ids` (integer ids, in range) are the argument checks that many modules share.
+and each message says what to do next. `check_whole` and `check_positive` (counts, seeds), `check_flag`
+(switches), `check_finite` (rates, penalties) and `check_ids` (integer ids, in range) are the argument checks that
+many modules share.
 """
 
 from __future__ import annotations
@@ -70,16 +71,30 @@ def is_whole(value: object) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def check_positive(name: str, value: int) -> int:
-    """``value`` as an int if it is a whole number of at least 1 (a batch size, a k: a Python or numpy integer);
-    a ValueError that names it otherwise (2.5, True, 0, -1)."""
+def check_whole(name: str, value: int, minimum: int = 0) -> int:
+    """``value`` as an int if it is a whole number (a Python or numpy integer) of at least ``minimum``: a seed, a
+    number of iterations; a ValueError that names it otherwise (2.5, "3", True, a number below ``minimum``)."""
     try:
         number = None if isinstance(value, bool) else operator.index(value)
     except TypeError:
         number = None
-    if number is None or number < 1:
-        raise ValueError(f"{name} must be a whole number of at least 1; got {value!r}.")
+    if number is None or number < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}; got {value!r}.")
     return number
+
+
+def check_positive(name: str, value: int) -> int:
+    """``value`` as an int if it is a whole number of at least 1 (a batch size, a k: a Python or numpy integer);
+    a ValueError that names it otherwise (2.5, True, 0, -1)."""
+    return check_whole(name, value, 1)
+
+
+def check_flag(name: str, value: bool) -> bool:
+    """``value`` as a bool if it is True or False (or 1 or 0, as gensim writes ``sg=1``); a ValueError that names it
+    otherwise: a string such as "false" would read as True."""
+    if isinstance(value, (bool, np.bool_)) or (is_whole(value) and value in (0, 1)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False; got {value!r}.")
 
 
 def check_finite(name: str, value: float, allow_zero: bool = False, why: str = "", hint: str = "") -> None:

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .bert import SentenceEncoder
-from .errors import EmptyInputError, UnknownIDError, check_positive, check_ids
+from .errors import EmptyInputError, UnknownIDError, check_positive, check_ids, check_whole
 from .layerwise import POOLINGS, pool, truncate
 from .retrieval import in_batch_negatives_loss
 from .train import check_lr
@@ -156,7 +156,7 @@ def train_pairs(
         raise ValueError("batch_size must be between 2 and the number of pairs "
                          f"{n_pairs}; got {batch_size}.")
     check_positive("steps", steps), check_lr(lr)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(check_whole("seed", seed))
     optimizer = torch.optim.AdamW(list(parameters), lr=lr, weight_decay=weight_decay)
     order: list[int] = []
     losses = []

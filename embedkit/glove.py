@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_ids
+from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_ids, check_whole
 from .progress import progress
 from .table import EmbeddingTable
 from .train import History
@@ -85,8 +85,7 @@ def cooccurrence(
     if len(ids) < 2:
         raise EmptyInputError(
             "the corpus needs at least two words to count co-occurrences.")
-    if window < 1:
-        raise ValueError(f"window must be at least 1, got {window}.")
+    window = check_positive("window", window)
     if int(ids.min()) < 0 or int(ids.max()) >= vocab_size:
         raise ValueError(f"word ids must lie in 0..{vocab_size - 1}.")
     keys, weights = [], []
@@ -128,7 +127,7 @@ class GloVe:
             check_finite(name, value, hint=" The defaults (lr=0.05, x_max=100, alpha=0.75) are glove.c's.")
         self.x_max, self.alpha, self.lr, self.dim, self.grad_clip = x_max, alpha, lr, dim, grad_clip
         self.device = get_device(device)
-        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.generator = torch.Generator(device=self.device).manual_seed(check_whole("seed", seed))
         # as glove.c: each vector and its bias uniform in +-0.5 / dim, drawn together, words then contexts
         word = (torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim
         context = (torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim

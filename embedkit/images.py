@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from .data import data_path
-from .errors import DataIntegrityError, DataNotFoundError, ShapeError, check_positive
+from .errors import DataIntegrityError, DataNotFoundError, ShapeError, check_positive, check_whole
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -184,7 +184,7 @@ def stratified_subset(labels: torch.Tensor, per_class: int, seed: int = 0) -> to
     labels = torch.as_tensor(labels)
     if labels.ndim != 1 or len(labels) == 0:
         raise ShapeError(f"labels must be a non-empty 1-D tensor, one class per example; got shape {tuple(labels.shape)}.")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(check_whole("seed", seed))
     picks = []
     for c in torch.unique(labels).tolist():
         members = torch.nonzero(labels == c).flatten()

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_positive, check_real, is_whole
+from .errors import EmptyInputError, ShapeError, check_positive, check_real, check_whole, is_whole
 
 Vectors = torch.Tensor | np.ndarray
 
@@ -145,9 +145,8 @@ def kmeans(x: Vectors, k: int, n_iter: int = 25, seed: int = 0, spherical: bool 
     n = x.shape[0]
     if not is_whole(k) or not 1 <= k <= n:  # True is not a count
         raise ValueError(f"k={k!r} clusters need an integer 1 <= k <= the number of points ({n}); lower k or add data.")
-    if n_iter < 0:
-        raise ValueError(f"n_iter must be >= 0, got {n_iter}.")
-    generator = torch.Generator(device=dev).manual_seed(seed)
+    n_iter = check_whole("n_iter", n_iter)
+    generator = torch.Generator(device=dev).manual_seed(check_whole("seed", seed))
     x_sq = x.pow(2).sum(dim=1)
     if init is None:
         centroids = kmeans_plus_plus(x, k, generator, x_sq)

@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .bert import BertConfig, BertEncoder
-from .errors import DataIntegrityError, EmptyInputError, ShapeError
+from .errors import DataIntegrityError, EmptyInputError, ShapeError, check_whole
 from .vocab import Vocabulary, _word_lists
 
 PAD, UNK, MASK = 0, 1, 2
@@ -171,8 +171,7 @@ def word_windows(sentences: Sequence[Sequence[str]], vocab: Vocabulary, length: 
 
     Sentences are joined end to end; the last incomplete window is dropped.
     """
-    if length < 2:
-        raise ValueError(f"length must be at least 2; got {length}.")
+    length = check_whole("length", length, 2)
     index = {w: i + len(SPECIAL) for i, w in enumerate(vocab.words)}
     ids = torch.tensor([index.get(w, UNK) for s in _word_lists(sentences) for w in s], dtype=torch.long)
     if len(ids) < length:

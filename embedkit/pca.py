@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, check_real, is_whole
+from .errors import EmptyInputError, ShapeError, check_real, check_whole, is_whole
 
 
 def _svd(a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -61,11 +61,9 @@ class PCA:
         whole = is_whole(n_components)
         if n_components is not None and not (whole and n_components >= 1):
             raise ValueError(f"n_components must be a whole number of at least 1 (or None: all), got {n_components!r}.")
-        for name, value in (("n_iter", n_iter), ("n_oversamples", n_oversamples)):  # the randomized solver's
-            if not (is_whole(value) and value >= 0):
-                raise ValueError(f"{name} must be a whole number of at least 0, got {value!r}.")
+        n_iter, n_oversamples = check_whole("n_iter", n_iter), check_whole("n_oversamples", n_oversamples)
         self.n_components, self.solver, self.n_iter, self.n_oversamples = n_components, solver, n_iter, n_oversamples
-        self.seed, self.dtype, self.device = seed, dtype, get_device(device)
+        self.seed, self.dtype, self.device = check_whole("seed", seed), dtype, get_device(device)
 
     def _as_tensor(self, x: torch.Tensor | np.ndarray, features: int | None = None) -> torch.Tensor:
         x = torch.as_tensor(x)

@@ -33,7 +33,7 @@ import numbers
 import torch
 
 from .device import get_device
-from .errors import ShapeError, check_positive, check_ids, is_whole
+from .errors import ShapeError, check_flag, check_positive, check_ids, check_whole, is_whole
 from .kmeans import Vectors, assign, check_vectors, kmeans, squared_distances
 from .search import IVFFlat, _check_k, _finish, _merge, _rescore
 from .topk import _empty_best
@@ -57,7 +57,8 @@ class ProductQuantizer:
             raise ValueError(f"dim={dim} is not divisible by m={m}; pick m among {divisors}, "
                              "or pad or PCA-project the vectors to a multiple of m.")
         _check_nbits(nbits)
-        self.dim, self.m, self.nbits, self.n_iter, self.seed = int(dim), int(m), int(nbits), n_iter, seed
+        self.dim, self.m, self.nbits = int(dim), int(m), int(nbits)
+        self.n_iter, self.seed = check_whole("n_iter", n_iter), check_whole("seed", seed)
         self.ksub, self.dsub = 2 ** self.nbits, self.dim // self.m
         self.device = get_device(device)
         self.centroids: torch.Tensor | None = None  # (m, ksub, dsub)
@@ -167,7 +168,8 @@ class IVFPQ(IVFFlat):
                  keep_vectors: bool = False, seed: int = 0, device: str | torch.device | None = None) -> None:
         if not isinstance(m, numbers.Integral) or m < 1:
             raise ValueError(f"m must be a positive integer, got {m!r}.")
-        self.m, self.nbits, self.pq_iter, self.keep_vectors = int(m), nbits, pq_iter, keep_vectors
+        self.m, self.nbits, self.pq_iter = int(m), nbits, check_whole("pq_iter", pq_iter)
+        self.keep_vectors = check_flag("keep_vectors", keep_vectors)
         self.pq: ProductQuantizer | None = None
         _check_nbits(nbits)
         super().__init__(nlist, metric, n_iter, seed, device)

@@ -33,7 +33,7 @@ import torch
 
 from .corpora import news_articles, news_sources, split_sentences, tokenize
 from .data import word_categories
-from .errors import EmptyInputError, ShapeError, check_positive, is_whole
+from .errors import EmptyInputError, ShapeError, check_positive, check_whole, is_whole
 from .probe import check_labels
 
 
@@ -70,7 +70,7 @@ class ProbeTask:
         if len(fractions) != 3 or not all(f > 0 for f in fractions) or not abs(sum(fractions) - 1) <= 1e-9:
             raise ValueError(f"fractions must be three positive shares summing to 1, got {fractions}.")
         groups = sorted(set(self.groups))
-        random.Random(seed).shuffle(groups)
+        random.Random(check_whole("seed", seed)).shuffle(groups)
         n_train = round(fractions[0] * len(groups))
         n_val = round(fractions[1] * len(groups))
         part = {g: 0 for g in groups[:n_train]} | {g: 1 for g in groups[n_train:n_train + n_val]} \
@@ -149,7 +149,7 @@ def outlet_task(per_outlet: int = 250, sentence_index: int = 1, min_words: int =
         sentences = [s for s in _article_sentences(text, max_words) if len(s) >= min_words]
         if len(sentences) > sentence_index:
             by_outlet.setdefault(outlet, []).append((sentences[sentence_index], f"article {i}"))
-    rng = random.Random(seed)
+    rng = random.Random(check_whole("seed", seed))
     rows = []
     for outlet, examples in sorted(by_outlet.items()):
         for sentence, article in sorted(rng.sample(examples, min(per_outlet, len(examples))), key=lambda e: e[1]):

@@ -34,7 +34,7 @@ from __future__ import annotations
 import torch
 
 from .device import get_device
-from .errors import check_positive, is_whole
+from .errors import check_positive, check_whole, is_whole
 from .kmeans import Vectors, _unit, check_vectors, kmeans, squared_distances
 from .topk import _empty_best, _topk_blocked
 
@@ -132,7 +132,8 @@ class IVFFlat:
                  device: str | torch.device | None = None) -> None:
         if not is_whole(nlist) or nlist < 1:
             raise ValueError(f"nlist must be a positive integer, got {nlist!r}.")
-        self.nlist, self.metric, self.n_iter, self.seed = nlist, _check_metric(metric), n_iter, seed
+        self.nlist, self.metric = nlist, _check_metric(metric)
+        self.n_iter, self.seed = check_whole("n_iter", n_iter), check_whole("seed", seed)
         self.device = get_device(device)
         self.centroids: torch.Tensor | None = None
         self.objective: float | None = None

@@ -14,14 +14,14 @@ from typing import Callable
 import torch
 
 from .device import get_device, synchronize
+from .errors import check_positive, check_whole
 
 
 def measure(fn: Callable[[], object], repeat: int = 5, warmup: int = 1,
             device: torch.device | str | None = None) -> float:
     """Median wall-clock seconds of ``fn()`` over ``repeat`` runs after ``warmup`` runs, waiting for
     ``device`` (None: `get_device`'s choice) to finish each run."""
-    if repeat < 1:
-        raise ValueError(f"repeat must be at least 1, got {repeat}")
+    repeat, warmup = check_positive("repeat", repeat), check_whole("warmup", warmup)
     device = get_device(device)
     for _ in range(warmup):
         fn()

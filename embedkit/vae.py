@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .autoencoder import check_codes, flatten_inputs
-from .errors import check_positive
+from .errors import check_positive, check_whole
 from .images import check_pixels
 
 
@@ -57,9 +57,8 @@ class VAE(nn.Module):
 
     def __init__(self, in_features: int = 784, code_size: int = 2, hidden: int = 256) -> None:
         super().__init__()
-        if code_size < 1 or hidden < 1 or in_features < 1:
-            raise ValueError(f"sizes must be at least 1; got in_features={in_features}, code_size={code_size}, "
-                             f"hidden={hidden}.")
+        for name, size in (("in_features", in_features), ("code_size", code_size), ("hidden", hidden)):
+            check_positive(name, size)
         self.in_features, self.code_size = in_features, code_size
         self.body = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU())
         self.to_mu = nn.Linear(hidden, code_size)
@@ -106,8 +105,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def interpolate(self, a: torch.Tensor, b: torch.Tensor, steps: int = 8) -> torch.Tensor:
         """Decode ``steps`` codes on the straight line from the mean code of ``a`` to that of ``b`` (single inputs)."""
-        if steps < 2:
-            raise ValueError(f"steps must be at least 2; got {steps}.")
+        check_whole("steps", steps, 2)
         device = self.to_mu.weight.device  # the inputs may come from the CPU while the model is on a GPU
         za, zb = self.embed(a.reshape(1, -1).to(device)), self.embed(b.reshape(1, -1).to(device))
         t = torch.linspace(0, 1, steps, device=za.device).unsqueeze(1)

@@ -46,8 +46,7 @@ class Vocabulary:
 
         Raises ValueError if ``min_count`` or ``max_size`` (None: no limit) is below 1, and
         `EmptyInputError` if no word is left."""
-        if min_count < 1:
-            raise ValueError(f"min_count must be at least 1, got {min_count}.")
+        min_count = check_positive("min_count", min_count)
         if max_size is not None:  # -1 would silently drop the rarest word
             check_positive("max_size", max_size)
         counter: Counter[str] = Counter(chain.from_iterable(_word_lists(sentences)))

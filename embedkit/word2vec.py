@@ -39,7 +39,8 @@ from typing import Callable, Iterable
 import torch
 
 from .device import get_device
-from .errors import EmptyInputError, ShapeError, UnknownIDError, check_finite, check_positive, check_ids
+from .errors import (EmptyInputError, ShapeError, UnknownIDError, check_finite, check_flag, check_positive, check_ids,
+                     check_whole)
 from .hogwild import default_block, hogwild
 from .table import EmbeddingTable
 from .vocab import Vocabulary
@@ -77,6 +78,9 @@ class Word2VecConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        for name in ("sg", "shared_negatives", "graph"):  # sg="false" would read as True
+            setattr(self, name, check_flag(name, getattr(self, name)))
+        self.seed = check_whole("seed", self.seed)
         if self.shared_negatives and not self.sg:
             raise ValueError("shared_negatives applies to skip-gram only: CBOW already draws one set per window.")
         for name in ("dim", "window", "epochs", "min_count", "workers", "pairs_per_draw"):

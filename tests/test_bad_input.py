@@ -309,3 +309,50 @@ def test_audit_of_2026_11_29_shapes_dicts_and_settings():
     with pytest.raises(ValueError, match="attention_mask must hold 1"):  # a 0 / -10000 mask was read inverted
         encoder(ids, torch.tensor([[0.0, 0, 0, -10000]]))
     assert encoder(ids, torch.tensor([[1.0, 1, 1, 0]])).shape == (1, 4, 8)  # a 0/1 float mask is fine
+
+
+def test_counts_seeds_and_switches_are_checked_where_they_are_given():
+    # each of these once failed deep inside torch ("'float' object cannot be interpreted as an integer",
+    # "manual_seed expected a long"), or ran: a negative seed, warmup=-1, sg="false" read as True (skip-gram)
+    from embedkit import cnn, concentration, contrastive, corpora, images, mlm, pca, pq, recsys, search, timing, vae
+    from embedkit.kmeans import kmeans
+
+    x = torch.randn(40, 4)
+    vocab = Vocabulary.build([["a", "b", "c"]] * 3, min_count=1)
+    calls = {
+        "n_iter": [lambda v: kmeans(x, 2, n_iter=v, device="cpu"), lambda v: search.IVFFlat(2, n_iter=v),
+                   lambda v: pq.ProductQuantizer(4, 2, n_iter=v), lambda v: pca.PCA(2, n_iter=v)],
+        "pq_iter": [lambda v: pq.IVFPQ(2, 2, pq_iter=v)],
+        "seed": [lambda v: kmeans(x, 2, seed=v, device="cpu"), lambda v: search.IVFFlat(2, seed=v),
+                 lambda v: pq.ProductQuantizer(4, 2, seed=v), lambda v: GloVe(3, dim=2, seed=v),
+                 lambda v: BiasedMF(2, 2, seed=v), lambda v: BPR(2, 2, seed=v), lambda v: Word2VecConfig(seed=v),
+                 lambda v: recsys.random_split(tiny_ratings(), seed=v), lambda v: pca.PCA(2, seed=v),
+                 lambda v: images.stratified_subset(torch.tensor([0, 1, 0, 1]), 1, seed=v),
+                 lambda v: concentration.concentration_curve([2], n_points=4, n_queries=2, seed=v)],
+        "window": [lambda v: cooccurrence(torch.tensor([0, 1, 2]), torch.zeros(3, dtype=torch.long), 3, window=v)],
+        "steps": [lambda v: vae.VAE().interpolate(torch.rand(784), torch.rand(784), steps=v)],
+        "code_size": [lambda v: vae.VAE(code_size=v)],
+        "repeat": [lambda v: timing.measure(lambda: None, repeat=v, device="cpu")],
+        "warmup": [lambda v: timing.measure(lambda: None, warmup=v, device="cpu")],
+        "length": [lambda v: mlm.word_windows([["a", "b", "c"]], vocab, length=v)],
+        "min_count": [lambda v: Vocabulary.build([["a"]], min_count=v)],
+        "width": [lambda v: cnn.AlexNet(width=v), lambda v: contrastive.SmallConvEncoder(width=v)],
+        "min_words": [lambda v: corpora.split_sentences("One two three four five six seven.", min_words=v)],
+    }
+    for name, fns in calls.items():
+        for fn in fns:
+            for bad in (2.5, True, "3", -1):
+                with pytest.raises(ValueError, match=f"{name}.* must be a whole number of at least"):
+                    fn(bad)
+    assert Word2VecConfig(sg=0).sg is False and Word2VecConfig(sg=np.bool_(True)).sg is True  # gensim's sg=0 / 1
+    for name in ("sg", "shared_negatives", "graph"):
+        with pytest.raises(ValueError, match=f"{name} must be True or False; got 'false'"):
+            Word2VecConfig(**{name: "false"})
+    with pytest.raises(ValueError, match="keep_vectors must be True or False"):
+        pq.IVFPQ(2, 2, keep_vectors="no")
+    with pytest.raises(ValueError, match="width .the 5x5 branches have width // 4 channels. must be a whole number of at "
+                                         "least 4"):
+        cnn.Inception(width=2)  # once built a branch of 0 channels
+    with pytest.raises(ValueError, match="min_words=9 is above max_words=5"):
+        corpora.split_sentences("One two three.", min_words=9, max_words=5)
+    assert timing.measure(lambda: None, repeat=np.int64(1), warmup=0, device="cpu") >= 0  # numpy integers are counts

@@ -55,5 +55,5 @@ def test_seed_everything_makes_runs_repeatable():
     generator = seed_everything(7)
     assert draw() == first
     assert torch.equal(torch.rand(2, generator=generator), torch.rand(2, generator=torch.Generator().manual_seed(7)))
-    with pytest.raises(ValueError, match="seed must be a non-negative int"):
+    with pytest.raises(ValueError, match="seed must be a whole number of at least 0"):
         seed_everything(-1)

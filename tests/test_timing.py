@@ -33,5 +33,5 @@ def test_measure_runs_warmup_plus_repeats_and_returns_the_median_of_the_repeats(
     monkeypatch.setattr(timing.time, "perf_counter", lambda: now[0])
     assert measure(run, repeat=3, warmup=2) == 2.0
     assert len(calls) == 5
-    with pytest.raises(ValueError, match="repeat must be at least 1"):
+    with pytest.raises(ValueError, match="repeat must be a whole number of at least 1"):
         measure(lambda: None, repeat=0)

@@ -83,7 +83,7 @@ def test_sampling_and_interpolation():
         model.embed(torch.rand(2, 10))
     with pytest.raises(ShapeError, match=r"codes of shape \(n, 2\)"):
         model.decode(torch.rand(2, 3))
-    with pytest.raises(ValueError, match="steps must be at least 2"):
+    with pytest.raises(ValueError, match="steps must be a whole number of at least 2"):
         model.interpolate(a, b, steps=1)
 
 

@@ -42,7 +42,7 @@ def test_vocabulary_errors():
         Vocabulary.build([["a", "b"]], min_count=2)
     with pytest.raises(TypeError, match="tokenize"):
         Vocabulary.build(["a sentence as a string"])
-    with pytest.raises(ValueError, match="min_count must be at least 1"):
+    with pytest.raises(ValueError, match="min_count must be a whole number of at least 1"):
         Vocabulary.build([["a"]], min_count=0)
     for bad in (0, -1, 2.5):  # -1 used to drop the rarest word silently, 0 to blame min_count
         with pytest.raises(ValueError, match="max_size must be a whole number of at least 1"):
