@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .errors import ShapeError, check_positive
-from .images import check_images
+from .images import check_images, check_pixels
 
 
 def flatten_inputs(x: torch.Tensor, features: int) -> torch.Tensor:
@@ -60,8 +60,8 @@ def check_dtype(x: torch.Tensor, dtype: torch.dtype, what: str = "inputs") -> to
 class DenseAutoencoder(nn.Module):
     """``in_features -> hidden... -> code_size -> ...hidden -> in_features``, ReLU between layers.
 
-    ``linear=True`` drops every non-linearity (the PCA-equivalent model);
-    otherwise a sigmoid keeps outputs in [0, 1] like the pixels.
+    ``linear=True`` drops every non-linearity (the PCA-equivalent model, for any real data);
+    otherwise a sigmoid keeps outputs in [0, 1], and inputs must be pixels in [0, 1] (`images.check_pixels`).
     """
 
     def __init__(self, in_features: int = 784, code_size: int = 16, hidden: tuple[int, ...] = (256,),
@@ -86,7 +86,10 @@ class DenseAutoencoder(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """The code (embedding) of each input: ``(n, code_size)``."""
-        return self.encoder(check_dtype(flatten_inputs(x, self.in_features), self.encoder[0].weight.dtype))
+        x = check_dtype(flatten_inputs(x, self.in_features), self.encoder[0].weight.dtype)
+        if not self.linear:  # its sigmoid output can only match pixels in [0, 1]
+            check_pixels(x, dtype=None)
+        return self.encoder(x)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The embedding of each input: its code, as `encode` gives it (every model of the book has ``embed``)."""
@@ -143,16 +146,30 @@ def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return (model(x) - x).pow(2).mean()
 
 
+def _check_basis(name: str, m: torch.Tensor) -> None:
+    """A ValueError unless ``m`` is finite with independent columns (a basis of the subspace it spans)."""
+    if not bool(torch.isfinite(m).all()):
+        raise ValueError(f"{name} holds NaN or infinite values; principal angles need finite matrices.")
+    rank = int(torch.linalg.matrix_rank(m if m.is_floating_point() else m.double()))  # tolerance of m's precision
+    if rank < m.shape[1]:
+        raise ValueError(f"the {m.shape[1]} columns of {name} {tuple(m.shape)} are linearly dependent (rank {rank}); "
+                         "give a basis of the subspace: drop the dependent columns, or keep the left singular vectors "
+                         "of its non-zero singular values.")
+
+
 def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The principal angles (radians, ascending) between the column spaces of ``a`` and
     ``b`` (both ``(d, k)``).
 
     Zero angles mean the two sets of columns span the same subspace, whatever
-    basis each uses (Björck and Golub 1973).
+    basis each uses (Björck and Golub 1973). Each matrix needs independent columns:
+    with a dependent one, QR would pick a direction of its own, and the angles to it
+    would mean nothing.
     """
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
         raise ShapeError("expected two (d, k) matrices with the same d; "
                          f"got {tuple(a.shape)} and {tuple(b.shape)}.")
+    _check_basis("a", a), _check_basis("b", b)
     qa, _ = torch.linalg.qr(a.double())
     qb, _ = torch.linalg.qr(b.double())
     cosines = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)

@@ -42,7 +42,7 @@ from .device import get_device
 from .errors import ShapeError, check_finite, check_positive, check_ids, check_whole
 from .progress import progress
 from .ratings import Ratings
-from .recsys import check_index_pairs, check_same_ids, ranking_metrics
+from .recsys import check_index_pairs, check_model_sizes, check_same_ids, ranking_metrics
 from .train import History, check_lr, finite_parameters
 
 
@@ -84,6 +84,10 @@ def sample_negatives(interacted: torch.Tensor, users: torch.Tensor, generator: t
 
     ``interacted`` is a boolean ``users x items`` matrix; draws that hit an interacted item are redrawn.
     """
+    if not isinstance(interacted, torch.Tensor) or interacted.dtype != torch.bool or interacted.ndim != 2:
+        got = f"{interacted.dtype} {tuple(interacted.shape)}" if isinstance(interacted, torch.Tensor) else type(interacted)
+        raise TypeError(f"interacted must be a bool users x items tensor (an integer one would index, not mask); "
+                        f"got {got}. Convert a 0/1 matrix with .bool().")
     n_users, n_items = interacted.shape
     users = check_ids("user ids", users, n_users, "(the rows of interacted)")
     if bool(interacted.all(dim=1)[users].any()):
@@ -148,6 +152,7 @@ def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: 
     if test is not None:
         check_same_ids(train, test)
     model._check(train.users, train.items)  # once here, on the CPU: bpr_step then skips its check
+    check_model_sizes(model, train)  # a larger model: rows no rating trains
     device = get_device(device)
     model.to(device)
     users, items = train.users.to(device), train.items.to(device)

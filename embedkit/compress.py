@@ -38,7 +38,7 @@ import torch
 from .device import get_device
 from .errors import ShapeError, check_positive, is_whole
 from .kmeans import Vectors, _unit, check_vectors
-from .search import _check_k, _check_metric, _finish, _rescore
+from .search import _check_k, _check_metric, _finish, _rescore, check_queries
 from .topk import _topk_blocked
 
 _BLOCK = 32768  # database rows decoded at a time
@@ -127,7 +127,7 @@ class _CodeIndex:
         if self.ntotal == 0:
             raise RuntimeError(f"this {type(self).__name__} is empty; call add(x) with the database vectors "
                                "before searching.")
-        q = self._prepare(queries, "the query vectors", self.dim)
+        q = check_queries(self._prepare(queries, "the query vectors", self.dim), self.metric)
         _check_k(k, self.ntotal)
         check_positive("batch_size", batch_size)
         return q, int(k)
@@ -168,8 +168,11 @@ class Int8Index(_CodeIndex):
     def train(self, x: Vectors) -> "Int8Index":
         """Learn each dimension's minimum and maximum on ``x`` (unit rows for ``"cosine"``); this empties the index."""
         x = self._prepare(x, "the training vectors")
-        self.lo, self.dtype = x.min(dim=0).values, x.dtype
-        self.width = x.max(dim=0).values - self.lo
+        lo, width = x.min(dim=0).values, x.max(dim=0).values - x.min(dim=0).values
+        if not bool((width > 0).any()):  # every code would be 0: all vectors would tie in every search
+            raise ValueError(f"the {x.shape[0]} training vectors do not vary in any dimension, so there is no range "
+                             "to quantise; train on many representative vectors (a sample of the data to index).")
+        self.lo, self.width, self.dtype = lo, width, x.dtype
         self.codes = torch.empty(0, x.shape[1], dtype=torch.uint8, device=self.device)
         return self
 

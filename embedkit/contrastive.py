@@ -68,8 +68,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor,
             temperature: float = 0.5) -> torch.Tensor:
     """SimCLR's loss for two (N, d) batches of projections, row i of each from the same
     image."""
-    if z1.shape != z2.shape or z1.ndim != 2:
-        raise ValueError("z1 and z2 must be (N, d) of the same shape; "
+    if z1.shape != z2.shape or z1.ndim != 2 or z1.shape[1] == 0:
+        raise ValueError("z1 and z2 must be (N, d) of the same shape, d >= 1; "
                          f"got {tuple(z1.shape)} and {tuple(z2.shape)}.")
     if len(z1) < 2:
         raise ValueError(

@@ -149,16 +149,19 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.unsqueeze(1).float().div_(255)
 
 
-def check_pixels(x: torch.Tensor) -> torch.Tensor:
-    """``x`` itself if it holds float32 pixels in [0, 1]; a clear error otherwise (e.g. pixels in 0..255).
+def check_pixels(x: torch.Tensor, dtype: torch.dtype | None = torch.float32) -> torch.Tensor:
+    """``x`` itself if it holds float pixels in [0, 1] of ``dtype`` (None: any float type); a clear error otherwise
+    (e.g. pixels in 0..255, NaN).
 
     The range is checked where ``x`` lies on the CPU; on a GPU the check would make the CPU wait for every
     batch, so there only the type is checked (the chapters' data sets pass through a CPU check first).
     """
     if not x.is_floating_point():
         raise TypeError(f"expected float pixels in [0, 1] (see embedkit.images.to_float); got {x.dtype}.")
-    if x.dtype != torch.float32:
-        raise TypeError(f"expected float32 pixels, as the models' weights; got {x.dtype}: convert with x.float().")
+    if dtype is not None and x.dtype != dtype:
+        how = "x.float()" if dtype == torch.float32 else f"x.to({dtype})"
+        raise TypeError(f"expected {str(dtype).removeprefix('torch.')} pixels, as the models' weights; got {x.dtype}: "
+                        f"convert with {how}.")
     if x.device.type == "cpu" and x.numel() and not bool(((x >= 0) & (x <= 1)).all()):
         low, high = torch.aminmax(x)
         raise ValueError(f"expected pixels in [0, 1]; got values from {float(low):g} to {float(high):g}. "

@@ -35,7 +35,7 @@ from .device import get_device
 from .errors import ShapeError, check_finite, check_positive, check_whole, is_whole
 from .progress import progress
 from .ratings import Ratings
-from .recsys import check_index_pairs, check_same_ids, rmse
+from .recsys import check_index_pairs, check_model_sizes, check_same_ids, rmse
 from .train import History, check_lr, finite_parameters
 
 
@@ -89,13 +89,6 @@ class BiasedMF(nn.Module):
         return (self.mu + self.user_bias.weight + self.item_bias.weight.T + self.user.weight @ self.item.weight.T)
 
 
-def _check_sizes(model: BiasedMF, train: Ratings) -> None:
-    sizes = (model.user.num_embeddings, model.item.num_embeddings)
-    if sizes != (train.n_users, train.n_items):
-        raise ShapeError(f"the model has {sizes[0]} users and {sizes[1]} items, the ratings {train.n_users} and "
-                         f"{train.n_items}; build it as BiasedMF(train.n_users, train.n_items, ...).")
-
-
 def _check_fit(train: Ratings, test: Ratings | None, l2: float, als: bool = False) -> None:
     """What the fits share: a finite penalty (positive for ALS) and a test split of the same `Ratings`."""
     if als:
@@ -127,6 +120,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
     model.mu.fill_(float(train.values.mean()))
     users, items, values = _device_data(train, device)
     model._check(users, items)  # once here, not per minibatch
+    check_model_sizes(model, train)  # a larger model: rows no rating trains
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(check_whole("seed", seed))
     history = History()
@@ -197,7 +191,7 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
     ``test`` that is not a split of the same `Ratings`.
     """
     check_positive("epochs", epochs)
-    _check_sizes(model, train), _check_fit(train, test, l2, als=True)
+    check_model_sizes(model, train), _check_fit(train, test, l2, als=True)
     model._check(train.users, train.items)  # as fit_sgd: once, before any work
     device = get_device(device)
     model.to(device)
@@ -225,7 +219,7 @@ def fit_als(model: BiasedMF, train: Ratings, epochs: int = 10, l2: float = 0.15,
 def recommend(model: BiasedMF, train: Ratings, raw_user, k: int = 10) -> list[tuple[object, float]]:
     """Top-``k`` raw item IDs with predicted ratings for a raw user ID, excluding items they already rated.
     ShapeError for a model of another size than ``train``."""
-    check_positive("k", k), _check_sizes(model, train)
+    check_positive("k", k), check_model_sizes(model, train)
     u = train.user(raw_user)
     scores = model.scores()[u].cpu().clone()
     scores[train.items[train.users == u]] = -torch.inf

@@ -34,8 +34,9 @@ def _check_xy(x: Array, y: Array | None, device: torch.device) -> tuple[torch.Te
     x = torch.as_tensor(x, dtype=torch.float32, device=device)
     if x.ndim != 2:
         raise ShapeError(f"features must be a 2-D (n_samples, n_features) array; got shape {tuple(x.shape)}.")
-    if x.shape[0] == 0:
-        raise EmptyInputError("no samples given: the feature matrix has 0 rows.")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise EmptyInputError(f"the feature matrix {tuple(x.shape)} is empty: give at least one sample with at least "
+                              "one feature.")
     if not bool(torch.isfinite(x).all()):
         raise ValueError("features contain NaN or infinity; clean or impute them first.")
     return x, None if y is None else check_labels(y, x.shape[0], device)

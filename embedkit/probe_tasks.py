@@ -51,7 +51,7 @@ class ProbeTask:
     groups: list[str]
 
     def __post_init__(self) -> None:
-        _check_labels(self.labels, len(self.classes))
+        self.labels = _check_labels(self.labels, len(self.classes))  # a list of labels becomes a tensor
         sizes = (len(self.sentences), len(self.positions), len(self.labels), len(self.groups))
         if len(set(sizes)) != 1:
             raise ShapeError(f"give one position, label and group per sentence; got {sizes[0]} sentences, "
@@ -84,12 +84,13 @@ class ProbeTask:
         return parts
 
 
-def _check_labels(labels: torch.Tensor, n_classes: int) -> None:
-    """Labels are a 1-D tensor of integers (`probe.check_labels`) in 0..n_classes - 1."""
-    check_labels(labels, len(labels))
+def _check_labels(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """``labels`` as a 1-D int64 tensor (`probe.check_labels`) if they lie in 0..n_classes - 1; an error otherwise."""
+    labels = check_labels(labels, len(labels))
     if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
         raise ValueError(f"labels must lie in 0..{n_classes - 1} (one per class); got {int(labels.min())}.."
                          f"{int(labels.max())}. Map class names to indices first.")
+    return labels
 
 
 def _task(name: str, rows: list[tuple[list[str], int, str, str]]) -> ProbeTask:

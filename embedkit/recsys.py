@@ -39,6 +39,15 @@ def check_same_ids(train: Ratings, test: Ratings) -> None:
                              "leave_last_out or subset of the same Ratings.")
 
 
+def check_model_sizes(model, train: Ratings) -> None:
+    """A ShapeError unless ``model`` (`mf.BiasedMF`, `bpr.BPR`: ``user`` and ``item`` tables) has one row per user
+    and per item of ``train``: a larger model would keep rows that no rating trains and rank them anyway."""
+    sizes = (model.user.num_embeddings, model.item.num_embeddings)
+    if sizes != (train.n_users, train.n_items):
+        raise ShapeError(f"the model has {sizes[0]} users and {sizes[1]} items, the ratings {train.n_users} and "
+                         f"{train.n_items}; build it as {type(model).__name__}(train.n_users, train.n_items, ...).")
+
+
 def check_index_pairs(users: torch.Tensor, items: torch.Tensor, n_users: int, n_items: int, model: str) -> None:
     """(user, item) index pairs for a ``model`` of ``n_users`` x ``n_items``: integer tensors, 1-D, of equal
     length, in range. Reading the range makes a GPU wait: the training loops check their data once, up front."""
@@ -129,6 +138,7 @@ def ranking_metrics(scores: torch.Tensor, train: Ratings, test: Ratings, k: int 
     ``test`` must index users and items as ``train`` does (a split of the same `Ratings`: `random_split`,
     `leave_last_out`, `Ratings.subset`); a ValueError otherwise.
     """
+    scores = torch.as_tensor(scores)  # a numpy matrix, too
     if scores.ndim != 2:
         raise ShapeError(f"scores must be a users x items matrix; got shape {tuple(scores.shape)}.")
     if check_positive("k", k) > scores.shape[1]:

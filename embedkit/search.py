@@ -54,6 +54,17 @@ def _check_k(k: int, n: int) -> None:
         raise ValueError(f"k={k} is larger than the database ({n} vectors); ask for k <= {n} or add vectors.")
 
 
+def check_queries(q: torch.Tensor, metric: str) -> torch.Tensor:
+    """``q`` itself, unless the metric is cosine and a query is all zeros: a ValueError then (a zero vector has no
+    direction; every cosine with it is 0, and its top k would be arbitrary rows)."""
+    if metric == "cosine":
+        zero = ~q.any(dim=1)
+        if bool(zero.any()):
+            raise ValueError(f"query rows {torch.nonzero(zero).flatten()[:5].tolist()} are all zeros: every cosine "
+                             "with them is 0, so their top k would be arbitrary. Drop them, or use metric='ip'.")
+    return q
+
+
 def _scores(q: torch.Tensor, block: torch.Tensor, metric: str, block_sq: torch.Tensor | None = None) -> torch.Tensor:
     """Larger-is-better scores of queries against a block: inner products, or minus squared distances."""
     if metric == "l2":
@@ -120,7 +131,7 @@ def exact_search(
     check_positive("database_batch_size", database_batch_size)
     q, x = _common(q, x)
     if metric == "cosine":
-        q, x = _unit(q), _unit(x)
+        q, x = check_queries(_unit(q), metric), _unit(x)
     return _finish(
         _topk_blocked(q, x, k, metric, batch_size, database_batch_size), metric)
 
@@ -237,7 +248,7 @@ class IVFFlat:
         if not is_whole(nprobe) or not 1 <= nprobe <= self.nlist:
             raise ValueError(f"nprobe must be an integer from 1 to nlist={self.nlist}, got {nprobe!r}; "
                              "more lists probed means higher recall and slower search.")
-        q = self._prepare(queries, "the query vectors", self.dim)
+        q = check_queries(self._prepare(queries, "the query vectors", self.dim), self.metric)
         _check_k(k, self.ntotal)
         return q, int(k), int(nprobe)
 

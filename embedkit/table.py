@@ -233,12 +233,12 @@ class EmbeddingTable:
     def _check_questions(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor, k: int,
                          restrict: int | None) -> tuple[list[list[int]], int, int | None]:
         """The rows ``[a, b, c]`` as lists, ``k`` and ``restrict``, after checking them."""
+        a, b, c = (check_ids(f"{name} (row ids)", t, hint="Get them with `table.ids(words)`.")
+                   for name, t in zip("abc", (a, b, c)))
         if not (a.shape == b.shape == c.shape) or a.ndim != 1:
             raise ShapeError(f"a, b, c must be 1-D id tensors of equal length; got {a.shape}, {b.shape}, {c.shape}.")
         if a.numel() == 0:
             raise EmptyInputError("no analogy questions given.")
-        a, b, c = (check_ids(f"{name} (row ids)", t, hint="Get them with `table.ids(words)`.")
-                   for name, t in zip("abc", (a, b, c)))
         rows = torch.stack([a, b, c], dim=1).tolist()
         low, high = min(min(row) for row in rows), max(max(row) for row in rows)
         if low < 0 or high >= len(self):

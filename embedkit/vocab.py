@@ -14,6 +14,7 @@ unknown words: out-of-vocabulary words are dropped, as word2vec.c and gensim do.
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -114,7 +115,7 @@ class Vocabulary:
 
     def noise_distribution(self, power: float = 0.75) -> torch.Tensor:
         """The distribution negative samples are drawn from: counts ** power, normalised."""
-        if not isinstance(power, (int, float)) or isinstance(power, bool) or not math.isfinite(power):
+        if not isinstance(power, numbers.Real) or isinstance(power, bool) or not math.isfinite(power):
             raise ValueError(f"power must be a finite number (0.75 in word2vec; 0: uniform), got {power!r}.")
         weights = self.counts.double() ** power
         return weights / weights.sum()

@@ -91,6 +91,9 @@ def save_safetensors(tensors: dict[str, torch.Tensor], path: str | os.PathLike,
         raise TypeError("tensor names must be strings; rename them, e.g. {str(k): v for k, v in tensors.items()}.")
     if "__metadata__" in tensors:
         raise ValueError("no tensor may be called '__metadata__' (the header's own key); rename it.")
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{name!r} is a {type(t).__name__}, not a tensor; convert it with torch.as_tensor first.")
     header: dict = {"__metadata__": dict(metadata)} if metadata else {}
     blobs, offset = [], 0
     for name in sorted(tensors):

@@ -188,8 +188,8 @@ class WordPieceTokenizer:
         for row, e in enumerate(encoded):
             row_ids = torch.tensor(e)
             if row_ids.numel():  # (an empty list makes a float tensor)
-                row_ids = check_ids(f"token ids (id list {row})", row_ids,
-                                    hint="Give the lists that encode() returns.")
+                row_ids = check_ids(f"token ids (id list {row})", row_ids, len(self.tokens),
+                                    "Give the lists that encode() returns.", ValueError)
             ids[row, : len(e)] = row_ids
             mask[row, : len(e)] = 1
         return Batch(ids, mask)

@@ -356,3 +356,64 @@ def test_counts_seeds_and_switches_are_checked_where_they_are_given():
     with pytest.raises(ValueError, match="min_words=9 is above max_words=5"):
         corpora.split_sentences("One two three.", min_words=9, max_words=5)
     assert timing.measure(lambda: None, repeat=np.int64(1), warmup=0, device="cpu") >= 0  # numpy integers are counts
+
+
+def test_audit_leftovers_of_2026_11_29_now_refused():
+    # each input below once returned an answer: invented angles, all-tie codes, a loss on 0..255 pixels, a probe
+    # on no features, arbitrary neighbours of a zero query, untrained rows ranked, ids past the vocabulary...
+    from embedkit import autoencoder, compress, probe, recsys, search, table, weights, wordpiece
+    from embedkit.probe_tasks import ProbeTask
+
+    basis = torch.randn(10, 3, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(ValueError, match=r"the 3 columns of a \(10, 3\) are linearly dependent \(rank 2\)"):
+        autoencoder.principal_angles(torch.cat([basis[:, :2], basis[:, :1] + basis[:, 1:2]], dim=1), basis)
+    with pytest.raises(ValueError, match="b holds NaN"):
+        autoencoder.principal_angles(basis, torch.full((10, 3), NAN))
+    assert float(autoencoder.principal_angles(basis, basis @ torch.randn(3, 3)).max()) < 1e-6  # same span
+    for rows in (torch.randn(1, 4), torch.ones(5, 4)):
+        with pytest.raises(ValueError, match="do not vary in any dimension"):
+            compress.Int8Index("l2").train(rows)
+    compress.Int8Index("l2").train(torch.tensor([[1.0, 2.0], [1.0, 3.0]]))  # a constant column alone is fine
+    dense = autoencoder.DenseAutoencoder(4, 2, hidden=())
+    for x in (torch.full((2, 4), 255.0), torch.full((2, 4), NAN)):
+        with pytest.raises(ValueError, match=r"expected pixels in \[0, 1\]"):
+            dense.encode(x)
+    autoencoder.DenseAutoencoder(4, 2, hidden=(), linear=True).encode(torch.full((2, 4), -3.0))  # any real data
+    y = torch.tensor([0, 1] * 5)
+    for fn in (lambda: probe.LinearProbe().fit(torch.zeros(10, 0), y),
+               lambda: probe.knn_predict(torch.zeros(10, 0), y, torch.zeros(2, 0))):
+        with pytest.raises(ValueError, match=r"feature matrix \(10, 0\) is empty"):
+            fn()
+    with pytest.raises(ValueError, match="d >= 1"):
+        nt_xent(torch.zeros(4, 0), torch.zeros(4, 0))
+    db = torch.randn(20, 4, generator=torch.Generator().manual_seed(1))
+    queries = torch.cat([db[:1], torch.zeros(1, 4)])
+    for fn in (lambda: search.exact_search(queries, db, 3, metric="cosine"),
+               lambda: search.IVFFlat(2, metric="cosine").train(db).add(db).search(queries, 3),
+               lambda: compress.BinaryIndex("cosine").add(db).search(queries, 3)):
+        with pytest.raises(ValueError, match=r"query rows \[1\] are all zeros"):
+            fn()
+    assert search.exact_search(queries, db, 3, metric="ip")[1].shape == (2, 3)  # "ip" takes a zero query
+    ratings = tiny_ratings()
+    for fn in (lambda: fit_sgd(BiasedMF(10, 10), ratings, epochs=1), lambda: fit_bpr(BPR(10, 10), ratings, epochs=1)):
+        with pytest.raises(ShapeError, match=r"the model has 10 users and 10 items, the ratings 3 and 3; build it as "
+                                             r"(BiasedMF|BPR)\(train.n_users"):
+            fn()
+    tokenizer = wordpiece.WordPieceTokenizer(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"])
+    for ids in ([2, 99, 3], [2, -1, 3]):
+        with pytest.raises(ValueError, match=r"token ids \(id list 0\) must lie in 0..4"):
+            tokenizer.pad([ids])
+    vocab = Vocabulary.build([["a", "b", "a"]], min_count=1)
+    assert torch.allclose(vocab.noise_distribution(np.float32(0.5)), vocab.noise_distribution(0.5))
+    with pytest.raises(TypeError, match="interacted must be a bool users x items tensor"):
+        sample_negatives(torch.zeros(3, 3, dtype=torch.long), torch.tensor([0, 1]), torch.Generator())
+    scores = np.random.default_rng(0).random((3, 3))
+    assert recsys.ranking_metrics(scores, ratings, ratings, k=1, relevant_from=1) == \
+        recsys.ranking_metrics(torch.as_tensor(scores), ratings, ratings, k=1, relevant_from=1)
+    words = table.EmbeddingTable(["a", "b", "c", "d"], torch.randn(4, 3))
+    with pytest.raises(TypeError, match="a .row ids. must be a tensor of integer ids; got list"):
+        words.analogy_ids([0], [1], [2])
+    task = ProbeTask("t", [["a"], ["b"]], [0, 0], [0, 1], ["x", "y"], ["g", "h"])
+    assert torch.equal(task.labels, torch.tensor([0, 1]))  # a list of labels became a tensor
+    with pytest.raises(TypeError, match="'w' is a list, not a tensor"):
+        weights.save_safetensors({"w": [1.0, 2.0]}, "unused.safetensors")
