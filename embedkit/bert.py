@@ -153,15 +153,16 @@ class BertEncoder(nn.Module):
         self.embedding_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.layers = nn.ModuleList(Layer(config) for _ in range(config.num_hidden_layers))
 
-    def input_embeddings(self, input_ids: torch.Tensor) -> torch.Tensor:
-        """The input of the first layer: LN(token + position + token type 0)."""
+    def input_embeddings(self, input_ids: torch.Tensor, *, ids_checked: bool = False) -> torch.Tensor:
+        """The input of the first layer: LN(token + position + token type 0). ``ids_checked=True`` skips the range
+        check of the ids (a wait for the device) for ids checked already, as `SentenceEncoder.embed` does."""
         if input_ids.ndim != 2:
             raise ShapeError(f"input_ids must be (batch, length); got shape {tuple(input_ids.shape)}.")
         _check_id_dtype(input_ids)
         if input_ids.shape[1] > self.config.max_position_embeddings:
             raise ShapeError(f"sequences of {input_ids.shape[1]} tokens exceed the model's "
                              f"{self.config.max_position_embeddings} positions; truncate them.")
-        if input_ids.numel():  # one wait for the device per call (a CUDA index out of range would kill the process)
+        if input_ids.numel() and not ids_checked:  # one wait for the device per call (a CUDA index out of range would kill the process)
             low, high = torch.stack(torch.aminmax(input_ids)).tolist()
             if low < 0 or high >= self.config.vocab_size:
                 raise ShapeError(f"token ids must lie in [0, {self.config.vocab_size}); got {low}..{high}.")
@@ -169,13 +170,14 @@ class BertEncoder(nn.Module):
         x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
         return self.embedding_norm(x)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, causal: bool = False) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, causal: bool = False, *,
+                ids_checked: bool = False) -> torch.Tensor:
         """Hidden states of the last layer. ``causal=True``: each position sees only itself and earlier ones
-        (a GPT-style decoder, used by `embedkit.mlm.causal_lm_loss`)."""
-        return self.hidden_states(input_ids, attention_mask, causal)[-1]
+        (a GPT-style decoder, used by `embedkit.mlm.causal_lm_loss`); ``ids_checked``: see `input_embeddings`."""
+        return self.hidden_states(input_ids, attention_mask, causal, ids_checked=ids_checked)[-1]
 
     def hidden_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      causal: bool = False) -> list[torch.Tensor]:
+                      causal: bool = False, *, ids_checked: bool = False) -> list[torch.Tensor]:
         """The input embeddings and the output of every layer: ``num_hidden_layers + 1`` tensors
         (batch, length, hidden), as Hugging Face's ``output_hidden_states=True`` gives them."""
         _check_inputs(input_ids, attention_mask)
@@ -183,7 +185,7 @@ class BertEncoder(nn.Module):
         if causal:
             n = input_ids.shape[1]
             mask = mask & torch.ones(n, n, dtype=torch.bool, device=mask.device).tril()
-        states = [self.input_embeddings(input_ids)]
+        states = [self.input_embeddings(input_ids, ids_checked=ids_checked)]
         for layer in self.layers:
             states.append(layer(states[-1], mask))
         return states
@@ -287,17 +289,24 @@ class SentenceEncoder:
         if len(texts) == 0:
             raise EmptyInputError("no texts to embed: pass a non-empty list of strings.")
         check_positive("batch_size", batch_size)
+        if len(self.tokenizer.tokens) > self.encoder.config.vocab_size:
+            raise DataIntegrityError(f"the tokenizer has {len(self.tokenizer.tokens)} tokens, the model "
+                                     f"{self.encoder.config.vocab_size}; load the vocabulary that belongs to the model.")
         ids = [self.tokenizer.encode(t) for t in texts]
         order = np.argsort([-len(i) for i in ids], kind="stable")  # longest first: batches of similar length
+        # every batch padded here (pad checks the ids on the CPU), then one copy to the device: no wait per batch
+        batches = [self.tokenizer.pad([ids[i] for i in order[start:start + batch_size]])
+                   for start in range(0, len(ids), batch_size)]
+        flat = torch.cat([torch.stack([b.input_ids, b.attention_mask]).view(2, -1) for b in batches], 1).to(self.device)
+        parts, offset = [], 0
+        for batch in batches:
+            shape = batch.input_ids.shape
+            input_ids, mask = flat[:, offset:offset + shape.numel()].reshape(2, *shape)
+            offset += shape.numel()
+            vectors = mean_pool(self.encoder(input_ids, mask, ids_checked=True), mask)
+            parts.append(F.normalize(vectors, dim=-1) if self.normalize else vectors)
         out = torch.empty(len(ids), self.encoder.config.hidden_size, device=self.device)
-        for start in range(0, len(ids), batch_size):
-            chunk = order[start:start + batch_size]
-            batch = self.tokenizer.pad([ids[i] for i in chunk])
-            input_ids, mask = batch.input_ids.to(self.device), batch.attention_mask.to(self.device)
-            vectors = mean_pool(self.encoder(input_ids, mask), mask)
-            if self.normalize:
-                vectors = F.normalize(vectors, dim=-1)
-            out[torch.as_tensor(chunk, device=self.device)] = vectors.float()
+        out[torch.as_tensor(order, device=self.device)] = torch.cat(parts).float()
         return out
 
     @torch.no_grad()

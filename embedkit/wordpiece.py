@@ -188,8 +188,8 @@ class WordPieceTokenizer:
         for row, e in enumerate(encoded):
             row_ids = torch.tensor(e)
             if row_ids.numel():  # (an empty list makes a float tensor)
-                row_ids = check_ids(f"token ids (id list {row})", row_ids, len(self.tokens),
-                                    "Give the lists that encode() returns.", ValueError)
+                row_ids = check_ids(f"token ids (id list {row})", row_ids, hint="Give the lists that encode() returns.")
             ids[row, : len(e)] = row_ids
             mask[row, : len(e)] = 1
+        check_ids("token ids", ids, len(self.tokens), "Give the lists that encode() returns.", ValueError)
         return Batch(ids, mask)

@@ -206,3 +206,38 @@ def test_embed_needs_a_positive_batch_size():
         with pytest.raises(ValueError, match="batch_size must be a whole number of at least 1"):
             encoder.embed(["hello world", "world"], batch_size=batch_size)
     assert encoder.embed(["hello world", "world"], batch_size=1).shape == (2, 8)
+
+
+def test_embed_checks_the_ids_once_not_in_every_batch():
+    """The range check of the ids reads them back (on a GPU: a wait for the device). `embed` checks them on the CPU
+    (`pad`, against the tokenizer, and the tokenizer against the model), so its batches skip the encoder's own."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from embedkit.wordpiece import WordPieceTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "hello", "world"]
+    encoder = BertEncoder(dataclasses.replace(TINY, vocab_size=len(vocab)))
+    reads, forward = [], encoder.forward
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            reads.extend([func.overloadpacket.__name__] if func.overloadpacket.__name__ == "aminmax" else [])
+            return func(*args, **(kwargs or {}))
+
+    def recorded(*args, **kwargs):
+        with Record():
+            return forward(*args, **kwargs)
+
+    encoder.forward = recorded
+    texts = ["hello world", "world", "hello hello world", "hello"]
+    got = SentenceEncoder(encoder, WordPieceTokenizer(vocab), device="cpu").embed(texts, batch_size=1)
+    assert reads == []  # four batches, no read-back inside the encoder
+    ids = WordPieceTokenizer(vocab).batch(texts[:1])
+    recorded(ids.input_ids, ids.attention_mask)
+    assert reads == ["aminmax"]  # a direct call checks its ids
+    with pytest.raises(ShapeError, match=r"token ids must lie in \[0, 6\)"):
+        encoder(torch.tensor([[2, 6, 3]]), torch.ones(1, 3, dtype=torch.long))
+    single = SentenceEncoder(encoder, WordPieceTokenizer(vocab), device="cpu")
+    assert torch.allclose(torch.cat([single.embed([t]) for t in texts]), got, atol=1e-6)
+    with pytest.raises(DataIntegrityError, match="the tokenizer has 7 tokens, the model 6"):
+        SentenceEncoder(encoder, WordPieceTokenizer([*vocab, "extra"]), device="cpu").embed(["hello"])
