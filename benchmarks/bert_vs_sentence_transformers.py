@@ -17,6 +17,11 @@ travel (the GPU machine). ``--precisions fp32,fp16,bf16`` also times both
 under ``torch.autocast`` with each lower precision and prints, per precision,
 the speeds, the ratio, the gap between the two and the gap to the float32
 reference.
+
+``--profile fp16`` (or fp32, bf16) runs no comparison: it times each side's
+tokenisation alone, then one call of each under torch.profiler in that
+precision, and prints where the time goes (CPU operations; on CUDA also the
+kernels) and how often each waited for the device or copied to it.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from pathlib import Path
 import torch
 
 from embedkit import get_device
+from embedkit.device import synchronize
 from embedkit.bert import BertConfig, BertEncoder, SentenceEncoder
 from embedkit.data import data_path
 from embedkit.corpora import split_sentences, wikipedia_articles
@@ -76,6 +82,8 @@ def main() -> None:
                         help="the same random weights of MiniLM's shape in both (where the real ones are missing)")
     parser.add_argument("--precisions", default=None,
                         help="comma-separated, of fp32, fp16, bf16: also time both under torch.autocast")
+    parser.add_argument("--profile", choices=sorted(PRECISIONS), default=None,
+                        help="instead of the comparison: where each side's time goes in this precision")
     args = parser.parse_args()
     device = get_device(args.device)
     precisions = args.precisions.split(",") if args.precisions else []
@@ -92,7 +100,7 @@ def main() -> None:
         else:
             ours = SentenceEncoder.minilm(device=device)
             reference = SentenceTransformer(str(data_path("minilm-weights").parent), device=str(device))
-        run(args, device, sentences, ours, reference, precisions)
+        (profile if args.profile else run)(args, device, sentences, ours, reference, precisions)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -130,6 +138,43 @@ def run(args, device, sentences, ours, reference, precisions) -> None:
         print(f"{precision:9s} {speed['sentence-transformers']:22.1f} {speed['embedkit']:10.1f} "
               f"{speed['embedkit'] / speed['sentence-transformers']:6.2f}x {float((got - theirs).abs().max()):20.1e} "
               f"{float((got - exact).abs().max()):18.1e}")
+
+
+WAITS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaMemcpyAsync", "aten::_local_scalar_dense",
+         "aten::copy_", "aten::item")
+
+
+def profile(args, device, sentences, ours, reference, precisions) -> None:
+    """Tokenisation alone, then one call of each under torch.profiler: the operations that took the most time and
+    the count of waits for the device and copies (the suspects of a launch-bound GPU run)."""
+    import time
+
+    from torch.profiler import ProfilerActivity, profile as torch_profile
+
+    tokenize = {"sentence-transformers": lambda: reference.tokenize(sentences),
+                "embedkit": lambda: [ours.tokenizer.encode(t) for t in sentences]}
+    for name, fn in tokenize.items():
+        print(f"{name:24s} tokenisation alone: {measure(fn, repeat=args.repeats, warmup=1, device=device):.4f} s")
+    cuda = device.type == "cuda"
+    runs = {"sentence-transformers": lambda: reference.encode(sentences, batch_size=args.batch_size,
+                                                                convert_to_tensor=True),
+            "embedkit": lambda: ours.embed(sentences, batch_size=args.batch_size)}
+    for name, fn in runs.items():
+        with autocast(device, args.profile):
+            fn()  # warm-up
+            synchronize(device)
+            with torch_profile(activities=[ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])) as prof:
+                start = time.perf_counter()
+                fn()
+                synchronize(device)
+                seconds = time.perf_counter() - start
+        events = prof.key_averages()
+        counts = {e.key: e.count for e in events if e.key in WAITS}
+        print(f"\n{name}: {len(sentences)} sentences, batch {args.batch_size}, {args.profile}, {seconds:.3f} s under "
+              f"the profiler; calls: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in WAITS))
+        print(events.table(sort_by="self_cpu_time_total", row_limit=12, max_name_column_width=40))
+        if cuda:
+            print(events.table(sort_by="self_device_time_total", row_limit=12, max_name_column_width=40))
 
 
 if __name__ == "__main__":
