@@ -128,7 +128,7 @@ class GloVe:
         self.x_max, self.alpha, self.lr, self.dim, self.grad_clip = x_max, alpha, lr, dim, grad_clip
         self.device = get_device(device)
         self.generator = torch.Generator(device=self.device).manual_seed(check_whole("seed", seed))
-        # as glove.c: each vector and its bias uniform in +-0.5 / dim, drawn together, words then contexts
+        # as glove.c: each vector and its bias uniform in +-0.5 / dim (glove.c: / (dim + 1)), words then contexts
         word = (torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim
         context = (torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim
         self.w, self.b = word[:, :dim].contiguous(), word[:, dim].contiguous()
