@@ -221,7 +221,9 @@ def recommend(model: BiasedMF, train: Ratings, raw_user, k: int = 10) -> list[tu
     ShapeError for a model of another size than ``train``."""
     check_positive("k", k), check_model_sizes(model, train)
     u = train.user(raw_user)
-    scores = model.scores()[u].cpu().clone()
+    with torch.no_grad():  # this user's row of `BiasedMF.scores`, not the whole users x items matrix
+        scores = (model.mu + model.user_bias.weight[u] + model.item_bias.weight[:, 0]
+                  + model.item.weight @ model.user.weight[u]).cpu()
     scores[train.items[train.users == u]] = -torch.inf
     top = scores.topk(min(k, int(torch.isfinite(scores).sum())))
     return [(train.item_ids[i], float(s)) for i, s in zip(top.indices.tolist(), top.values.clamp(*model.scale).tolist())]

@@ -130,10 +130,9 @@ def mlm_loss(model: MaskedLM, input_ids: torch.Tensor,
     """
     corrupted, labels = mask_tokens(input_ids, model.bias.shape[0], generator=generator)
     hidden = model.encoder(corrupted, _full_mask(input_ids, None))
-    picked = labels != IGNORE
-    if not picked.any():
-        return hidden.sum() * 0.0  # nothing to predict in this batch
-    return F.cross_entropy(model.predict(hidden[picked]), labels[picked])
+    picked = labels != IGNORE  # the mean over the picked positions; 0 if none (no wait to ask whether any)
+    loss = F.cross_entropy(model.predict(hidden[picked]), labels[picked], reduction="sum")
+    return loss / picked.sum().clamp_min(1)
 
 
 def causal_lm_loss(model: MaskedLM, input_ids: torch.Tensor, rate: float | None = None,
@@ -161,9 +160,9 @@ def causal_lm_loss(model: MaskedLM, input_ids: torch.Tensor, rate: float | None 
         raise ValueError(f"rate must lie in (0, 1]; got {rate}.")
     draw = torch.rand(targets.shape, generator=generator, device=targets.device)
     picked = (draw < rate) & (targets >= len(SPECIAL))
-    if not picked.any():
-        return hidden.sum() * 0.0  # nothing to predict in this batch
-    return F.cross_entropy(model.predict(hidden[picked]), targets[picked])
+    logits = model.predict(hidden[picked])
+    loss = F.cross_entropy(logits, targets[picked], reduction="sum")
+    return loss / picked.sum().clamp_min(1)
 
 
 def word_windows(sentences: Sequence[Sequence[str]], vocab: Vocabulary, length: int = 64) -> torch.Tensor:
