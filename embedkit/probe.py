@@ -107,6 +107,9 @@ class LinearProbe:
         return float((self.predict(x) == y).float().mean())
 
 
+KNN_BLOCK = 2**28  # test x train distances held at once by knn_predict (1 GiB of float32)
+
+
 def knn_predict(train_x: Array, train_y: Array, test_x: Array, k: int = 5, metric: str = "cosine",
                 device: str | torch.device | None = None) -> torch.Tensor:
     """Labels of ``test_x`` by majority vote of the ``k`` nearest training points.
@@ -122,16 +125,15 @@ def knn_predict(train_x: Array, train_y: Array, test_x: Array, k: int = 5, metri
     k = check_positive("k", k)
     if not 1 <= k <= train_x.shape[0]:
         raise ValueError(f"k must be between 1 and the number of training points ({train_x.shape[0]}); got {k}.")
-    if metric == "cosine":
-        a = F.normalize(train_x, dim=1)
-        b = F.normalize(test_x, dim=1)
-        distance = 1 - b @ a.T
-    elif metric == "euclidean":
-        distance = torch.cdist(test_x, train_x)
-    else:
+    if metric not in ("cosine", "euclidean"):
         raise ValueError(f"metric must be 'cosine' or 'euclidean'; got {metric!r}.")
+    if metric == "cosine":
+        train_x, test_x = F.normalize(train_x, dim=1), F.normalize(test_x, dim=1)
+    rows = max(1, KNN_BLOCK // train_x.shape[0])  # test rows per distance block (one block for most data)
+    nearest = torch.cat([
+        (1 - b @ train_x.T if metric == "cosine" else torch.cdist(b, train_x)).topk(k, dim=1, largest=False).indices
+        for b in test_x.split(rows)])
     classes, labels = torch.unique(train_y, return_inverse=True)
-    nearest = distance.topk(k, dim=1, largest=False).indices
     votes = F.one_hot(labels[nearest], len(classes)).sum(dim=1)
     return classes[votes.argmax(dim=1)]  # argmax returns the first (smallest) label on ties
 
@@ -152,6 +154,9 @@ def nearest_neighbour_agreement(x: Array, labels: Array, device: str | torch.dev
     if len(x) < 2:
         raise ValueError("need at least 2 points: each point's neighbour is another point.")
     unit = F.normalize(x, dim=1)
-    similarity = unit @ unit.T
-    similarity.fill_diagonal_(-float("inf"))
-    return float((labels[similarity.argmax(dim=1)] == labels).float().mean())
+    rows, nearest = max(1, KNN_BLOCK // len(x)), []  # rows of the n x n similarities held at once
+    for start in range(0, len(x), rows):
+        similarity = unit[start:start + rows] @ unit.T
+        similarity[:, start:start + rows].fill_diagonal_(-float("inf"))  # a point is not its own neighbour
+        nearest.append(similarity.argmax(dim=1))
+    return float((labels[torch.cat(nearest)] == labels).float().mean())

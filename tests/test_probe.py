@@ -130,3 +130,21 @@ def test_knn_checks_test_labels_and_k():
         with pytest.raises(ValueError, match="k must be a whole number of at least 1"):
             knn_predict(x, y, x, k=k, device="cpu")
     assert knn_predict(x, y, x, k=np.int64(1), device="cpu").tolist() == y.tolist()
+
+
+def test_knn_in_blocks_of_test_rows_equals_one_block(monkeypatch):
+    """knn_predict holds at most KNN_BLOCK distances at once; blocks of a few test rows give the same labels."""
+    from embedkit import probe
+
+    g = torch.Generator().manual_seed(0)
+    train_x, test_x = torch.randn(60, 5, generator=g), torch.randn(23, 5, generator=g)
+    train_y = torch.randint(0, 3, (60,), generator=g)
+    whole = {m: probe.knn_predict(train_x, train_y, test_x, k=5, metric=m, device="cpu") for m in ("cosine", "euclidean")}
+    monkeypatch.setattr(probe, "KNN_BLOCK", 4 * 60)  # 4 test rows per block: 6 blocks, the last of 3
+    for metric, labels in whole.items():
+        assert torch.equal(probe.knn_predict(train_x, train_y, test_x, k=5, metric=metric, device="cpu"), labels)
+    x = torch.randn(23, 5, generator=g)
+    labels = torch.randint(0, 3, (23,), generator=g)
+    whole = probe.nearest_neighbour_agreement(x, labels, device="cpu")
+    monkeypatch.setattr(probe, "KNN_BLOCK", 5 * 23)  # the same n x n similarities, 5 rows at a time
+    assert probe.nearest_neighbour_agreement(x, labels, device="cpu") == whole > 0
