@@ -146,8 +146,10 @@ def reconstruction_loss(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return (model(x) - x).pow(2).mean()
 
 
-def _check_basis(name: str, m: torch.Tensor) -> None:
-    """A ValueError unless ``m`` is finite with independent columns (a basis of the subspace it spans)."""
+def _as_basis(name: str, m: torch.Tensor) -> torch.Tensor:
+    """``m`` as a float64 matrix on the CPU (MPS has no float64) if it is finite with independent columns (a basis
+    of the subspace it spans); a ValueError otherwise."""
+    m = m.detach().cpu()
     if not bool(torch.isfinite(m).all()):
         raise ValueError(f"{name} holds NaN or infinite values; principal angles need finite matrices.")
     rank = int(torch.linalg.matrix_rank(m if m.is_floating_point() else m.double()))  # tolerance of m's precision
@@ -155,11 +157,12 @@ def _check_basis(name: str, m: torch.Tensor) -> None:
         raise ValueError(f"the {m.shape[1]} columns of {name} {tuple(m.shape)} are linearly dependent (rank {rank}); "
                          "give a basis of the subspace: drop the dependent columns, or keep the left singular vectors "
                          "of its non-zero singular values.")
+    return m.double()
 
 
 def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """The principal angles (radians, ascending) between the column spaces of ``a`` and
-    ``b`` (both ``(d, k)``).
+    """The principal angles (radians, ascending, on the CPU) between the column spaces
+    of ``a`` and ``b`` (both ``(d, k)``).
 
     Zero angles mean the two sets of columns span the same subspace, whatever
     basis each uses (Björck and Golub 1973). Each matrix needs independent columns:
@@ -169,8 +172,8 @@ def principal_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[0]:
         raise ShapeError("expected two (d, k) matrices with the same d; "
                          f"got {tuple(a.shape)} and {tuple(b.shape)}.")
-    _check_basis("a", a), _check_basis("b", b)
-    qa, _ = torch.linalg.qr(a.double())
-    qb, _ = torch.linalg.qr(b.double())
+    a, b = _as_basis("a", a), _as_basis("b", b)
+    qa, _ = torch.linalg.qr(a)
+    qb, _ = torch.linalg.qr(b)
     cosines = torch.linalg.svdvals(qa.T @ qb).clamp(-1.0, 1.0)
     return torch.arccos(cosines).sort().values

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .device import get_device
+from .device import get_device, widest_float
 from .errors import EmptyInputError, ShapeError, check_positive, check_real, check_whole
 
 
@@ -31,7 +31,8 @@ def relative_contrast(points: torch.Tensor | np.ndarray, queries: torch.Tensor |
                          f"and {tuple(queries.shape)}.")
     if points.shape[0] < 2 or queries.shape[0] == 0:
         raise EmptyInputError("need at least two points and one query.")
-    distance = torch.cdist(queries.double(), points.double())
+    wide = widest_float(points.device)
+    distance = torch.cdist(queries.to(wide), points.to(wide))
     nearest, farthest = distance.min(dim=1).values, distance.max(dim=1).values
     if not bool(torch.isfinite(farthest).all()):  # NaN and infinity reach the farthest distance
         raise ValueError("points or queries contain NaN or infinity; drop or fix those rows first.")
@@ -59,7 +60,7 @@ def concentration_curve(dims: list[int], n_points: int = 1000, n_queries: int = 
     for d in dims:
         points = torch.rand(n_points, d, generator=generator).to(device)
         queries = torch.rand(n_queries, d, generator=generator).to(device)
-        distance = torch.cdist(queries.double(), points.double())
+        distance = torch.cdist(queries.to(widest_float(device)), points.to(widest_float(device)))
         rows.append({
             "dim": d,
             "relative_contrast": float(relative_contrast(points, queries).mean()),

@@ -91,6 +91,11 @@ def reproducible_cpu_env(environ: dict[str, str] | None = None) -> dict[str, str
     return {**(os.environ if environ is None else environ), **REPRODUCIBLE_CPU_ENV}
 
 
+def widest_float(device: torch.device) -> torch.dtype:
+    """float64 for sums that must not round away, or float32 on MPS, which has no float64."""
+    return torch.float32 if torch.device(device).type == "mps" else torch.float64
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (CPU and all GPUs); return a seeded CPU generator.
 

@@ -32,13 +32,12 @@ Left out: hierarchical softmax, phrases, and sub-word vectors (fastText).
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import torch
 
-from .device import get_device
+from .device import get_device, widest_float
 from .errors import (EmptyInputError, ShapeError, UnknownIDError, check_finite, check_flag, check_positive, check_ids,
                      check_whole)
 from .hogwild import default_block, hogwild
@@ -271,7 +270,6 @@ class Word2Vec:
             raise ValueError(f"epochs must be at least 1, got {epochs}; leave it out to use the config's {c.epochs}.")
         ids, sentence = ids.to(self.device), sentence.to(self.device)
         total, history, done = epochs * len(ids), History(), 0
-        sum_dtype = torch.float32 if self.device.type == "mps" else torch.float64  # MPS has no float64
         for epoch in range(epochs):
             kept = torch.rand(len(ids), generator=self.generator, device=self.device) < self._keep[ids]
             n_words = int(kept.sum())
@@ -283,7 +281,7 @@ class Word2Vec:
                 return c.alpha * max(1 - (done + j / n_blocks * len(ids)) / total, c.min_alpha)
 
             def run(blocks: Iterable[int]) -> tuple[torch.Tensor, int]:
-                loss_sum, examples = torch.zeros((), device=self.device, dtype=sum_dtype), 0
+                loss_sum, examples = torch.zeros((), device=self.device, dtype=widest_float(self.device)), 0
                 for j in blocks:  # block j: the positions j, j + n_blocks, j + 2 n_blocks, ...
                     loss, n = self.step(e_ids, context, slice(j, None, n_blocks), rate(j))
                     loss_sum, examples = loss_sum + loss, examples + n

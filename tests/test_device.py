@@ -57,3 +57,11 @@ def test_seed_everything_makes_runs_repeatable():
     assert torch.equal(torch.rand(2, generator=generator), torch.rand(2, generator=torch.Generator().manual_seed(7)))
     with pytest.raises(ValueError, match="seed must be a whole number of at least 0"):
         seed_everything(-1)
+
+
+def test_widest_float_is_float32_only_on_mps():
+    from embedkit.device import widest_float
+
+    # MPS has no float64: sums that use float64 elsewhere (Word2Vec's loss, distance concentration) use float32 there
+    assert widest_float("cpu") == widest_float(torch.device("cuda")) == torch.float64
+    assert widest_float("mps") == torch.float32
