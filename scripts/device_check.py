@@ -161,7 +161,8 @@ if torch.cuda.is_available():
     out["gpu"] = f"{p.name}, {p.total_memory / 2**30:.0f} GiB, compute capability {p.major}.{p.minor}"
 versions = {}
 for name in ["numpy", "scipy", "sklearn", "gensim", "smart_open", "wrapt", "surprise", "transformers",
-             "sentence_transformers", "pandas", "pyarrow", "faiss", "packaging", "xdist", "pytest_timeout"]:
+             "sentence_transformers", "pandas", "pyarrow", "faiss", "packaging", "xdist", "pytest_timeout",
+             "triton"]:  # triton: whether a fused Word2Vec kernel could run there
     try:
         module = importlib.import_module(name)
         versions[name] = getattr(module, "__version__", "?") + "  " + os.path.dirname(module.__file__ or "")
