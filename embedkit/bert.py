@@ -162,7 +162,7 @@ class BertEncoder(nn.Module):
         if input_ids.shape[1] > self.config.max_position_embeddings:
             raise ShapeError(f"sequences of {input_ids.shape[1]} tokens exceed the model's "
                              f"{self.config.max_position_embeddings} positions; truncate them.")
-        if input_ids.numel() and not ids_checked:  # one wait for the device per call (a CUDA index out of range would kill the process)
+        if input_ids.numel() and not ids_checked:  # a wait for the device (a bad CUDA index would kill the process)
             low, high = torch.stack(torch.aminmax(input_ids)).tolist()
             if low < 0 or high >= self.config.vocab_size:
                 raise ShapeError(f"token ids must lie in [0, {self.config.vocab_size}); got {low}..{high}.")
@@ -250,6 +250,9 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
 
 
+EMBED_BATCHES_PER_COPY = 64  # SentenceEncoder.embed's batches padded and copied to the device at once
+
+
 class SentenceEncoder:
     """Texts -> unit-length sentence vectors: WordPiece, `BertEncoder`, mean pooling, L2 normalisation.
 
@@ -262,6 +265,9 @@ class SentenceEncoder:
 
     def __init__(self, encoder: BertEncoder, tokenizer, normalize: bool = True,
                  device: str | torch.device | None = None) -> None:
+        if len(tokenizer.tokens) > encoder.config.vocab_size:  # embed checks its ids against the tokenizer only
+            raise DataIntegrityError(f"the tokenizer has {len(tokenizer.tokens)} tokens, the model "
+                                     f"{encoder.config.vocab_size}; load the model's own vocabulary.")
         self.device = get_device(device)
         self.encoder = encoder.to(self.device).eval()
         self.tokenizer, self.normalize = tokenizer, normalize
@@ -289,24 +295,23 @@ class SentenceEncoder:
         if len(texts) == 0:
             raise EmptyInputError("no texts to embed: pass a non-empty list of strings.")
         check_positive("batch_size", batch_size)
-        if len(self.tokenizer.tokens) > self.encoder.config.vocab_size:
-            raise DataIntegrityError(f"the tokenizer has {len(self.tokenizer.tokens)} tokens, the model "
-                                     f"{self.encoder.config.vocab_size}; load the vocabulary that belongs to the model.")
         ids = [self.tokenizer.encode(t) for t in texts]
         order = np.argsort([-len(i) for i in ids], kind="stable")  # longest first: batches of similar length
-        # every batch padded here (pad checks the ids on the CPU), then one copy to the device: no wait per batch
-        batches = [self.tokenizer.pad([ids[i] for i in order[start:start + batch_size]])
-                   for start in range(0, len(ids), batch_size)]
-        flat = torch.cat([torch.stack([b.input_ids, b.attention_mask]).view(2, -1) for b in batches], 1).to(self.device)
-        parts, offset = [], 0
-        for batch in batches:
-            shape = batch.input_ids.shape
-            input_ids, mask = flat[:, offset:offset + shape.numel()].reshape(2, *shape)
-            offset += shape.numel()
-            vectors = mean_pool(self.encoder(input_ids, mask, ids_checked=True), mask)
-            parts.append(F.normalize(vectors, dim=-1) if self.normalize else vectors)
         out = torch.empty(len(ids), self.encoder.config.hidden_size, device=self.device)
-        out[torch.as_tensor(order, device=self.device)] = torch.cat(parts).float()
+        rows = torch.as_tensor(order, device=self.device)  # where each sorted text's vector goes
+        step = batch_size * EMBED_BATCHES_PER_COPY
+        for first in range(0, len(ids), step):  # pad checks the ids on the CPU; one copy per group, no wait per batch
+            batches = [self.tokenizer.pad([ids[i] for i in order[s:s + batch_size]])
+                       for s in range(first, min(first + step, len(ids)), batch_size)]
+            flat = torch.cat([torch.stack([b.input_ids, b.attention_mask]).view(2, -1) for b in batches], 1)
+            flat, parts, offset = flat.to(self.device), [], 0
+            for batch in batches:
+                shape = batch.input_ids.shape
+                input_ids, mask = flat[:, offset:offset + shape.numel()].reshape(2, *shape)
+                offset += shape.numel()
+                vectors = mean_pool(self.encoder(input_ids, mask, ids_checked=True), mask)
+                parts.append(F.normalize(vectors, dim=-1) if self.normalize else vectors)
+            out[rows[first:first + step]] = torch.cat(parts).float()
         return out
 
     @torch.no_grad()

@@ -208,7 +208,7 @@ def test_embed_needs_a_positive_batch_size():
     assert encoder.embed(["hello world", "world"], batch_size=1).shape == (2, 8)
 
 
-def test_embed_checks_the_ids_once_not_in_every_batch():
+def test_embed_checks_the_ids_once_not_in_every_batch(monkeypatch):
     """The range check of the ids reads them back (on a GPU: a wait for the device). `embed` checks them on the CPU
     (`pad`, against the tokenizer, and the tokenizer against the model), so its batches skip the encoder's own."""
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -229,6 +229,7 @@ def test_embed_checks_the_ids_once_not_in_every_batch():
             return forward(*args, **kwargs)
 
     encoder.forward = recorded
+    monkeypatch.setattr("embedkit.bert.EMBED_BATCHES_PER_COPY", 3)  # two copies to the device: 3 batches, then 1
     texts = ["hello world", "world", "hello hello world", "hello"]
     got = SentenceEncoder(encoder, WordPieceTokenizer(vocab), device="cpu").embed(texts, batch_size=1)
     assert reads == []  # four batches, no read-back inside the encoder
