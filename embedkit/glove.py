@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .device import get_device
+from .device import get_device, widest_float
 from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_ids, check_whole
 from .progress import progress
 from .table import EmbeddingTable
@@ -93,14 +93,14 @@ def cooccurrence(
         same = sentence[:-d] == sentence[d:]
         a, b = ids[:-d][same], ids[d:][same]
         keys += [a * vocab_size + b, b * vocab_size + a]
-        weights += [torch.full((2 * len(a),), 1.0 / d, dtype=torch.float64,
+        weights += [torch.full((2 * len(a),), 1.0 / d, dtype=widest_float(ids.device),
                                device=ids.device)]
     keys = torch.cat(keys)
     if len(keys) == 0:
         raise EmptyInputError(
             "no two words share a sentence: there is nothing to count.")
     unique, inverse = torch.unique(keys, return_inverse=True)
-    counts = (torch.zeros(len(unique), dtype=torch.float64, device=ids.device)
+    counts = (torch.zeros(len(unique), dtype=widest_float(ids.device), device=ids.device)
               .index_add_(0, inverse, torch.cat(weights)))
     return Cooccurrence(unique // vocab_size, unique % vocab_size, counts, vocab_size)
 
@@ -199,7 +199,7 @@ class GloVe:
         history = History()
         for epoch in progress(range(epochs), total=epochs, desc="GloVe epochs"):
             order = torch.randperm(len(x), generator=self.generator, device=self.device)
-            total = torch.zeros((), dtype=torch.float64, device=self.device)
+            total = torch.zeros((), dtype=widest_float(self.device), device=self.device)
             for start in range(0, len(x), batch_size):
                 pick = order[start:start + batch_size]
                 total += self.step(*(t.index_select(0, pick) for t in (rows, cols, log_x, fx)))

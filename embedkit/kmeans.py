@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .device import get_device
+from .device import get_device, widest_float
 from .errors import EmptyInputError, ShapeError, check_positive, check_real, check_whole, is_whole
 
 Vectors = torch.Tensor | np.ndarray
@@ -177,4 +177,4 @@ def kmeans(x: Vectors, k: int, n_iter: int = 25, seed: int = 0, spherical: bool 
         if spherical:
             centroids = _unit(centroids)
     dist, _ = assign(x, centroids, batch_size, x_sq, rule)
-    return KMeansResult(centroids, float(dist.sum(dtype=torch.float64)))
+    return KMeansResult(centroids, float(dist.sum(dtype=widest_float(dist.device))))

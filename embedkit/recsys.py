@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .data import data_path
+from .device import widest_float
 from .errors import (DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, check_positive, check_ids,
                      check_real, check_whole)
 from .ratings import Ratings
@@ -118,13 +119,15 @@ def _check_errors(predicted: torch.Tensor, actual: torch.Tensor) -> tuple[torch.
 def rmse(predicted: torch.Tensor, actual: torch.Tensor) -> float:
     """Root mean squared error."""
     predicted, actual = _check_errors(predicted, actual)
-    return math.sqrt(float(((predicted.double() - actual.double()) ** 2).mean()))
+    wide = widest_float(predicted.device)
+    return math.sqrt(float(((predicted.to(wide) - actual.to(wide)) ** 2).mean()))
 
 
 def mae(predicted: torch.Tensor, actual: torch.Tensor) -> float:
     """Mean absolute error."""
     predicted, actual = _check_errors(predicted, actual)
-    return float((predicted.double() - actual.double()).abs().mean())
+    wide = widest_float(predicted.device)
+    return float((predicted.to(wide) - actual.to(wide)).abs().mean())
 
 
 def ranking_metrics(scores: torch.Tensor, train: Ratings, test: Ratings, k: int = 10,

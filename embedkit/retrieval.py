@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from .device import widest_float
 from .errors import EmptyInputError, ShapeError, UnknownIDError, check_ids, check_whole
 
 
@@ -139,7 +140,7 @@ def retrieval_metrics(scores: torch.Tensor | np.ndarray, relevant: torch.Tensor 
 
     With fewer than 10 documents, MRR@10 and nDCG@10 rank them all.
     ``per_query=True`` returns each query's values instead of their means, as
-    float64 tensors (n_queries,) on the device of ``scores`` (for bootstrap intervals).
+    float64 tensors (n_queries,) on the device of ``scores`` (float32 on MPS; for bootstrap intervals).
     """
     if isinstance(relevant, dict):  # iterating a dict gives its keys: they would be read as document ids
         raise TypeError("relevant must be a list with one entry per query, in the rows' order, not a dict; "
@@ -166,10 +167,11 @@ def retrieval_metrics(scores: torch.Tensor | np.ndarray, relevant: torch.Tensor 
     mask = _relevance_mask(relevant, n_queries, n_documents, scores.device)
     depth = max(ks + [min(10, n_documents)])
     order = torch.sort(scores, dim=1, descending=True, stable=True).indices[:, :depth]
-    hits = mask.gather(1, order).double()  # (queries, depth): 1 where the document at that rank is relevant
-    n_relevant = mask.sum(dim=1).double()
+    wide = widest_float(scores.device)
+    hits = mask.gather(1, order).to(wide)  # (queries, depth): 1 where the document at that rank is relevant
+    n_relevant = mask.sum(dim=1).to(wide)
     cut = min(10, n_documents)
-    ranks = torch.arange(1, depth + 1, device=scores.device, dtype=torch.float64)
+    ranks = torch.arange(1, depth + 1, device=scores.device, dtype=wide)
     first = torch.where(hits[:, :cut] > 0, ranks[:cut], torch.inf).min(dim=1).values
     discounts = 1 / torch.log2(ranks[:cut] + 1)
     ideal = torch.cumsum(discounts, 0)[n_relevant.clamp(max=cut).long() - 1]
