@@ -88,19 +88,18 @@ def cooccurrence(
     window = check_positive("window", window)
     if int(ids.min()) < 0 or int(ids.max()) >= vocab_size:
         raise ValueError(f"word ids must lie in 0..{vocab_size - 1}.")
-    keys, weights = [], []
+    keys, weights, wide = [], [], widest_float(ids.device)  # float32 on MPS
     for d in range(1, min(window, len(ids) - 1) + 1):
         same = sentence[:-d] == sentence[d:]
         a, b = ids[:-d][same], ids[d:][same]
         keys += [a * vocab_size + b, b * vocab_size + a]
-        weights += [torch.full((2 * len(a),), 1.0 / d, dtype=widest_float(ids.device),
-                               device=ids.device)]
+        weights += [torch.full((2 * len(a),), 1.0 / d, dtype=wide, device=ids.device)]
     keys = torch.cat(keys)
     if len(keys) == 0:
         raise EmptyInputError(
             "no two words share a sentence: there is nothing to count.")
     unique, inverse = torch.unique(keys, return_inverse=True)
-    counts = (torch.zeros(len(unique), dtype=widest_float(ids.device), device=ids.device)
+    counts = (torch.zeros(len(unique), dtype=wide, device=ids.device)
               .index_add_(0, inverse, torch.cat(weights)))
     return Cooccurrence(unique // vocab_size, unique % vocab_size, counts, vocab_size)
 
