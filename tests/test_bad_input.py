@@ -111,8 +111,8 @@ def test_bpr_checks_ids_rates_and_divergence():
             sample_negatives(interacted, users, generator)
     model = BPR(3, 5, factors=2)
     one = torch.tensor([0])
-    for lr, l2 in ((NAN, 0.01), (0.1, NAN)):  # once a finite loss and NaN weights
-        with pytest.raises(ValueError, match="must be a"):
+    for lr, l2, name in ((NAN, 0.01, "lr"), (0.1, NAN, "l2")):  # once a finite loss and NaN weights
+        with pytest.raises(ValueError, match=f"^{name}.* must be a"):
             bpr_step(model, one, one, one + 1, lr=lr, l2=l2)
     with pytest.raises(ValueError, match="init_std must be a non-negative finite number"):
         BPR(3, 5, init_std=NAN)

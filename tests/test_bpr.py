@@ -57,10 +57,13 @@ def test_negatives_are_never_interacted():
     interacted = torch.zeros(3, 5, dtype=torch.bool)
     interacted[0, :4] = True  # user 0's only negative is item 4
     interacted[1, [0, 2]] = True
-    users = torch.tensor([0, 1, 2] * 200)
+    users = torch.tensor([0, 1, 2] * 3000)
     negatives = sample_negatives(interacted, users, torch.Generator().manual_seed(0))
     assert not interacted[users, negatives].any()
     assert (negatives[users == 0] == 4).all()
+    # drawn evenly among each user's negatives: 1,000 each of user 1's three, 600 each of user 2's five
+    assert torch.bincount(negatives[users == 1], minlength=5)[[1, 3, 4]].tolist() == pytest.approx([1000] * 3, rel=0.12)
+    assert torch.bincount(negatives[users == 2], minlength=5).tolist() == pytest.approx([600] * 5, rel=0.15)
     interacted[2] = True
     with pytest.raises(ValueError, match="no negative item"):
         sample_negatives(interacted, users, torch.Generator().manual_seed(0))

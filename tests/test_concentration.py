@@ -18,12 +18,19 @@ def test_contrast_falls_as_dimension_grows():
     assert contrast == sorted(contrast, reverse=True) and contrast[0] > 10 * contrast[-1]
     assert spread == sorted(spread, reverse=True)
     assert rows == concentration_curve([2, 10, 100, 1000], n_points=500, n_queries=50, device="cpu")
+    # each row recomputed from the same seeded draws: mean relative contrast, std / mean of all the distances
+    generator = torch.Generator().manual_seed(0)
+    for row, d in zip(rows, [2, 10, 100, 1000]):
+        points, queries = torch.rand(500, d, generator=generator), torch.rand(50, d, generator=generator)
+        distance = torch.cdist(queries.double(), points.double())
+        assert row["relative_contrast"] == pytest.approx(float(relative_contrast(points, queries).mean()), rel=1e-12)
+        assert row["cv_distance"] == pytest.approx(float(distance.std() / distance.mean()), rel=1e-12)
 
 
 def test_contrast_errors():
-    with pytest.raises(ShapeError):
+    with pytest.raises(ShapeError, match="equal columns"):
         relative_contrast(torch.zeros(3, 2), torch.zeros(1, 3))
-    with pytest.raises(EmptyInputError):
+    with pytest.raises(EmptyInputError, match="at least two points"):
         relative_contrast(torch.zeros(1, 2), torch.ones(1, 2))
     with pytest.raises(ValueError, match="coincides"):
         relative_contrast(torch.tensor([[0.0], [1.0]]), torch.tensor([[1.0]]))

@@ -111,6 +111,12 @@ def test_masking_follows_bert():
     # 10% keep their word; of the 10% random words, 1/997 happen to be the same word
     assert float(kept.sum() / picked.sum()) == pytest.approx(0.1 + 0.1 / 997, abs=0.01)
     assert torch.equal(corrupted[~picked], ids[~picked])
+    # the random words: vocabulary words only (never a special token), drawn evenly over ids 3..999
+    replaced = picked & ~masked & (corrupted != ids)
+    assert float(replaced.sum() / picked.sum()) == pytest.approx(0.1 * 996 / 997, abs=0.01)
+    words = corrupted[replaced]
+    assert int(words.min()) >= 3 and float(words.float().mean()) == pytest.approx((3 + 999) / 2, abs=25)
+    assert len(torch.unique(words)) > 850  # about 2,990 draws over 997 words: about 947 distinct ones
     with pytest.raises(ValueError, match="rate"):
         mask_tokens(ids, 1000, rate=0.0)
     with pytest.raises(ValueError, match="vocab_size counts the 3 special tokens"):

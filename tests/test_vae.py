@@ -79,6 +79,8 @@ def test_sampling_and_interpolation():
     with torch.no_grad():
         assert torch.allclose(path[0], model.decode(model.embed(a))[0], atol=1e-6)
         assert torch.allclose(path[-1], model.decode(model.embed(b))[0], atol=1e-6)
+        middle = model.decode((model.embed(a) + model.embed(b)) / 2)[0]  # a straight line in code space
+        assert torch.allclose(path[2], middle, atol=1e-6)
     with pytest.raises(ShapeError, match="inputs with 784 values each"):
         model.embed(torch.rand(2, 10))
     with pytest.raises(ShapeError, match=r"codes of shape \(n, 2\)"):

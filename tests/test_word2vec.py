@@ -570,3 +570,14 @@ def test_learning_rate_falls_linearly_with_words_processed_down_to_min_alpha(mon
     expected = [0.1 * max(1 - k / 40, min_alpha) for k in range(40)]
     assert rates == pytest.approx(expected)
     assert rates[0] == 0.1 and min(rates) == pytest.approx(0.1 * max(min_alpha, 1 / 40))
+
+
+def test_noise_words_follow_the_unigram_distribution_to_the_three_quarters():
+    """Every exact test above replaces `noise_words`; here the real draw: 10**6 noise words from the table built in
+    `Word2Vec.__init__` against `Vocabulary.noise_distribution` (counts 12..1, so the most frequent word is drawn
+    12**0.75 = 6.4 times as often as the rarest; a uniform table would give 1)."""
+    model = twelve_word_model(sg=True, shared=False)
+    drawn = torch.bincount(model.noise_words((10**6,)).flatten(), minlength=12).double() / 10**6
+    expected = model.vocab.noise_distribution()
+    assert float((drawn - expected).abs().max()) < 0.002  # a sampling sd of at most 0.0004, the table's rounding 1e-6
+    assert float(drawn[0] / drawn[-1]) == pytest.approx(12**0.75, rel=0.05)
