@@ -47,8 +47,11 @@ One module per idea, mirroring the chapters:
 
 API conventions, the same in every module:
 
-- Devices: whatever computes takes ``device=``; ``None`` means `get_device`'s choice (CUDA, then MPS,
-  then the CPU), which ``$EMBEDKIT_DEVICE`` overrides (`device.DEVICE_ENV_VAR`).
+- Devices: models, and functions that create, load or fit data, take ``device=``; ``None`` means
+  `get_device`'s choice (CUDA, then MPS, then the CPU), which ``$EMBEDKIT_DEVICE`` overrides
+  (`device.DEVICE_ENV_VAR`). Functions given tensors and no ``device=`` (losses, metrics,
+  `concentration.relative_contrast`, `glove.cooccurrence`) compute where those tensors are, or on the CPU
+  where their docstring says so (`recsys.ranking_metrics`, `autoencoder.principal_angles`).
   Tensors come back on the device that computed them (a model's, or ``device=``); call ``.cpu()`` before
   numpy, scikit-learn or matplotlib. Functions that take ``device=`` accept inputs anywhere and move them
   there; a model's methods, as torch modules do, take inputs on the model's device (`train.batched`
@@ -59,8 +62,8 @@ API conventions, the same in every module:
   inputs (an image network's penultimate layer, an autoencoder's code, a VAE's posterior mean, a sentence
   encoder's pooled vector); models of IDs keep theirs as tables (`mf.BiasedMF`, `bpr.BPR`: ``user`` and
   ``item``);
-  ``encode`` is the first half of an encoder/decoder pair (autoencoders, the VAE: what ``decode`` takes)
-  and, for text, the step from text to ids (`vocab.Vocabulary.encode`, `wordpiece.WordPieceTokenizer.encode`).
+  ``encode`` is the first half of an encoder/decoder pair (autoencoders: the code ``decode`` takes; the
+  VAE: the posterior's ``(mu, logvar)``, whose ``mu`` is ``embed``'s code) and, for text, the step from text to ids (`vocab.Vocabulary.encode`, `wordpiece.WordPieceTokenizer.encode`).
   Public methods that tests and chapters call have no leading underscore.
 - Sizes: ``batch_size`` is the number of examples per optimisation step or per chunk of work;
   Word2Vec's ``block`` is its own thing, the centre positions updated at once (as word2vec.c's threads).
@@ -70,7 +73,7 @@ API conventions, the same in every module:
   (augmentations, masks, negative samples); losses without one draw from torch's global generator, which
   `train.fit` seeds. CPU runs with the same seeds are exactly repeatable.
 - Errors: the classes in `errors`, each a subclass of the built-in exception a caller would catch
-  (``KeyError``, ``ValueError``, ``FileNotFoundError``), with a message that says what to do.
+  (``KeyError``, ``ValueError``, ``FileNotFoundError``, ``RuntimeError``), with a message that says what to do.
 - Environment variables: ``EMBEDKIT_DEVICE``, ``EMBEDKIT_FASHION_MNIST`` (`images.FASHION_MNIST_ENV_VAR`),
   ``EMBEDKIT_PROGRESS`` (0 silences progress bars, 1 forces them).
 """

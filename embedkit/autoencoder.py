@@ -92,7 +92,7 @@ class DenseAutoencoder(nn.Module):
         return self.encoder(x)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The embedding of each input: its code, as `encode` gives it (every model of the book has ``embed``)."""
+        """The embedding of each input: its code, as `encode` gives it (the name every model of inputs uses)."""
         return self.encode(x)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:

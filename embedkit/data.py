@@ -1,6 +1,6 @@
 """Real data, offline: find files that pip packages ship, check their sha256, read them.
 
-Every file the book reads is listed in `FILES` with the package that ships it,
+Every data file that a pip package ships is listed in `FILES` with the package that ships it,
 its path inside that package, and its sha256. `data_path` finds it without
 importing the package, verifies the checksum (once per process and file
 version), and raises `DataNotFoundError` or `DataIntegrityError` with the

@@ -133,6 +133,10 @@ class BagOfPieces(nn.Module):
         offsets = torch.tensor([0] + [len(row) for row in ids[:-1]], device=device).cumsum(0)
         return self.table(flat, offsets)
 
+    def embed(self, ids: Sequence[Sequence[int]]) -> torch.Tensor:
+        """The embedding of each id list: `forward`'s vectors (the name every model of inputs uses)."""
+        return self(ids)
+
 
 def train_pairs(
     embed_queries: Callable[[list[int]], torch.Tensor],

@@ -65,6 +65,7 @@ def test_bag_of_pieces_by_hand(device):
     got = bag([[1, 2], [4], []])
     assert torch.allclose(got[0], (table[1] + table[2]) / 2) and torch.allclose(got[1], table[4])
     assert torch.equal(got[2], torch.zeros(3, device=got.device))  # an empty text
+    assert torch.equal(bag.embed([[1, 2], [4], []]), got)  # embed, as every model of inputs names it
     with pytest.raises(EmptyInputError):
         bag([])
 
