@@ -168,7 +168,8 @@ class Int8Index(_CodeIndex):
     def train(self, x: Vectors) -> "Int8Index":
         """Learn each dimension's minimum and maximum on ``x`` (unit rows for ``"cosine"``); this empties the index."""
         x = self._prepare(x, "the training vectors")
-        lo, width = x.min(dim=0).values, x.max(dim=0).values - x.min(dim=0).values
+        lo = x.min(dim=0).values
+        width = x.max(dim=0).values - lo
         if not bool((width > 0).any()):  # every code would be 0: all vectors would tie in every search
             raise ValueError(f"the {x.shape[0]} training vectors do not vary in any dimension, so there is no range "
                              "to quantise; train on many representative vectors (a sample of the data to index).")

@@ -121,6 +121,12 @@ def mask_tokens(
     return corrupted, labels
 
 
+def _picked_mean(model: MaskedLM, hidden: torch.Tensor, targets: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of the picked positions' predictions, 0 if none is picked (no wait to ask whether any)."""
+    loss = F.cross_entropy(model.predict(hidden[picked]), targets[picked], reduction="sum")
+    return loss / picked.sum().clamp_min(1)
+
+
 def mlm_loss(model: MaskedLM, input_ids: torch.Tensor,
              generator: torch.Generator | None = None) -> torch.Tensor:
     """Mean cross-entropy on freshly masked positions of a batch (a ``loss_fn`` for `embedkit.train.fit`).
@@ -130,9 +136,7 @@ def mlm_loss(model: MaskedLM, input_ids: torch.Tensor,
     """
     corrupted, labels = mask_tokens(input_ids, model.bias.shape[0], generator=generator)
     hidden = model.encoder(corrupted, _full_mask(input_ids, None))
-    picked = labels != IGNORE  # the mean over the picked positions; 0 if none (no wait to ask whether any)
-    loss = F.cross_entropy(model.predict(hidden[picked]), labels[picked], reduction="sum")
-    return loss / picked.sum().clamp_min(1)
+    return _picked_mean(model, hidden, labels, labels != IGNORE)
 
 
 def causal_lm_loss(model: MaskedLM, input_ids: torch.Tensor, rate: float | None = None,
@@ -160,9 +164,7 @@ def causal_lm_loss(model: MaskedLM, input_ids: torch.Tensor, rate: float | None 
         raise ValueError(f"rate must lie in (0, 1]; got {rate}.")
     draw = torch.rand(targets.shape, generator=generator, device=targets.device)
     picked = (draw < rate) & (targets >= len(SPECIAL))
-    logits = model.predict(hidden[picked])
-    loss = F.cross_entropy(logits, targets[picked], reduction="sum")
-    return loss / picked.sum().clamp_min(1)
+    return _picked_mean(model, hidden, targets, picked)
 
 
 def word_windows(sentences: Sequence[Sequence[str]], vocab: Vocabulary, length: int = 64) -> torch.Tensor:
