@@ -16,7 +16,10 @@ gensim on the book's 2-core machine) caps the first ratio once training is fast
 (on a GPU).
 ``--graph`` trains embedkit's fixed-shape blocks (Word2VecConfig.graph), on
 CUDA replayed as a CUDA graph; with it, ``--pairs-per-draw 4`` lets each run
-of 4 skip-gram pairs share one draw of noise words (fewer vectors gathered).
+of 4 skip-gram pairs share one draw of noise words (fewer vectors gathered), and
+``--fused`` trains each skip-gram block in two triton kernels (Word2VecConfig.fused;
+compiled once, off the clock, on the first two articles; ``--fused-pairs N``: pairs
+per kernel program on CUDA).
 ``--profile`` runs no comparison: it prints where one embedkit epoch's time
 goes, by operation (on CUDA: kernels), from torch.profiler. gensim gets
 embedkit's hyperparameters, the learning rate included (0.05 for CBOW, as the
@@ -31,6 +34,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 
 from embedkit import EmbeddingTable, get_device
 from embedkit.device import synchronize
@@ -38,6 +42,7 @@ from embedkit.evaluate import evaluate_analogies, evaluate_word_pairs
 from embedkit.corpora import news_sentences, wikipedia_sentences
 from embedkit.vocab import Vocabulary
 from embedkit.hogwild import default_block
+from embedkit import word2vec_fused
 from embedkit.word2vec import Word2Vec, Word2VecConfig
 
 MODELS = ("skip-gram", "shared", "cbow")  # shared: skip-gram with one noise draw per window
@@ -65,6 +70,10 @@ def main() -> None:
                         help="embedkit trains blocks of one shape, replayed as a CUDA graph on a GPU (config.graph)")
     parser.add_argument("--pairs-per-draw", type=int, default=1,
                         help="with --graph, skip-gram: pairs that share one draw of noise words (config.pairs_per_draw)")
+    parser.add_argument("--fused", action="store_true",
+                        help="with --graph, skip-gram: each block in two triton kernels (config.fused)")
+    parser.add_argument("--fused-pairs", type=int, default=None,
+                        help="with --fused, on CUDA: pairs per kernel program (word2vec_fused.PAIRS_PER_PROGRAM)")
     parser.add_argument("--profile", action="store_true",
                         help="instead of the comparison: one embedkit epoch under torch.profiler, by operation")
     parser.add_argument("--models", nargs="+", choices=MODELS, default=None,
@@ -76,6 +85,13 @@ def main() -> None:
     if args.cbow and args.shared_negatives:
         parser.error("--shared-negatives is a skip-gram option; give it or --cbow, not both")
     models = args.models or ["cbow" if args.cbow else "shared" if args.shared_negatives else "skip-gram"]
+    if args.fused and not (args.graph and args.pairs_per_draw == 1):
+        parser.error("--fused fuses --graph skip-gram blocks with a noise draw per pair: add --graph, drop "
+                     "--pairs-per-draw")
+    if args.fused_pairs is not None:
+        if not args.fused or args.fused_pairs < 1:
+            parser.error("--fused-pairs is a positive number of pairs, for --fused")
+        word2vec_fused.PAIRS_PER_PROGRAM["cuda"] = args.fused_pairs
 
     read = wikipedia_sentences if args.corpus == "wikipedia" else news_sentences
     sentences = read(max_articles=args.max_articles)
@@ -89,6 +105,7 @@ def main() -> None:
         config = Word2VecConfig(dim=args.dim, epochs=args.epochs, sg=model != "cbow", block=args.block,
                                 shared_negatives=model == "shared", graph=args.graph,
                                 pairs_per_draw=args.pairs_per_draw if model == "skip-gram" else 1,
+                                fused=args.fused and model == "skip-gram",
                                 workers=args.workers if device.type == "cpu" and not args.graph else 1)
         compare(sentences, raw_words, config, device, args)
 
@@ -101,12 +118,16 @@ def compare(sentences: list[list[str]], raw_words: int, config: Word2VecConfig, 
     graph_note = "" if not args.graph else " (one shape, CUDA graph)" if device.type == "cuda" else " (one shape)"
     print(f"corpus: {raw_words:,} words; {'skip-gram' if config.sg else 'CBOW'}"
           f"{' (shared negatives)' if config.shared_negatives else ''}"
-          f"{f' ({config.pairs_per_draw} pairs per noise draw)' if config.pairs_per_draw > 1 else ''}, "
+          f"{f' ({config.pairs_per_draw} pairs per noise draw)' if config.pairs_per_draw > 1 else ''}"
+          f"{fused_note(config, device)}, "
           f"block {config.block or default_block(config.sg, config.shared_negatives, device)}"
           f"{graph_note}, dim {args.dim}, "
           f"{args.epochs} epochs; embedkit on {device} with {config.workers} worker threads, gensim with "
           f"{args.workers} worker threads")
 
+    if config.fused:  # triton compiles the kernels on their first call: once per process, off the clock
+        model, encoded = new_model(sentences[:2], replace(config, min_count=1, epochs=1), device)
+        model.train(*encoded)
     if args.profile:
         profile_one_epoch(sentences, config, device)
         return
@@ -148,6 +169,13 @@ def compare(sentences: list[list[str]], raw_words: int, config: Word2VecConfig, 
     alone = {name: raw_words * args.epochs / statistics.median(values) for name, values in training.items()}
     print(f"training alone (vocabulary built off the clock): ratio {alone['embedkit'] / alone['gensim']:.2f}x\n"
           f"  embedkit {alone['embedkit']:,.0f} words/s, gensim {alone['gensim']:,.0f} words/s")
+
+
+def fused_note(config: Word2VecConfig, device) -> str:
+    if not config.fused:
+        return ""
+    pairs = word2vec_fused.PAIRS_PER_PROGRAM["cuda" if device.type == "cuda" else "cpu"]
+    return f" (fused: two triton kernels per block, {pairs} pairs per program)"
 
 
 def new_model(sentences: list[list[str]], config: Word2VecConfig, device) -> tuple[Word2Vec, tuple]:

@@ -12,6 +12,7 @@ One module per idea, mirroring the chapters:
 - `vocab`: the vocabulary, frequent-word subsampling and the noise distribution.
 - `word2vec`: skip-gram and CBOW with negative sampling.
 - `word2vec_graph`: Word2Vec blocks of one fixed shape, replayed as a CUDA graph on a GPU.
+- `word2vec_fused`: those skip-gram blocks in two triton kernels each (optional; needs triton).
 - `hogwild`: Word2Vec's blocks of updates: their layout and size, worker threads writing without locks.
 - `glove`: co-occurrence counts and the GloVe model.
 - `parallel`: independent training runs side by side, one CPU core each.

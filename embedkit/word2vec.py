@@ -24,7 +24,8 @@ A block's gradients all come from the same parameters, with no Python loop per
 word; `embedkit.hogwild` lays blocks out, sizes them and runs ``workers`` threads.
 On a GPU, ``graph=True`` trains blocks of one fixed shape, replayed as a CUDA graph
 (`embedkit.word2vec_graph`): no wait for the GPU per block; with it,
-``pairs_per_draw`` lets several skip-gram pairs share one draw of noise words.
+``pairs_per_draw`` lets several skip-gram pairs share one draw of noise words, and
+``fused`` trains each skip-gram block in two triton kernels (`embedkit.word2vec_fused`).
 
 Left out: hierarchical softmax, phrases, and sub-word vectors (fastText).
 """
@@ -74,10 +75,11 @@ class Word2VecConfig:
     block: int | None = None  # centre positions updated at once; None: `default_block` for the model's device
     graph: bool = False  # blocks of one shape, no wait per block; on CUDA replayed as a graph (`word2vec_graph`)
     pairs_per_draw: int = 1  # graph skip-gram: pairs of a block that share one draw of noise words (1: C tool's)
+    fused: bool = False  # graph skip-gram: each block in two triton kernels (`word2vec_fused`; needs triton)
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("sg", "shared_negatives", "graph"):  # sg="false" would read as True
+        for name in ("sg", "shared_negatives", "graph", "fused"):  # sg="false" would read as True
             setattr(self, name, check_flag(name, getattr(self, name)))
         self.seed = check_whole("seed", self.seed)
         if self.shared_negatives and not self.sg:
@@ -87,6 +89,9 @@ class Word2VecConfig:
         if self.pairs_per_draw > 1 and not (self.graph and self.sg and not self.shared_negatives):
             raise ValueError("pairs_per_draw > 1 groups the pairs of graph=True skip-gram (without shared_negatives);"
                              " set graph=True, sg=True, shared_negatives=False, or leave pairs_per_draw at 1.")
+        if self.fused and not (self.graph and self.sg and not self.shared_negatives and self.pairs_per_draw == 1):
+            raise ValueError("fused=True fuses the blocks of graph=True skip-gram, one draw of noise words per pair; "
+                             "set graph=True, sg=True, shared_negatives=False, pairs_per_draw=1, or leave fused off.")
         if self.block is not None:
             self.block = check_positive("block (or None for the device's default)", self.block)
         self.negative = check_positive("negative (this implementation trains by negative sampling)", self.negative)

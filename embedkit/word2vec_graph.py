@@ -50,7 +50,8 @@ gensim on 16 CPU cores): 4.7x gensim's words per second on the Wikipedia slice
 One epoch of the slice took 50 ms, of which the profiler counts 40 ms of
 kernels (151 blocks): now the kernels bound it, chiefly the gathers of the rows
 a block reads and the ``index_add_`` of their updates. The issue's goal, 20x,
-would need about a third of that kernel time (fused kernels); not done.
+would need about a third of that kernel time: ``fused=True`` (skip-gram) runs each
+block in two triton kernels instead (`embedkit.word2vec_fused`), not yet measured on a GPU.
 
 Left out: ``on_block`` callbacks and several workers (the loop runs on the
 device), and one graph for all epochs (subsampling gives each epoch another
@@ -65,6 +66,7 @@ from typing import TYPE_CHECKING, Callable
 import torch
 
 from .progress import progress
+from .word2vec_fused import FusedPairs
 
 if TYPE_CHECKING:
     from .word2vec import Word2Vec
@@ -92,6 +94,7 @@ class FixedBlocks:
         rows = -(-self.n // n_blocks)  # the longest block, in whole groups
         rows = -(-rows // self.group) * self.group
         self.update = self._windows if not self.pairs else self._pairs if self.group == 1 else self._grouped_pairs
+        self.fused = FusedPairs(self, rows) if c.fused else None  # skip-gram in two triton kernels per block
         self.offsets = torch.arange(rows, device=dev) * n_blocks  # block j: positions j + offsets
         self.j = torch.zeros((), dtype=torch.long, device=dev)
         self.rates = torch.zeros(n_blocks, device=dev)  # the learning rate of each block
@@ -101,6 +104,10 @@ class FixedBlocks:
     def step(self) -> None:
         """Train block ``self.j`` at rate ``self.rates[self.j]``; add to ``self.loss`` and ``self.examples``; move
         ``self.j`` on. No shape depends on the data, and nothing is read back."""
+        if self.fused is not None:  # its kernels read j and the rate themselves
+            self.fused.step()
+            self.j += 1
+            return
         lr = self.rates.index_select(0, self.j.view(1)).view(())  # not rates[j]: that reads j back to Python
         rows = self.offsets + self.j
         inside = rows < self.n  # a block one short has a spare last row: it reads a real example, masked out
@@ -170,7 +177,7 @@ class FixedBlocks:
         if not graph:
             for _ in blocks:
                 self.step()
-            return self.loss, self.examples
+            return self.totals()
         with torch.cuda.device(self.model.device):  # the capture stream belongs to the current device
             current = torch.cuda.current_stream()
             side = torch.cuda.Stream()
@@ -186,4 +193,10 @@ class FixedBlocks:
                     self.step()
                 for _ in blocks:
                     captured.replay()
-        return self.loss, self.examples
+        return self.totals()
+
+    def totals(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The epoch's summed loss and number of examples (fused blocks keep theirs per program)."""
+        if self.fused is None:
+            return self.loss, self.examples
+        return self.loss + self.fused.loss.sum(), self.examples + self.fused.count.sum()
