@@ -38,8 +38,8 @@ import math
 import torch
 from torch import nn
 
-from .device import get_device
-from .errors import ShapeError, check_finite, check_positive, check_ids, check_whole
+from .device import get_device, seeded_generator
+from .errors import ShapeError, check_finite, check_positive, check_ids
 from .progress import progress
 from .ratings import Ratings
 from .recsys import check_index_pairs, check_model_sizes, check_same_ids, ranking_metrics
@@ -54,7 +54,7 @@ class BPR(nn.Module):
         n_users, n_items = check_positive("n_users", n_users), check_positive("n_items", n_items)
         factors = check_positive("factors", factors)
         check_finite("init_std", init_std, allow_zero=True)
-        generator = torch.Generator().manual_seed(check_whole("seed", seed))
+        generator = seeded_generator(seed)
         self.user = nn.Embedding(n_users, factors)
         self.item = nn.Embedding(n_items, factors)
         self.item_bias = nn.Embedding(n_items, 1)
@@ -158,7 +158,7 @@ def fit_bpr(model: BPR, train: Ratings, epochs: int = 20, lr: float = 0.05, l2: 
     users, items = train.users.to(device), train.items.to(device)
     interacted = torch.zeros(train.n_users, train.n_items, dtype=torch.bool, device=device)
     interacted[users, items] = True
-    generator = torch.Generator().manual_seed(check_whole("seed", seed))
+    generator = seeded_generator(seed)
     history = History()
     for epoch in progress(range(epochs), total=epochs, desc="BPR epochs"):
         order = torch.randperm(len(users), generator=generator).to(device)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .device import get_device, widest_float
-from .errors import EmptyInputError, ShapeError, check_positive, check_real, check_whole
+from .device import get_device, seeded_generator, widest_float
+from .errors import EmptyInputError, ShapeError, check_positive, check_real
 
 
 def relative_contrast(points: torch.Tensor | np.ndarray, queries: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -55,7 +55,7 @@ def concentration_curve(dims: list[int], n_points: int = 1000, n_queries: int = 
         check_positive("each of dims", d)
     check_positive("n_points", n_points), check_positive("n_queries", n_queries)
     device = get_device(device)
-    generator = torch.Generator().manual_seed(check_whole("seed", seed))
+    generator = seeded_generator(seed)
     rows = []
     for d in dims:
         points = torch.rand(n_points, d, generator=generator).to(device)

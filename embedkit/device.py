@@ -96,6 +96,12 @@ def widest_float(device: torch.device) -> torch.dtype:
     return torch.float32 if torch.device(device).type == "mps" else torch.float64
 
 
+def seeded_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A torch random generator on ``device``, seeded with ``seed`` (a whole number >= 0, else a ValueError that
+    says so): what every seeded draw in embedkit uses, so that it does not depend on other draws before it."""
+    return torch.Generator(device=device).manual_seed(check_whole("seed", seed))
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch (CPU and all GPUs); return a seeded CPU generator.
 
@@ -108,7 +114,7 @@ def seed_everything(seed: int) -> torch.Generator:
     torch.manual_seed(seed)  # also seeds every CUDA device
     if torch.backends.cudnn.is_available():
         torch.backends.cudnn.benchmark = False
-    return torch.Generator().manual_seed(seed)
+    return seeded_generator(seed)
 
 
 def synchronize(device: torch.device) -> None:

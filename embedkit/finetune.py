@@ -27,7 +27,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .bert import SentenceEncoder
-from .errors import EmptyInputError, UnknownIDError, check_positive, check_ids, check_whole
+from .device import seeded_generator
+from .errors import EmptyInputError, UnknownIDError, check_positive, check_ids
 from .layerwise import POOLINGS, pool, truncate
 from .retrieval import in_batch_negatives_loss
 from .train import check_lr
@@ -160,7 +161,7 @@ def train_pairs(
         raise ValueError("batch_size must be between 2 and the number of pairs "
                          f"{n_pairs}; got {batch_size}.")
     check_positive("steps", steps), check_lr(lr)
-    generator = torch.Generator().manual_seed(check_whole("seed", seed))
+    generator = seeded_generator(seed)
     optimizer = torch.optim.AdamW(list(parameters), lr=lr, weight_decay=weight_decay)
     order: list[int] = []
     losses = []

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
-from .device import get_device, widest_float
-from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_ids, check_whole
+from .device import get_device, seeded_generator, widest_float
+from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_ids
 from .progress import progress
 from .table import EmbeddingTable
 from .train import History
@@ -126,7 +126,7 @@ class GloVe:
             check_finite(name, value, hint=" The defaults (lr=0.05, x_max=100, alpha=0.75) are glove.c's.")
         self.x_max, self.alpha, self.lr, self.dim, self.grad_clip = x_max, alpha, lr, dim, grad_clip
         self.device = get_device(device)
-        self.generator = torch.Generator(device=self.device).manual_seed(check_whole("seed", seed))
+        self.generator = seeded_generator(seed, self.device)
         # as glove.c: each vector and its bias uniform in +-0.5 / dim (glove.c: / (dim + 1)), words then contexts
         word = (torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim
         context = (torch.rand(vocab_size, dim + 1, generator=self.generator, device=self.device) - 0.5) / dim

@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from .data import data_path
-from .errors import DataIntegrityError, DataNotFoundError, ShapeError, check_positive, check_whole
+from .device import seeded_generator
+from .errors import DataIntegrityError, DataNotFoundError, ShapeError, check_positive
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -187,7 +188,7 @@ def stratified_subset(labels: torch.Tensor, per_class: int, seed: int = 0) -> to
     labels = torch.as_tensor(labels)
     if labels.ndim != 1 or len(labels) == 0:
         raise ShapeError(f"labels must be a non-empty 1-D tensor, one class per example; got shape {tuple(labels.shape)}.")
-    generator = torch.Generator().manual_seed(check_whole("seed", seed))
+    generator = seeded_generator(seed)
     picks = []
     for c in torch.unique(labels).tolist():
         members = torch.nonzero(labels == c).flatten()

@@ -29,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .device import get_device, widest_float
+from .device import get_device, seeded_generator, widest_float
 from .errors import EmptyInputError, ShapeError, check_positive, check_real, check_whole, is_whole
 
 Vectors = torch.Tensor | np.ndarray
@@ -146,7 +146,7 @@ def kmeans(x: Vectors, k: int, n_iter: int = 25, seed: int = 0, spherical: bool 
     if not is_whole(k) or not 1 <= k <= n:  # True is not a count
         raise ValueError(f"k={k!r} clusters need an integer 1 <= k <= the number of points ({n}); lower k or add data.")
     n_iter = check_whole("n_iter", n_iter)
-    generator = torch.Generator(device=dev).manual_seed(check_whole("seed", seed))
+    generator = seeded_generator(seed, dev)
     x_sq = x.pow(2).sum(dim=1)
     if init is None:
         centroids = kmeans_plus_plus(x, k, generator, x_sq)

@@ -31,8 +31,8 @@ import math
 import torch
 from torch import nn
 
-from .device import get_device
-from .errors import ShapeError, check_finite, check_positive, check_whole, is_whole
+from .device import get_device, seeded_generator
+from .errors import ShapeError, check_finite, check_positive, is_whole
 from .progress import progress
 from .ratings import Ratings
 from .recsys import check_index_pairs, check_model_sizes, check_same_ids, rmse
@@ -52,7 +52,7 @@ class BiasedMF(nn.Module):
         low, high = scale
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(f"scale must be (lowest, highest) rating with lowest < highest, got {scale!r}.")
-        generator = torch.Generator().manual_seed(check_whole("seed", seed))
+        generator = seeded_generator(seed)
         self.user = nn.Embedding(n_users, factors)
         self.item = nn.Embedding(n_items, factors)
         self.user_bias = nn.Embedding(n_users, 1)
@@ -122,7 +122,7 @@ def fit_sgd(model: BiasedMF, train: Ratings, epochs: int = 10, lr: float = 0.01,
     model._check(users, items)  # once here, not per minibatch
     check_model_sizes(model, train)  # a larger model: rows no rating trains
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    generator = torch.Generator().manual_seed(check_whole("seed", seed))
+    generator = seeded_generator(seed)
     history = History()
     for epoch in progress(range(epochs), total=epochs, desc="SGD epochs"):
         order = torch.randperm(len(values), generator=generator).to(device)

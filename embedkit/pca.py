@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .device import get_device
+from .device import get_device, seeded_generator
 from .errors import EmptyInputError, ShapeError, check_real, check_whole, is_whole
 
 
@@ -125,7 +125,7 @@ class PCA:
 
     def _randomized_svd(self, a: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Top singular values and right vectors of ``a`` by a randomised range finder with power iterations."""
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        generator = seeded_generator(self.seed, self.device)
         width = min(k + self.n_oversamples, min(a.shape))
         q = torch.randn(a.shape[1], width, generator=generator, device=self.device, dtype=a.dtype)
         q, _ = torch.linalg.qr(a @ q)

@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from .data import data_path
-from .device import widest_float
+from .device import seeded_generator, widest_float
 from .errors import (DataIntegrityError, DataNotFoundError, EmptyInputError, ShapeError, check_positive, check_ids,
-                     check_real, check_whole)
+                     check_real)
 from .ratings import Ratings
 
 
@@ -84,7 +84,7 @@ def random_split(ratings: Ratings, test_fraction: float = 0.2, seed: int = 0) ->
     """A random split of the rows into train and test."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction}.")
-    order = torch.randperm(len(ratings), generator=torch.Generator().manual_seed(check_whole("seed", seed)))
+    order = torch.randperm(len(ratings), generator=seeded_generator(seed))
     cut = int(round(len(ratings) * (1 - test_fraction)))
     if not 0 < cut < len(ratings):
         raise EmptyInputError(f"splitting {len(ratings)} ratings with test_fraction={test_fraction} leaves the "

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from .device import widest_float
-from .errors import EmptyInputError, ShapeError, UnknownIDError, check_ids, check_whole
+from .device import seeded_generator, widest_float
+from .errors import EmptyInputError, ShapeError, UnknownIDError, check_ids
 
 
 def in_batch_negatives_loss(
@@ -216,7 +216,7 @@ def news_retrieval_pairs(seed: int = 0, fractions: tuple[float, float, float] = 
         if title.strip() and (title, text) not in seen:
             seen.add((title, text))
             usable.append(index)
-    order = torch.randperm(len(usable), generator=torch.Generator().manual_seed(check_whole("seed", seed))).tolist()
+    order = torch.randperm(len(usable), generator=seeded_generator(seed)).tolist()
     n_train = round(len(usable) * fractions[0])
     n_validation = round(len(usable) * fractions[1])
     parts = {"train": order[:n_train], "validation": order[n_train:n_train + n_validation],

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .device import get_device, synchronize
+from .device import get_device, seeded_generator, synchronize
 from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_whole
 from .progress import progress
 
@@ -141,7 +141,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
     model.to(device)
     data = [t.to(device) for t in train]
     torch.manual_seed(check_whole("seed", seed))  # dropout and sampling noise inside the model
-    order_rng = torch.Generator().manual_seed(seed)
+    order_rng = seeded_generator(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(n / batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(

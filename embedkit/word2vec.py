@@ -38,7 +38,7 @@ from typing import Callable, Iterable
 
 import torch
 
-from .device import get_device, widest_float
+from .device import get_device, seeded_generator, widest_float
 from .errors import (EmptyInputError, ShapeError, UnknownIDError, check_finite, check_flag, check_positive, check_ids,
                      check_whole)
 from .hogwild import default_block, hogwild
@@ -119,7 +119,7 @@ class Word2Vec:
         self.device = get_device(device)
         c = self.config
         self.block = c.block or default_block(c.sg, c.shared_negatives, self.device)
-        self.generator = torch.Generator(device=self.device).manual_seed(c.seed)
+        self.generator = seeded_generator(c.seed, self.device)
         v = len(vocab)
         self.w_in = ((torch.rand(v, c.dim, generator=self.generator, device=self.device) - 0.5) / c.dim)
         self.w_out = torch.zeros(v, c.dim, device=self.device)

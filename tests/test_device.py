@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from embedkit import DeviceUnavailableError, device, get_device, seed_everything
+from embedkit.device import seeded_generator
 
 
 @pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (True, False, "cuda"),
@@ -57,6 +58,20 @@ def test_seed_everything_makes_runs_repeatable():
     assert torch.equal(torch.rand(2, generator=generator), torch.rand(2, generator=torch.Generator().manual_seed(7)))
     with pytest.raises(ValueError, match="seed must be a whole number of at least 0"):
         seed_everything(-1)
+
+
+def test_seeded_generator_is_seeded_where_asked(device):
+    """The generator every seeded draw in embedkit uses: on the device given, the same draws for the same seed (and
+    the CPU's the same as a plain torch.Generator's), a clear error for a seed that is no whole number >= 0."""
+    first = torch.rand(5, generator=seeded_generator(3, device), device=device)
+    assert first.device.type == device
+    assert torch.equal(first, torch.rand(5, generator=seeded_generator(3, device), device=device))
+    assert not torch.equal(first, torch.rand(5, generator=seeded_generator(4, device), device=device))
+    plain = torch.Generator().manual_seed(3)
+    assert torch.equal(torch.rand(5, generator=seeded_generator(np.int64(3))), torch.rand(5, generator=plain))
+    for bad in (-1, 2.5, "3", True):
+        with pytest.raises(ValueError, match="seed must be a whole number of at least 0"):
+            seeded_generator(bad)
 
 
 def test_widest_float_is_float32_only_on_mps():
