@@ -115,6 +115,31 @@ def test_als_without_factors_reaches_the_ridge_optimum_of_scikit_learn(split, de
     assert float(movie_biases[0.3].abs().mean()) < float(movie_biases[0.02].abs().mean())
 
 
+def test_bias_reference_and_als_minimise_the_loss_written_out_by_hand():
+    """sklearn_ridge_biases and fit_als share embedkit's reading of the loss; here it is written out on three
+    ratings, independently of both: J(b) = sum (r - mu - b_u - b_i)^2 + l2 sum_u n_u b_u^2 + l2 sum_i n_i b_i^2,
+    whose gradient is zero where (X^T X + l2 diag(n)) b = X^T (r - mu), X the one-hot (user, item) design."""
+    import numpy as np
+
+    users, items, values = [0, 0, 1], [0, 1, 0], [5.0, 3.0, 4.0]  # mu = 4
+    train = Ratings(torch.tensor(users), torch.tensor(items), torch.tensor(values), torch.zeros(3, dtype=torch.long),
+                    ["u0", "u1"], ["i0", "i1"])
+    l2 = 0.5
+    x = np.zeros((3, 4))
+    x[np.arange(3), users] = 1
+    x[np.arange(3), [2 + i for i in items]] = 1
+    counts = x.sum(axis=0)  # n_u0 = 2, n_u1 = 1, n_i0 = 2, n_i1 = 1
+    by_hand = np.linalg.solve(x.T @ x + l2 * np.diag(counts), x.T @ (np.array(values) - 4.0))
+    # checked on paper: b_u0 = 1/8, b_u1 = -1/4, b_i0 = 3/8, b_i1 = -3/4 (e.g. b_u1's row: 1.5 b_u1 + b_i0 = 0)
+    np.testing.assert_allclose(by_hand, [0.125, -0.25, 0.375, -0.75], atol=1e-12)
+    reference = torch.cat(sklearn_ridge_biases(train, l2)).numpy()
+    model = BiasedMF(2, 2, factors=0)
+    fit_als(model, train, epochs=200, l2=l2, device="cpu")
+    als = torch.cat([model.user_bias.weight.detach().squeeze(1), model.item_bias.weight.detach().squeeze(1)])
+    np.testing.assert_allclose(reference, by_hand, atol=1e-8)
+    np.testing.assert_allclose(als.double().numpy(), by_hand, atol=1e-5)
+
+
 def test_surprise_svd_parameters_predict_the_same_in_biased_mf(split):
     """The model itself: Surprise's fitted mu, b_u, b_i, p_u, q_i copied into BiasedMF give Surprise's
     predictions (clipped to 1..5); a movie Surprise never saw keeps b_i = q_i = 0, as Surprise predicts it."""

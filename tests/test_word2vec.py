@@ -590,3 +590,29 @@ def test_noise_words_follow_the_unigram_distribution_to_the_three_quarters():
     expected = model.vocab.noise_distribution()
     assert float((drawn - expected).abs().max()) < 0.002  # a sampling sd of at most 0.0004, the table's rounding 1e-6
     assert float(drawn[0] / drawn[-1]) == pytest.approx(12**0.75, rel=0.05)
+
+
+def test_each_position_draws_its_window_reach_evenly_from_one_to_window(monkeypatch):
+    """The dynamic window (word2vec.c's ``b = next_random % window``): each kept position's reach is drawn anew each
+    epoch, uniform in 1..window; the windows are cut to it, so the pairs per epoch are what the reaches allow."""
+    words = [f"w{i}" for i in range(50)]
+    g = torch.Generator().manual_seed(5)
+    sentences = [[words[int(i)] for i in torch.randint(50, (40,), generator=g)] for _ in range(150)]  # 6,000 words
+    model = Word2Vec(Vocabulary.build(sentences, 1), Word2VecConfig(dim=4, window=4, sample=0, min_count=1, epochs=2))
+    reaches, windows = [], model.windows
+
+    def record(ids, sentence, reach):
+        reaches.append(reach.clone())
+        return windows(ids, sentence, reach)
+
+    monkeypatch.setattr(model, "windows", record)
+    history = model.train(*model.vocab.encode(sentences))
+    assert len(reaches) == 2 and all(len(r) == 6_000 for r in reaches)
+    for reach, epoch in zip(reaches, history):
+        share = torch.bincount(reach, minlength=5)[1:] / len(reach)
+        assert set(reach.tolist()) == {1, 2, 3, 4} and float((share - 0.25).abs().max()) < 0.03, share
+        # skip-gram pairs: each position pairs with up to reach words on each side, inside its sentence of 40
+        position = torch.arange(6_000) % 40
+        expected = (torch.minimum(reach, position) + torch.minimum(reach, 39 - position)).sum()
+        assert epoch["examples"] == int(expected)
+    assert not torch.equal(reaches[0], reaches[1])  # drawn anew each epoch
