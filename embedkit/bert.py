@@ -31,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .device import get_device
-from .errors import DataIntegrityError, EmptyInputError, ShapeError, check_finite, check_positive
+from .errors import DataIntegrityError, EmptyInputError, ShapeError, check_finite, check_ids, check_positive
 from .weights import load_safetensors
 
 
@@ -120,10 +120,7 @@ class Layer(nn.Module):
         return self.output_norm(x + self.output(F.gelu(self.intermediate(x))))
 
 
-def _check_id_dtype(input_ids: torch.Tensor) -> None:
-    if input_ids.dtype not in (torch.int64, torch.int32):
-        raise TypeError(f"input_ids must be integer token ids (torch.long); got {input_ids.dtype}. "
-                        "Use the ids a WordPieceTokenizer gives, or convert with .long().")
+IDS_HINT = "Use the ids a WordPieceTokenizer made with this model's vocabulary gives."
 
 
 def _check_inputs(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
@@ -131,7 +128,7 @@ def _check_inputs(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None
     if input_ids.ndim != 2:
         raise ShapeError(f"input_ids must be (batch, length); got shape {tuple(input_ids.shape)}. "
                          "Give 2-D ids of shape (batch, length): one text as ids[None].")
-    _check_id_dtype(input_ids)
+    check_ids("input_ids", input_ids, hint=IDS_HINT)
     if attention_mask.shape != input_ids.shape:
         raise ShapeError(f"attention_mask {tuple(attention_mask.shape)} must match "
                          f"input_ids {tuple(input_ids.shape)}.")
@@ -158,14 +155,12 @@ class BertEncoder(nn.Module):
         check of the ids (a wait for the device) for ids checked already, as `SentenceEncoder.embed` does."""
         if input_ids.ndim != 2:
             raise ShapeError(f"input_ids must be (batch, length); got shape {tuple(input_ids.shape)}.")
-        _check_id_dtype(input_ids)
         if input_ids.shape[1] > self.config.max_position_embeddings:
             raise ShapeError(f"sequences of {input_ids.shape[1]} tokens exceed the model's "
                              f"{self.config.max_position_embeddings} positions; truncate them.")
-        if input_ids.numel() and not ids_checked:  # a wait for the device (a bad CUDA index would kill the process)
-            low, high = torch.stack(torch.aminmax(input_ids)).tolist()
-            if low < 0 or high >= self.config.vocab_size:
-                raise ShapeError(f"token ids must lie in [0, {self.config.vocab_size}); got {low}..{high}.")
+        # the range check waits for the device (a bad CUDA index would kill the process)
+        input_ids = check_ids("input_ids", input_ids, None if ids_checked else self.config.vocab_size,
+                              hint=IDS_HINT, error=ShapeError)
         positions = torch.arange(input_ids.shape[1], device=input_ids.device)
         x = self.word_embeddings(input_ids) + self.position_embeddings(positions) + self.token_type_embeddings.weight[0]
         return self.embedding_norm(x)

@@ -34,7 +34,7 @@ def test_shape_errors():
     assert model(ids, torch.ones_like(ids)).shape == (2, 4, 8)
     with pytest.raises(ShapeError, match="match"):
         model(ids, torch.ones(2, 3))
-    with pytest.raises(ShapeError, match="token ids"):
+    with pytest.raises(ShapeError, match="input_ids must lie in 0..19; got 20 to 20"):
         model(ids * 20, torch.ones_like(ids))
     with pytest.raises(ShapeError, match="truncate"):
         model(torch.ones(1, 11, dtype=torch.long), torch.ones(1, 11))
@@ -48,11 +48,11 @@ def test_shape_errors():
 def test_float_or_one_dimensional_ids_and_masks_are_clear_errors():
     model = BertEncoder(TINY)
     ids = torch.ones(2, 4, dtype=torch.long)
-    with pytest.raises(TypeError, match="input_ids must be integer token ids.*got torch.float32"):
+    with pytest.raises(TypeError, match="input_ids must be integers; got dtype torch.float32.*WordPieceTokenizer"):
         model(ids.float(), torch.ones_like(ids))
-    with pytest.raises(TypeError, match="input_ids must be integer token ids"):
+    with pytest.raises(TypeError, match="input_ids must be integers; got dtype torch.float"):
         model.input_embeddings(ids.double())
-    with pytest.raises(TypeError, match="input_ids must be integer token ids"):
+    with pytest.raises(TypeError, match="input_ids must be integers; got dtype torch.float"):
         model.attention_maps(ids.float(), torch.ones_like(ids))
     for call in (model, model.attention_maps):
         with pytest.raises(ShapeError, match=r"input_ids must be \(batch, length\); got shape \(4,\)"):
@@ -236,7 +236,7 @@ def test_embed_checks_the_ids_once_not_in_every_batch(monkeypatch):
     ids = WordPieceTokenizer(vocab).batch(texts[:1])
     recorded(ids.input_ids, ids.attention_mask)
     assert reads == ["aminmax"]  # a direct call checks its ids
-    with pytest.raises(ShapeError, match=r"token ids must lie in \[0, 6\)"):
+    with pytest.raises(ShapeError, match=r"input_ids must lie in 0\.\.5; got 2 to 6"):
         encoder(torch.tensor([[2, 6, 3]]), torch.ones(1, 3, dtype=torch.long))
     single = SentenceEncoder(encoder, WordPieceTokenizer(vocab), device="cpu")
     assert torch.allclose(torch.cat([single.embed([t]) for t in texts]), got, atol=1e-6)
