@@ -4,7 +4,8 @@ A fixed-shape skip-gram block (`FixedBlocks`) is about forty small torch
 kernels: gathers of the rows it reads, products, a loss, the gradients, two
 ``index_add_``. On an H200 (2026-11-28) one block of 2,048 centres took
 0.26 ms of kernel time, each kernel 2-30 us, too little work to fill the GPU.
-Here a block is two kernels, one program per (context word, centre word) pair:
+Here a block is two kernels; each program takes a few (context word, centre word)
+pairs (``PAIRS_PER_PROGRAM``) and, for each:
 
 1. ``_score``: read the context word's input vector ``h`` and the output
    vectors ``u_0..u_k`` of the centre word and its ``k`` noise words; compute
@@ -23,7 +24,8 @@ number and learning rate are read on the device, so a block still replays as one
 CUDA graph. Noise words are still drawn by torch, from the model's generator.
 
 Left out: CBOW, shared negatives and ``pairs_per_draw`` (use the torch blocks);
-tuning of the launch (one pair per program, default warps). Not yet run on a GPU:
+tuning of the launch (4 pairs per program on CUDA is a guess, with triton's default
+warps; the benchmark's ``--fused-pairs`` tries others). Not yet run on a GPU:
 whether it beats the torch blocks there is for the device check to measure.
 """
 
