@@ -96,6 +96,13 @@ def widest_float(device: torch.device) -> torch.dtype:
     return torch.float32 if torch.device(device).type == "mps" else torch.float64
 
 
+def float64_device(device: str | torch.device) -> torch.device:
+    """Where float64 work on data held on ``device`` goes: ``device`` itself, or the CPU for MPS, which has no
+    float64 (small solves and eigendecompositions: whitening, ridge probes)."""
+    device = torch.device(device)
+    return torch.device("cpu") if device.type == "mps" else device
+
+
 def seeded_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     """A torch random generator on ``device``, seeded with ``seed`` (a whole number >= 0, else a ValueError that
     says so): what every seeded draw in embedkit uses, so that it does not depend on other draws before it."""

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from .bert import SentenceEncoder, check_pooling, mean_pool
+from .device import float64_device
 from .errors import EmptyInputError, ShapeError, check_finite, check_positive
 
 POOLINGS = ("cls", "mean", "max")
@@ -160,7 +161,7 @@ class Whitening:
         if dims is not None and not 1 <= dims <= d:
             raise ValueError(
                 f"dims must be between 1 and the dimension {d}; got {dims}.")
-        x64 = x.double()
+        x64 = x.to(float64_device(x.device), torch.float64)  # on MPS: the CPU's
         mean = x64.mean(0)
         # integer features (counts) get floating-point vectors, as in PCA
         dtype = x.dtype if x.is_floating_point() else torch.get_default_dtype()
@@ -168,14 +169,15 @@ class Whitening:
             if dims is not None:
                 raise ValueError(
                     "dims applies to whitening only; centring keeps every dimension.")
-            return cls(mean.to(dtype), torch.eye(d, dtype=dtype, device=x.device))
+            identity = torch.eye(d, dtype=dtype, device=x.device)
+            return cls(mean.to(x.device, dtype), identity)
         centred = x64 - mean
         evals, evecs = torch.linalg.eigh(centred.T @ centred / len(x))  # ascending
         evals, evecs = evals.flip(0), evecs.flip(1)
         matrix = evecs / evals.clamp(min=eps).sqrt()
         if dims is not None:
             matrix = matrix[:, :dims]
-        return cls(mean.to(dtype), matrix.to(dtype))
+        return cls(mean.to(x.device, dtype), matrix.to(x.device, dtype))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``(x - mean) @ matrix``, with ``x`` cast to the fitted dtype (as `PCA.transform` casts);

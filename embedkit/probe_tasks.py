@@ -34,6 +34,7 @@ import torch
 from .corpora import news_articles, news_sources, split_sentences, tokenize
 from .data import word_categories
 from .errors import EmptyInputError, ShapeError, check_positive, check_whole, is_whole
+from .device import float64_device
 from .probe import check_labels
 
 
@@ -166,11 +167,12 @@ def ridge_probe(x_train: torch.Tensor, y_train: torch.Tensor, n_classes: int,
 
     With centred ``X`` and targets ``Y``: ``W = (X^T X + l2 I)^{-1} X^T Y``; predict
     ``argmax(x W + b)``. ``l2 = 0`` is least squares, the minimum-norm solution where
-    ``X^T X`` is singular. No rows raise `EmptyInputError`; NaN or infinity in
+    ``X^T X`` is singular. Computed in float64 where ``x_train`` is (on the CPU for MPS
+    data: MPS has no float64). No rows raise `EmptyInputError`; NaN or infinity in
     ``x_train``, or a penalty that is negative or NaN, ValueError.
     """
     _check_probe_input(x_train, y_train, n_classes, l2_grid)
-    x = x_train.double()
+    x = x_train.to(float64_device(x_train.device), torch.float64)
     mean = x.mean(0)
     xc = x - mean
     targets = -torch.ones(len(y_train), n_classes, dtype=torch.float64, device=x.device)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from embedkit import DeviceUnavailableError, device, get_device, seed_everything
-from embedkit.device import seeded_generator
+from embedkit.device import float64_device, seeded_generator
 
 
 @pytest.mark.parametrize("cuda, mps, expected", [(True, True, "cuda"), (True, False, "cuda"),
@@ -72,6 +72,12 @@ def test_seeded_generator_is_seeded_where_asked(device):
     for bad in (-1, 2.5, "3", True):
         with pytest.raises(ValueError, match="seed must be a whole number of at least 0"):
             seeded_generator(bad)
+
+
+def test_float64_work_leaves_only_mps_for_the_cpu():
+    assert float64_device("mps") == torch.device("cpu")
+    assert float64_device("cuda:1") == torch.device("cuda:1")
+    assert float64_device(torch.device("cpu")) == torch.device("cpu")
 
 
 def test_widest_float_is_float32_only_on_mps():
