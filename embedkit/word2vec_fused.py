@@ -24,8 +24,8 @@ number and learning rate are read on the device, so a block still replays as one
 CUDA graph. Noise words are still drawn by torch, from the model's generator.
 
 Left out: CBOW, shared negatives and ``pairs_per_draw`` (use the torch blocks);
-tuning of the launch (4 pairs per program on CUDA is a guess, with triton's default
-warps; the benchmark's ``--fused-pairs`` tries others). Not yet run on a GPU:
+tuning of the launch (about 4,096 tile elements per program on CUDA is a guess, with
+triton's default warps; the benchmark's ``--fused-pairs`` tries other pair counts). Not yet run on a GPU:
 whether it beats the torch blocks there is for the device check to measure.
 """
 
@@ -43,12 +43,15 @@ if TYPE_CHECKING:
     from .word2vec_graph import FixedBlocks
 
 _KERNELS: dict[bool, tuple[Any, Any]] = {}  # interpreted or compiled: (score, apply)
-PAIRS_PER_PROGRAM = {"cuda": 4, "cpu": 64}  # pairs one program handles (a guess on CUDA; the interpreter: more)
+# pairs one program handles: on CUDA None picks about 4,096 tile elements (PAIRS x BLOCK_K x BLOCK_D: 4 pairs at dim
+# 100 and 5 noise words, a guess; above it registers run out); the interpreter: more, as each program is a Python call
+PAIRS_PER_PROGRAM: dict[str, int | None] = {"cuda": None, "cpu": 64}
 
 
-def _score(w_in, w_out, inputs, targets, noise, rates, j_ptr, n, n_blocks, rows, dim,
+def _score(w_in, w_out, inputs, targets, noise, rates, j_ptr, n, n_blocks, rows,
            h_buf, gh_buf, g_buf, cand_buf, word_buf, loss_buf, count_buf,
-           K: tl.constexpr, PAIRS: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr):
+           K: tl.constexpr, DIM: tl.constexpr, PAIRS: tl.constexpr, BLOCK_K: tl.constexpr,
+           BLOCK_D: tl.constexpr):
     """Program p: the pairs ``q = p * PAIRS ...`` of block j, pair ``q * n_blocks + j`` of the epoch each;
     scores, loss and gradients, no update."""
     q = tl.program_id(0) * PAIRS + tl.arange(0, PAIRS)
@@ -61,29 +64,30 @@ def _score(w_in, w_out, inputs, targets, noise, rates, j_ptr, n, n_blocks, rows,
     lr = tl.load(rates + j)
     word, target = tl.load(inputs + row), tl.load(targets + row)  # (PAIRS,)
     d, k = tl.arange(0, BLOCK_D), tl.arange(0, BLOCK_K)
-    dm, km = d < dim, k <= K  # slot 0: the centre word; 1..K: noise words
+    dm, km = d < DIM, k <= K  # slot 0: the centre word; 1..K: noise words
     noisy = tl.load(noise + q[:, None] * (K + 1) + k[None, :], mask=(km & (k > 0))[None, :], other=0)
     cand = tl.where(k[None, :] == 0, target[:, None], noisy)  # (PAIRS, BLOCK_K)
     valid = km[None, :] & ((k[None, :] == 0) | (cand != target[:, None])) & inside[:, None]
-    h = tl.load(w_in + word[:, None] * dim + d[None, :], mask=dm[None, :], other=0.0)  # (PAIRS, BLOCK_D)
-    u = tl.load(w_out + cand[:, :, None] * dim + d[None, None, :],
+    h = tl.load(w_in + word[:, None] * DIM + d[None, :], mask=dm[None, :], other=0.0)  # (PAIRS, BLOCK_D)
+    u = tl.load(w_out + cand[:, :, None] * DIM + d[None, None, :],
                 mask=km[None, :, None] & dm[None, None, :], other=0.0)  # (PAIRS, BLOCK_K, BLOCK_D)
     s = tl.sum(u * h[:, None, :], axis=2)
     y = (k[None, :] == 0).to(tl.float32)
     loss = tl.maximum(s, 0.0) - s * y + tl.log(1.0 + tl.exp(-tl.abs(s)))  # binary cross-entropy with logits
     g = (y - tl.sigmoid(s)) * tl.where(valid, lr, 0.0)
-    pd, pk = q[:, None] * dim + d[None, :], q[:, None] * BLOCK_K + k[None, :]
+    pd, pk = q[:, None] * DIM + d[None, :], q[:, None] * BLOCK_K + k[None, :]
     qd = qm[:, None] & dm[None, :]
     tl.store(h_buf + pd, h, mask=qd)
     tl.store(gh_buf + pd, tl.sum(g[:, :, None] * u, axis=1), mask=qd)
     tl.store(g_buf + pk, g, mask=qm[:, None])
     tl.store(cand_buf + pk, cand, mask=qm[:, None])
     tl.store(word_buf + q, word, mask=qm)
-    tl.store(loss_buf + q, tl.load(loss_buf + q) + tl.sum(tl.where(valid, loss, 0.0), axis=1), mask=qm)
+    pair_loss = tl.sum(tl.where(valid, loss, 0.0), axis=1).to(tl.float64)
+    tl.store(loss_buf + q, tl.load(loss_buf + q) + pair_loss, mask=qm)
     tl.store(count_buf + q, tl.load(count_buf + q) + inside.to(tl.int64), mask=qm)
 
 
-def _apply(w_in, w_out, h_buf, gh_buf, g_buf, cand_buf, word_buf, rows, dim,
+def _apply(w_in, w_out, h_buf, gh_buf, g_buf, cand_buf, word_buf, rows, DIM: tl.constexpr,
            PAIRS: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_D: tl.constexpr):
     """Program p: add the updates of pairs ``p * PAIRS ...`` to the output vectors they scored and to their
     input vectors."""
@@ -91,14 +95,14 @@ def _apply(w_in, w_out, h_buf, gh_buf, g_buf, cand_buf, word_buf, rows, dim,
     qm = q < rows
     q = tl.minimum(q, rows - 1)
     d, k = tl.arange(0, BLOCK_D), tl.arange(0, BLOCK_K)
-    dm = d < dim
-    pd, pk = q[:, None] * dim + d[None, :], q[:, None] * BLOCK_K + k[None, :]
+    dm = d < DIM
+    pd, pk = q[:, None] * DIM + d[None, :], q[:, None] * BLOCK_K + k[None, :]
     g, cand = tl.load(g_buf + pk), tl.load(cand_buf + pk)  # (PAIRS, BLOCK_K)
     h = tl.load(h_buf + pd, mask=dm[None, :], other=0.0)
-    tl.atomic_add(w_out + cand[:, :, None] * dim + d[None, None, :], g[:, :, None] * h[:, None, :],
+    tl.atomic_add(w_out + cand[:, :, None] * DIM + d[None, None, :], g[:, :, None] * h[:, None, :],
                   mask=((g != 0) & qm[:, None])[:, :, None] & dm[None, None, :], sem="relaxed")
     word = tl.load(word_buf + q)
-    tl.atomic_add(w_in + word[:, None] * dim + d[None, :], tl.load(gh_buf + pd, mask=dm[None, :], other=0.0),
+    tl.atomic_add(w_in + word[:, None] * DIM + d[None, :], tl.load(gh_buf + pd, mask=dm[None, :], other=0.0),
                   mask=qm[:, None] & dm[None, :], sem="relaxed")
 
 
@@ -117,11 +121,10 @@ def kernels(interpret: bool) -> tuple[Any, Any]:
         try:
             import triton
             import triton.language
-            from triton.runtime.interpreter import InterpretedFunction
         except ImportError as err:
             raise ImportError("fused=True needs triton (CUDA builds of torch on Linux bring it; else `pip install "
                               "triton`); or leave fused=False for the torch blocks.") from err
-        if interpret != isinstance(triton.language.sum, InterpretedFunction):
+        if interpret != (type(triton.language.sum).__name__ == "InterpretedFunction"):
             raise RuntimeError(
                 "fused=True on the CPU runs triton's interpreter, but this process imported triton for a GPU: set "
                 "TRITON_INTERPRET=1 before anything imports triton, or train on CUDA." if interpret else
@@ -129,9 +132,19 @@ def kernels(interpret: bool) -> tuple[Any, Any]:
                 "(TRITON_INTERPRET=1, or an earlier fused run on the CPU): train in a process without it.")
         tl = triton.language  # the kernels' global
         # sizes that change from epoch to epoch are not specialised on: one compilation serves every epoch
-        wrap = InterpretedFunction if interpret else triton.jit(do_not_specialize=["n", "n_blocks", "rows", "dim"])
+        if interpret:
+            from triton.runtime.interpreter import InterpretedFunction as wrap
+        else:  # DIM is a constant (aligned rows: vector loads and atomics); the sizes that change by epoch are not
+            wrap = triton.jit(do_not_specialize=["n", "n_blocks", "rows"])
         _KERNELS[interpret] = (wrap(_score), wrap(_apply))
     return _KERNELS[interpret]
+
+
+def pairs_per_program(device: torch.device, block_k: int, block_d: int) -> int:
+    """`PAIRS_PER_PROGRAM` for ``device``; on CUDA by default as many pairs as keep a program's tile of output
+    vectors (pairs x block_k x block_d) at about 4,096 floats (at least one pair)."""
+    pairs = PAIRS_PER_PROGRAM["cuda" if device.type == "cuda" else "cpu"]
+    return pairs if pairs is not None else max(1, 4096 // (block_k * block_d))
 
 
 class FusedPairs:
@@ -149,8 +162,8 @@ class FusedPairs:
         self.g = torch.empty(rows, self.block_k, device=dev)
         self.cand = torch.empty(rows, self.block_k, dtype=torch.long, device=dev)
         self.word = torch.empty(rows, dtype=torch.long, device=dev)
-        self.pairs = PAIRS_PER_PROGRAM["cuda" if dev.type == "cuda" else "cpu"]
-        self.loss = torch.zeros(rows, device=dev)  # per program, summed over the epoch's blocks
+        self.pairs = pairs_per_program(dev, self.block_k, self.block_d)
+        self.loss = torch.zeros(rows, dtype=torch.float64, device=dev)  # per pair row, summed over the epoch's blocks
         self.count = torch.zeros(rows, dtype=torch.long, device=dev)
 
     def step(self) -> None:
@@ -159,7 +172,8 @@ class FusedPairs:
         b, m = self.blocks, self.blocks.model
         noise = m.noise_words((self.rows, 1 + self.k))
         d = m.w_in.shape[1]
-        grid, shape = (-(-self.rows // self.pairs),), dict(PAIRS=self.pairs, BLOCK_K=self.block_k, BLOCK_D=self.block_d)
-        self.score[grid](m.w_in, m.w_out, b.inputs, b.targets, noise, b.rates, b.j, b.n, b.n_blocks, self.rows, d,
+        grid = (-(-self.rows // self.pairs),)
+        shape = dict(DIM=d, PAIRS=self.pairs, BLOCK_K=self.block_k, BLOCK_D=self.block_d)
+        self.score[grid](m.w_in, m.w_out, b.inputs, b.targets, noise, b.rates, b.j, b.n, b.n_blocks, self.rows,
                          self.h, self.gh, self.g, self.cand, self.word, self.loss, self.count, K=self.k, **shape)
-        self.apply[grid](m.w_in, m.w_out, self.h, self.gh, self.g, self.cand, self.word, self.rows, d, **shape)
+        self.apply[grid](m.w_in, m.w_out, self.h, self.gh, self.g, self.cand, self.word, self.rows, **shape)

@@ -56,7 +56,9 @@ def test_fused_blocks_update_as_the_torch_blocks(device, dim, negative):
     assert d_in < tolerance and d_out < tolerance, (d_in, d_out)
     assert len(epochs) == 2
     for loss, fused_loss, examples, fused_examples in epochs:
-        assert fused_loss == pytest.approx(loss, rel=1e-6) and fused_examples == examples > 8_000
+        # on CUDA exp, log and sigmoid are fast approximations: the losses agree less closely
+        assert fused_loss == pytest.approx(loss, rel=1e-6 if device == "cpu" else 1e-5)
+        assert fused_examples == examples > 8_000
 
 
 def test_fused_is_for_graph_skip_gram_with_a_draw_per_pair():
@@ -104,16 +106,29 @@ def test_the_kernels_compile_for_an_h200_without_one():
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
     from embedkit import word2vec_fused
-    floats = {"w_in", "w_out", "rates", "h_buf", "gh_buf", "g_buf", "loss_buf"}
-    sizes = {"K": 5, "PAIRS": 4, "BLOCK_K": 8, "BLOCK_D": 128}
+    floats = {"w_in", "w_out", "rates", "h_buf", "gh_buf", "g_buf"}
+    sizes = {"K": 5, "DIM": 100, "PAIRS": 4, "BLOCK_K": 8, "BLOCK_D": 128}
     for kernel in word2vec_fused.kernels(interpret=False):
         names = kernel.arg_names
-        signature = {a: "constexpr" if a in sizes else "*fp32" if a in floats else "i32" if a in
-                     ("n", "n_blocks", "rows", "dim") else "*i64" for a in names}
+        signature = {a: "constexpr" if a in sizes else "*fp32" if a in floats else "*fp64" if a == "loss_buf"
+                     else "i32" if a in ("n", "n_blocks", "rows") else "*i64" for a in names}
         constants = {(names.index(a),): v for a, v in sizes.items() if a in names}
-        compiled = triton.compile(ASTSource(fn=kernel, signature=signature, constexprs=constants),
+        # torch's tensors are 16-byte aligned, which the JIT tells the compiler as here
+        aligned = {(i,): [["tt.divisibility", 16]] for i, a in enumerate(names) if signature[a].startswith("*")}
+        compiled = triton.compile(ASTSource(fn=kernel, signature=signature, constexprs=constants, attrs=aligned),
                                   target=GPUTarget("cuda", 90, 32))
-        print(len(compiled.asm["cubin"]))
+        ptx = compiled.asm["ptx"]  # DIM 100 known: rows 16-byte aligned, so vector loads and atomics
+        print(len(compiled.asm["cubin"]), ptx.count(".v4.f32") + ptx.count(".v4.b32"))
     """
     sizes = run(script)
-    assert len(sizes) == 2 and all(size > 1000 for (size,) in sizes), sizes
+    assert len(sizes) == 2 and all(size > 1000 and vectors > 0 for size, vectors in sizes), sizes
+
+
+def test_pairs_per_program_keep_a_tile_of_about_4096_floats():
+    import torch
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert word2vec_fused.pairs_per_program(cuda, 8, 128) == 4  # dim 100, 5 noise words
+    assert word2vec_fused.pairs_per_program(cuda, 8, 512) == 1 == word2vec_fused.pairs_per_program(cuda, 16, 512)
+    assert word2vec_fused.pairs_per_program(cuda, 8, 32) == 16
+    assert word2vec_fused.pairs_per_program(cpu, 8, 128) == 64  # the interpreter: one Python call per program
