@@ -174,7 +174,7 @@ def compare(sentences: list[list[str]], raw_words: int, config: Word2VecConfig, 
 def fused_note(config: Word2VecConfig, device) -> str:
     if not config.fused:
         return ""
-    pairs = word2vec_fused.PAIRS_PER_PROGRAM["cuda" if device.type == "cuda" else "cpu"]
+    pairs = word2vec_fused.pairs_per_program(device, config.negative, config.dim)
     return f" (fused: two triton kernels per block, {pairs} pairs per program)"
 
 

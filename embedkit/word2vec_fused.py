@@ -140,10 +140,17 @@ def kernels(interpret: bool) -> tuple[Any, Any]:
     return _KERNELS[interpret]
 
 
-def pairs_per_program(device: torch.device, block_k: int, block_d: int) -> int:
+def tile(negative: int, dim: int) -> tuple[int, int]:
+    """A program's tile per pair, (BLOCK_K, BLOCK_D): the centre word and the noise words, and the vector length,
+    each padded to a power of two."""
+    return 1 << negative.bit_length(), 1 << (dim - 1).bit_length()
+
+
+def pairs_per_program(device: torch.device, negative: int, dim: int) -> int:
     """`PAIRS_PER_PROGRAM` for ``device``; on CUDA by default as many pairs as keep a program's tile of output
-    vectors (pairs x block_k x block_d) at about 4,096 floats (at least one pair)."""
+    vectors (pairs x BLOCK_K x BLOCK_D) at about 4,096 floats (at least one pair)."""
     pairs = PAIRS_PER_PROGRAM["cuda" if device.type == "cuda" else "cpu"]
+    block_k, block_d = tile(negative, dim)
     return pairs if pairs is not None else max(1, 4096 // (block_k * block_d))
 
 
@@ -155,14 +162,14 @@ class FusedPairs:
         if m.w_in.dtype != torch.float32 or not (m.w_in.is_contiguous() and m.w_out.is_contiguous()):
             raise ValueError("fused=True needs contiguous float32 vectors, as Word2Vec makes them.")
         self.blocks, self.rows, self.k = blocks, rows, m.config.negative
-        self.block_k, self.block_d = 1 << self.k.bit_length(), 1 << (m.w_in.shape[1] - 1).bit_length()
+        self.block_k, self.block_d = tile(self.k, m.w_in.shape[1])
         dev, d = m.device, m.w_in.shape[1]
         self.score, self.apply = kernels(interpret=dev.type != "cuda")
         self.h, self.gh = torch.empty(rows, d, device=dev), torch.empty(rows, d, device=dev)
         self.g = torch.empty(rows, self.block_k, device=dev)
         self.cand = torch.empty(rows, self.block_k, dtype=torch.long, device=dev)
         self.word = torch.empty(rows, dtype=torch.long, device=dev)
-        self.pairs = pairs_per_program(dev, self.block_k, self.block_d)
+        self.pairs = pairs_per_program(dev, self.k, m.w_in.shape[1])
         self.loss = torch.zeros(rows, dtype=torch.float64, device=dev)  # per pair row, summed over the epoch's blocks
         self.count = torch.zeros(rows, dtype=torch.long, device=dev)
 

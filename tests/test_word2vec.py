@@ -446,6 +446,9 @@ def test_bad_input():
     (["--models", "cbow", "--cbow"], "--models names the models itself"),
     (["--models", "skip-gram", "--shared-negatives"], "--models names the models itself"),
     (["--cbow", "--shared-negatives"], "--shared-negatives is a skip-gram option"),
+    (["--fused"], "--fused fuses --graph skip-gram blocks"),
+    (["--graph", "--fused", "--pairs-per-draw", "4"], "--fused fuses --graph skip-gram blocks"),
+    (["--graph", "--fused-pairs", "4"], "--fused-pairs is a positive number of pairs, for --fused"),
 ])
 def test_the_benchmark_refuses_flags_it_would_ignore(flags, message):
     """`--models` beside `--cbow` once ran the listed models and silently dropped `--cbow`."""

@@ -128,7 +128,9 @@ def test_pairs_per_program_keep_a_tile_of_about_4096_floats():
     import torch
 
     cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    assert word2vec_fused.pairs_per_program(cuda, 8, 128) == 4  # dim 100, 5 noise words
-    assert word2vec_fused.pairs_per_program(cuda, 8, 512) == 1 == word2vec_fused.pairs_per_program(cuda, 16, 512)
-    assert word2vec_fused.pairs_per_program(cuda, 8, 32) == 16
-    assert word2vec_fused.pairs_per_program(cpu, 8, 128) == 64  # the interpreter: one Python call per program
+    assert word2vec_fused.tile(5, 100) == (8, 128) and word2vec_fused.tile(8, 33) == (16, 64)
+    assert word2vec_fused.tile(7, 128) == (8, 128)  # 1 + 7 words fill 8 slots; 128 floats need no padding
+    assert word2vec_fused.pairs_per_program(cuda, 5, 100) == 4
+    assert word2vec_fused.pairs_per_program(cuda, 5, 300) == 1 == word2vec_fused.pairs_per_program(cuda, 10, 300)
+    assert word2vec_fused.pairs_per_program(cuda, 5, 20) == 16
+    assert word2vec_fused.pairs_per_program(cpu, 5, 100) == 64  # the interpreter: one Python call per program
