@@ -19,15 +19,22 @@ def gensim_glove(glove):
     return kv
 
 
-def test_analogies_match_gensim_section_by_section(glove, gensim_glove, device):
+def test_analogies_match_gensim_section_by_section(glove, device, request):
+    """On the CPU, every section's counts equal gensim's. On a GPU, ours equal our CPU result (which the CPU case
+    holds to gensim's) but for near-ties: gensim's own run takes about 170 s on 2 cores, ours 25 s, and this
+    test never finished within the GPU check's time limit while it ran gensim for the CUDA case too."""
     ours = evaluate_analogies(glove.to(device))  # restrict_vocab=300,000 like gensim's default
-    score, sections = gensim_glove.evaluate_word_analogies(str(data_path("google-analogies")))
-    theirs = {s["section"]: (len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections}
     if device == "cpu":
+        gensim_glove = request.getfixturevalue("gensim_glove")
+        score, sections = gensim_glove.evaluate_word_analogies(str(data_path("google-analogies")))
+        theirs = {s["section"]: (len(s["correct"]), len(s["correct"]) + len(s["incorrect"])) for s in sections}
         assert ours.accuracy == pytest.approx(score, abs=1e-12)
         assert {**ours.sections, "Total accuracy": (ours.correct, ours.total)} == theirs
     else:  # float32 sums in another order on the GPU may flip a near-tie among 300,000 candidates
-        assert ours.total == theirs["Total accuracy"][1] and abs(ours.correct - theirs["Total accuracy"][0]) <= 5
+        cpu = evaluate_analogies(glove)
+        assert {name: total for name, (_, total) in ours.sections.items()} == {
+            name: total for name, (_, total) in cpu.sections.items()}
+        assert ours.total == cpu.total and abs(ours.correct - cpu.correct) <= 5
     assert ours.total + ours.skipped == 19_544
     assert 0.40 < ours.accuracy < 0.50  # GloVe 6B-50d: about 46 %
 
