@@ -196,7 +196,7 @@ class FixedBlocks:
         return self.totals()
 
     def totals(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The epoch's summed loss and number of examples (fused blocks keep theirs per program)."""
+        """The epoch's summed loss and number of examples (fused blocks keep theirs per pair row)."""
         if self.fused is None:
             return self.loss, self.examples
         return self.loss + self.fused.loss.sum(), self.examples + self.fused.count.sum()
