@@ -250,18 +250,15 @@ class Word2Vec:
         subsampling. ``on_block(words_done, model)``, if given, is called after
         every block (the chapter uses it to record training curves; one worker only).
         """
-        if not (isinstance(ids, torch.Tensor) and isinstance(sentence, torch.Tensor)):
-            raise TypeError("ids and sentence numbers must be torch tensors (torch.as_tensor converts numpy arrays).")
+        # once, before any block: ids index the vectors
+        ids = check_ids("word ids", ids, len(self.vocab), error=UnknownIDError,
+                        hint="Encode the corpus with the model's own vocab.encode.")
+        sentence = check_ids("sentence numbers", sentence)
         if ids.ndim != 1 or ids.shape != sentence.shape:
             raise ShapeError("ids and sentence numbers must be 1-D (the corpus as one flat sequence) and of the same "
                              f"length; got {tuple(ids.shape)} and {tuple(sentence.shape)}.")
-        ids, sentence = check_ids("word ids", ids), check_ids("sentence numbers", sentence)
         if len(ids) == 0:
             raise EmptyInputError("the corpus is empty: nothing to train on.")
-        low, high = (int(v) for v in torch.aminmax(ids))  # once, before any block: ids index the vectors
-        if low < 0 or high >= len(self.vocab):
-            raise UnknownIDError(f"word ids must lie in 0..{len(self.vocab) - 1} (this model's vocabulary); got "
-                                 f"{low}..{high}. Encode the corpus with the model's own vocab.encode.")
         if not bool((sentence[1:] == sentence[:-1]).any()):
             raise EmptyInputError("no sentence has two words: there is no (context, centre) pair to train on.")
         c = self.config

@@ -52,7 +52,7 @@ def test_word2vec_train_wants_flat_integer_ids():
         model.train(torch.tensor([0.0, 1.0]), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ShapeError, match="must be 1-D"):  # once "no sentence has two words"
         model.train(torch.zeros(2, 2, dtype=torch.long), torch.zeros(2, 2, dtype=torch.long))
-    with pytest.raises(TypeError, match="torch tensors"):
+    with pytest.raises(TypeError, match="word ids must be a tensor of integer ids; got ndarray. Wrap it with torch.as_tensor"):
         model.train(np.array([0, 1]), np.array([0, 0]))
 
 
