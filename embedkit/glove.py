@@ -81,13 +81,12 @@ def cooccurrence(
     if ids.ndim != 1 or ids.shape != sentence.shape:
         raise ShapeError("ids and sentence numbers must be 1-D and of equal length; "
                          f"got {tuple(ids.shape)}, {tuple(sentence.shape)}.")
-    ids, sentence = check_ids("ids", ids), check_ids("sentence numbers", sentence)
+    ids = check_ids("word ids", ids, vocab_size, error=ValueError)
+    sentence = check_ids("sentence numbers", sentence)
     if len(ids) < 2:
         raise EmptyInputError(
             "the corpus needs at least two words to count co-occurrences.")
     window = check_positive("window", window)
-    if int(ids.min()) < 0 or int(ids.max()) >= vocab_size:
-        raise ValueError(f"word ids must lie in 0..{vocab_size - 1}.")
     keys, weights, wide = [], [], widest_float(ids.device)  # float32 on MPS
     for d in range(1, min(window, len(ids) - 1) + 1):
         same = sentence[:-d] == sentence[d:]

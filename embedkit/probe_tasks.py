@@ -33,7 +33,7 @@ import torch
 
 from .corpora import news_articles, news_sources, split_sentences, tokenize
 from .data import word_categories
-from .errors import EmptyInputError, ShapeError, check_positive, check_whole, is_whole
+from .errors import EmptyInputError, ShapeError, check_ids, check_positive, check_whole, is_whole
 from .device import float64_device
 from .probe import check_labels
 
@@ -88,10 +88,8 @@ class ProbeTask:
 def _check_labels(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """``labels`` as a 1-D int64 tensor (`probe.check_labels`) if they lie in 0..n_classes - 1; an error otherwise."""
     labels = check_labels(labels, len(labels))
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
-        raise ValueError(f"labels must lie in 0..{n_classes - 1} (one per class); got {int(labels.min())}.."
-                         f"{int(labels.max())}. Map class names to indices first.")
-    return labels
+    return check_ids("labels", labels, n_classes, error=ValueError,
+                     hint="Map class names to indices first (one per class).")
 
 
 def _task(name: str, rows: list[tuple[list[str], int, str, str]]) -> ProbeTask:

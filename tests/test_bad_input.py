@@ -126,6 +126,9 @@ def test_glove_checks_its_counts_and_settings():
         GloVe(3, 2, grad_clip=NAN)
     with pytest.raises(TypeError, match="ids must be integers"):  # float ids once became float rows
         cooccurrence(torch.tensor([0.0, 1.0, 2.0]), torch.zeros(3, dtype=torch.long), 3)
+    for bad in ([0, 1, 3], [-1, 0, 1]):  # an id beyond the vocabulary would index past the matrix
+        with pytest.raises(ValueError, match=rf"word ids must lie in 0\.\.2; got {min(bad)} to {max(bad)}"):
+            cooccurrence(torch.tensor(bad), torch.zeros(3, dtype=torch.long), 3)
     rows, cols = torch.tensor([0, 1]), torch.tensor([1, 0])
     with pytest.raises(ValueError, match="cols must lie in 0..2"):
         Cooccurrence(rows, torch.tensor([1, 5]), torch.ones(2, dtype=torch.float64), 3)
