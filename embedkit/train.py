@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from .device import get_device, seeded_generator, synchronize
-from .errors import EmptyInputError, ShapeError, check_finite, check_positive, check_whole
+from .errors import EmptyInputError, ShapeError, check_finite, check_positive
 from .progress import progress
 
 LossFn = Callable[..., torch.Tensor]
@@ -140,8 +140,8 @@ def fit(model: nn.Module, loss_fn: LossFn, train: tuple[torch.Tensor, ...], val:
     device = get_device(device)
     model.to(device)
     data = [t.to(device) for t in train]
-    torch.manual_seed(check_whole("seed", seed))  # dropout and sampling noise inside the model
-    order_rng = seeded_generator(seed)
+    order_rng = seeded_generator(seed)  # checks the seed
+    torch.manual_seed(seed)  # dropout and sampling noise inside the model
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(n / batch_size)
     schedule = torch.optim.lr_scheduler.LambdaLR(

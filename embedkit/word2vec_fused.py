@@ -131,7 +131,6 @@ def kernels(interpret: bool) -> tuple[Any, Any]:
                 "fused=True on CUDA compiles triton kernels, but this process runs triton's interpreter "
                 "(TRITON_INTERPRET=1, or an earlier fused run on the CPU): train in a process without it.")
         tl = triton.language  # the kernels' global
-        # sizes that change from epoch to epoch are not specialised on: one compilation serves every epoch
         if interpret:
             from triton.runtime.interpreter import InterpretedFunction as wrap
         else:  # DIM is a constant (aligned rows: vector loads and atomics); the sizes that change by epoch are not
@@ -162,14 +161,16 @@ class FusedPairs:
         if m.w_in.dtype != torch.float32 or not (m.w_in.is_contiguous() and m.w_out.is_contiguous()):
             raise ValueError("fused=True needs contiguous float32 vectors, as Word2Vec makes them.")
         self.blocks, self.rows, self.k = blocks, rows, m.config.negative
-        self.block_k, self.block_d = tile(self.k, m.w_in.shape[1])
         dev, d = m.device, m.w_in.shape[1]
+        block_k, block_d = tile(self.k, d)
+        pairs = pairs_per_program(dev, self.k, d)
+        self.grid = (-(-rows // pairs),)  # the launch, the same for every block of the epoch
+        self.sizes = dict(DIM=d, PAIRS=pairs, BLOCK_K=block_k, BLOCK_D=block_d)
         self.score, self.apply = kernels(interpret=dev.type != "cuda")
         self.h, self.gh = torch.empty(rows, d, device=dev), torch.empty(rows, d, device=dev)
-        self.g = torch.empty(rows, self.block_k, device=dev)
-        self.cand = torch.empty(rows, self.block_k, dtype=torch.long, device=dev)
+        self.g = torch.empty(rows, block_k, device=dev)
+        self.cand = torch.empty(rows, block_k, dtype=torch.long, device=dev)
         self.word = torch.empty(rows, dtype=torch.long, device=dev)
-        self.pairs = pairs_per_program(dev, self.k, m.w_in.shape[1])
         self.loss = torch.zeros(rows, dtype=torch.float64, device=dev)  # per pair row, summed over the epoch's blocks
         self.count = torch.zeros(rows, dtype=torch.long, device=dev)
 
@@ -178,9 +179,7 @@ class FusedPairs:
         column unused) and run the two kernels; nothing is read back."""
         b, m = self.blocks, self.blocks.model
         noise = m.noise_words((self.rows, 1 + self.k))
-        d = m.w_in.shape[1]
-        grid = (-(-self.rows // self.pairs),)
-        shape = dict(DIM=d, PAIRS=self.pairs, BLOCK_K=self.block_k, BLOCK_D=self.block_d)
-        self.score[grid](m.w_in, m.w_out, b.inputs, b.targets, noise, b.rates, b.j, b.n, b.n_blocks, self.rows,
-                         self.h, self.gh, self.g, self.cand, self.word, self.loss, self.count, K=self.k, **shape)
-        self.apply[grid](m.w_in, m.w_out, self.h, self.gh, self.g, self.cand, self.word, self.rows, **shape)
+        self.score[self.grid](m.w_in, m.w_out, b.inputs, b.targets, noise, b.rates, b.j, b.n, b.n_blocks, self.rows,
+                              self.h, self.gh, self.g, self.cand, self.word, self.loss, self.count, K=self.k,
+                              **self.sizes)
+        self.apply[self.grid](m.w_in, m.w_out, self.h, self.gh, self.g, self.cand, self.word, self.rows, **self.sizes)
