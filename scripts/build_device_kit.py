@@ -44,7 +44,7 @@ training images are not optional there) and a manifest of the same form.
 benchmarks/search_vs_faiss.py with GloVe replaced by random unit vectors of
 its shape (`--random-glove`).
 
-cornac, chapter 6's BPR reference (31 MiB), travels in a third kit, `--part cornac`
+cornac, chapter 6's BPR reference (a 30 MiB wheel), travels in a third kit, `--part cornac`
 (`.devkit_cornac/`: its wheel and powerlaw's), installed into /tmp/site by a
 staging call of its own (scripts/device_check.py's docstring has it).
 
