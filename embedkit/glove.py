@@ -167,16 +167,21 @@ class GloVe:
             (self.wc, self.bc, self.gradsq_wc, self.gradsq_bc, cols, w),
         ):
             if self.grad_clip is None:
-                # d/dw of the weighted loss, times the rate
-                grad = fdiff[:, None] * other
+                # d/dw of the weighted loss, times the rate (in place: `other`, a
+                # gathered copy, is not needed again)
+                grad = other.mul_(fdiff[:, None])
             else:
                 # glove.c since 2019: each component clipped to +-grad_clip, then times
                 # the rate
                 grad = ((fx * diff)[:, None] * other).clamp(
                     -self.grad_clip, self.grad_clip) * self.lr
-            vec.index_add_(0, index, -grad / sq_vec.index_select(0, index).sqrt())
-            bias.index_add_(0, index, -fdiff / sq_bias.index_select(0, index).sqrt())
-            sq_vec.index_add_(0, index, grad * grad)
+            # -sqrt(sum of squares): the AdaGrad scale, negated to step downhill (in
+            # place, as below: fresh tensors of this size cost more than the sums)
+            scale = sq_vec.index_select(0, index).sqrt_().neg_()
+            vec.index_add_(0, index, torch.div(grad, scale, out=scale))
+            scale = sq_bias.index_select(0, index).sqrt_().neg_()
+            bias.index_add_(0, index, torch.div(fdiff, scale, out=scale))
+            sq_vec.index_add_(0, index, grad.square_())
             sq_bias.index_add_(0, index, fdiff * fdiff)
         return 0.5 * (fx * diff * diff).sum()
 
@@ -197,10 +202,11 @@ class GloVe:
         history = History()
         for epoch in progress(range(epochs), total=epochs, desc="GloVe epochs"):
             order = torch.randperm(len(x), generator=self.generator, device=self.device)
+            # the entries shuffled once per epoch; each batch is then a slice of them
+            shuffled = [t.index_select(0, order) for t in (rows, cols, log_x, fx)]
             total = torch.zeros((), dtype=widest_float(self.device), device=self.device)
             for start in range(0, len(x), batch_size):
-                pick = order[start:start + batch_size]
-                total += self.step(*(t.index_select(0, pick) for t in (rows, cols, log_x, fx)))
+                total += self.step(*(t[start:start + batch_size] for t in shuffled))
             loss = float(total) / len(x)  # the mean loss over the epoch, as glove.c prints it
             if not math.isfinite(loss):
                 raise FloatingPointError(f"GloVe diverged in epoch {epoch + 1} (loss {loss}); lower lr (now {self.lr}).")
