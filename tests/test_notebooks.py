@@ -44,6 +44,24 @@ def test_stored_notebook_ran_in_order_without_errors(source):
         assert "Traceback" not in streams
 
 
+def _execution_span(stored: Path) -> tuple[str, str]:
+    """When the stored notebook's first code cell started and its last one finished (ISO 8601 strings)."""
+    cells = [c for c in nbformat.read(stored, as_version=4).cells
+             if c.cell_type == "code" and "execution" in c.get("metadata", {})]
+    assert cells, f"{stored.name} has no execution time stamps: re-execute it with scripts/run_notebooks.py"
+    return cells[0].metadata.execution["iopub.status.busy"], cells[-1].metadata.execution["shell.execute_reply"]
+
+
+def test_benchmarks_chapter_was_executed_after_every_other_chapter():
+    """The appendix reads every other chapter's stored running time: a chapter re-executed after it would leave
+    the page showing a time no stored notebook has."""
+    appendix = ROOT / "chapters" / "14_benchmarks.ipynb"
+    started, _ = _execution_span(appendix)
+    later = [source.stem for source in SOURCES if source.stem != appendix.stem
+             and _execution_span(source.with_suffix(".ipynb"))[1] > started]
+    assert not later, f"{later} ran after {appendix.name}: re-execute it last (scripts/run_notebooks.py)"
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
 def test_glued_values_are_plain_python_literals(source):
     """A glued number is formatted by the book ({glue:text}`name:.3f`) from its text/plain repr, which must be a
