@@ -103,10 +103,15 @@ def float64_device(device: str | torch.device) -> torch.device:
     return torch.device("cpu") if device.type == "mps" else device
 
 
-def seeded_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
-    """A torch random generator on ``device``, seeded with ``seed`` (a whole number >= 0, else a ValueError that
-    says so): what every seeded draw in embedkit uses, so that it does not depend on other draws before it."""
-    return torch.Generator(device=device).manual_seed(check_whole("seed", seed))
+def seeded_generator(seed: int, device: str | torch.device | None = None) -> torch.Generator:
+    """A torch random generator seeded with ``seed`` (a whole number >= 0, else a ValueError that says so): what
+    every seeded draw in embedkit uses, so that it does not depend on other draws before it.
+
+    ``device=None``: a plain CPU generator, for draws that are the same on every machine (data splits, orders,
+    data drawn on the CPU); a model's device for the model's own draws, which a GPU makes differently.
+    `scripts/seed_sweep.py` tells the two apart by that argument and shifts only the second kind."""
+    generator = torch.Generator() if device is None else torch.Generator(device=device)
+    return generator.manual_seed(check_whole("seed", seed))
 
 
 def seed_everything(seed: int) -> torch.Generator:

@@ -74,6 +74,23 @@ def test_seeded_generator_is_seeded_where_asked(device):
             seeded_generator(bad)
 
 
+def test_seeded_generator_without_a_device_is_a_plain_generator(monkeypatch):
+    """scripts/seed_sweep.py shifts the seeds of generators made for a device (a model's draws, which a GPU makes
+    differently) and keeps those made without one (data splits and orders, the same on every machine): the
+    generator for the second kind must be made as torch.Generator(), with no device argument."""
+    made, real = [], torch.Generator
+
+    class Recording(real):
+        def __new__(cls, device=None):
+            made.append(device)
+            return real.__new__(cls) if device is None else real.__new__(cls, device=device)
+
+    monkeypatch.setattr(torch, "Generator", Recording)
+    seeded_generator(3)
+    seeded_generator(3, "cpu")
+    assert made == [None, "cpu"]
+
+
 def test_float64_work_leaves_only_mps_for_the_cpu():
     assert float64_device("mps") == torch.device("cpu")
     assert float64_device("cuda:1") == torch.device("cuda:1")
