@@ -508,10 +508,13 @@ def wiki():
 
 
 def test_the_stored_block_experiment_reproduces(wiki):
-    """Chapter 2 reads benchmarks/results/word2vec_block.txt (scripts/word2vec_block.py) and checks there that its
-    default-block and plain-gensim runs equal the page's own. One run the page cannot check, gensim with its
-    starting vectors halved (seed 0), is rerun here from the script as it stands and must give the stored scores."""
+    """Chapter 2 reads benchmarks/results/word2vec_block.txt (scripts/word2vec_block.py). Its runs with the page's
+    settings (ours at the default block, gensim as it comes; seeds 0 and 1) must score what the page stored, and one
+    run the page does not make, gensim with its starting vectors halved (seed 0), is rerun here from the script as
+    it stands and must give the stored scores. (The page's own runs move under other random draws, on a GPU or in
+    scripts/seed_sweep.py, so this comparison lives here, against its stored outputs.)"""
     import importlib.util
+    import json
     import re
 
     spec = importlib.util.spec_from_file_location("word2vec_block", ROOT / "scripts" / "word2vec_block.py")
@@ -525,6 +528,15 @@ def test_the_stored_block_experiment_reproduces(wiki):
     runs = re.findall(r"^run, (.+?), seed (\d+):", stored, re.M)
     expected = [f"embedkit, block {b}" for b in script.BLOCKS] + [f"gensim, start x {c}" for c in script.SCALES]
     assert runs == [(name, str(s)) for name in expected for s in script.SEEDS], "rerun scripts/word2vec_block.py"
+    glued = {}
+    for cell in json.loads((ROOT / "chapters" / "02_word2vec.ipynb").read_text())["cells"]:
+        for output in cell.get("outputs", []):
+            if name := output.get("metadata", {}).get("scrapbook", {}).get("name"):
+                glued[name] = output["data"]["application/papermill.record/text/plain"]
+    for name, key in [("embedkit, block 256", "ours"), ("gensim, start x 1.0", "gensim")]:
+        script_runs = {float(re.search(rf"run, {name}, seed {s}: WordSim-353 ([\d.]+)", stored)[1]) for s in (0, 1)}
+        page_runs = {round(float(glued[f"sg_rho_{key}_{end}"]), 4) for end in ("lo", "hi")}  # seeds 0 and 1
+        assert script_runs == page_runs, f"{name}: the script's seeds 0 and 1 differ from chapter 2's; rerun both"
 
 
 @pytest.mark.parametrize("sg, shared, epochs, graph, group, fused",
