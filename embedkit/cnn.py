@@ -64,9 +64,14 @@ class ImageModel(nn.Module):
         for name, size in sizes.items():
             check_positive(name, size)
 
+    def _channels_last(self) -> None:
+        """Lay the convolution weights out channels-last (NHWC), as the subclasses do once built: oneDNN's CPU
+        kernels run faster on these small images that way. The values, and so the model, do not change."""
+        self.to(memory_format=torch.channels_last)
+
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         """Check that ``x`` is a float batch (n, 1, 28, 28) of pixels in [0, 1], then standardise it as the network expects."""
-        return (check_images(x) - MEAN) / STD
+        return ((check_images(x) - MEAN) / STD).contiguous(memory_format=torch.channels_last)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """The penultimate-layer vector of each image: (n, embedding_dim)."""
@@ -114,6 +119,7 @@ class AlexNet(ImageModel):
             nn.Flatten(), nn.Dropout(0.5), nn.Linear(2 * c * 9, 256), nn.ReLU(),
             nn.Dropout(0.5), nn.Linear(256, embedding_dim), nn.ReLU())
         self.head = nn.Linear(embedding_dim, classes)
+        self._channels_last()
 
 
 class VGG(ImageModel):
@@ -131,6 +137,7 @@ class VGG(ImageModel):
         self.features = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * 9, 256), nn.ReLU(), nn.Dropout(0.5),
                                       nn.Linear(256, embedding_dim), nn.ReLU())
         self.head = nn.Sequential(nn.Dropout(0.5), nn.Linear(embedding_dim, classes))
+        self._channels_last()
 
 
 class BasicBlock(nn.Module):
@@ -163,6 +170,7 @@ class ResNet(ImageModel):
                 channels = out
         self.features = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Linear(channels, classes)
+        self._channels_last()
 
 
 class InceptionBlock(nn.Module):
@@ -197,6 +205,7 @@ class Inception(ImageModel):
             nn.Conv2d(1, 2 * w, 3, padding=1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(), nn.MaxPool2d(2),
             a, b, nn.MaxPool2d(2), c, d, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.head = nn.Linear(d.outputs, classes)
+        self._channels_last()
 
 
 ARCHITECTURES: dict[str, type[ImageModel]] = {"AlexNet": AlexNet, "VGG": VGG, "ResNet": ResNet, "Inception": Inception}

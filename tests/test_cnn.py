@@ -32,6 +32,31 @@ def test_shapes_and_embedding_is_the_penultimate_layer(name):
     assert torch.equal(both[1], train.batched(model.embed_earlier, x, batch_size=2))
 
 
+@pytest.mark.parametrize("name", list(cnn.ARCHITECTURES))
+def test_channels_last_changes_the_layout_not_the_model(name, tmp_path):
+    """The convolution weights are stored channels-last (for speed); the logits and embeddings are those of the same
+    weights laid out the usual way, to float rounding, and the weights save and load as usual."""
+    from embedkit.weights import load_safetensors, save_safetensors
+
+    torch.manual_seed(0)
+    model = cnn.ARCHITECTURES[name]().eval()
+    convs = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
+    assert not all(w.is_contiguous() for w in convs)  # a layout that differs, not only a flag
+    plain = cnn.ARCHITECTURES[name]().eval()
+    plain.load_state_dict(model.state_dict())
+    plain.to(memory_format=torch.contiguous_format)
+    plain.normalise = lambda x: (x - cnn.MEAN) / cnn.STD  # the usual layout all the way
+    x = torch.rand(16, 1, 28, 28)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), plain(x), rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(model.embed(x), plain.embed(x), rtol=1e-4, atol=1e-5)
+    save_safetensors(model.state_dict(), tmp_path / "w.safetensors")
+    again = cnn.ARCHITECTURES[name]().eval()
+    again.load_state_dict(load_safetensors(tmp_path / "w.safetensors"))
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), model.state_dict().values()))
+
+
 def test_each_architecture_has_its_defining_parts():
     kinds = lambda m: {type(x) for x in m.modules()}
     alex, vgg, res, inc = (cnn.ARCHITECTURES[n]() for n in ["AlexNet", "VGG", "ResNet", "Inception"])
