@@ -134,6 +134,9 @@ class Word2Vec:
         self._distance[c.window] = c.window + 1
         self._label = torch.zeros(1 + c.negative, device=self.device)
         self._label[0] = 1
+        # gensim skips a term whose score lies beyond its sigmoid table (+-6); word2vec.c and we update it.
+        # scripts/word2vec_block.py sets 6 here to test whether that matters; None: no skip
+        self._skip_beyond: float | None = None
         # one update rule per mode, each a method below
         self.step = self.cbow_step if not c.sg else self.skipgram_shared_step if c.shared_negatives else self.skipgram_step
 
@@ -167,6 +170,8 @@ class Word2Vec:
         valid[:, 0] = True
         valid = (valid[:, None, :] if mask is None
                  else valid[:, None, :] & mask[:, :, None])
+        if self._skip_beyond is not None:
+            valid = valid & (score.abs() < self._skip_beyond)
         label = self._label.expand_as(score)  # 1 for the true word, 0 for noise words
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
             score, label, valid, reduction="sum")
