@@ -170,7 +170,7 @@ class Word2Vec:
         valid[:, 0] = True
         valid = (valid[:, None, :] if mask is None
                  else valid[:, None, :] & mask[:, :, None])
-        if self._skip_beyond is not None:
+        if self._skip_beyond is not None:  # gensim's skip beyond +-6 (off by default)
             valid = valid & (score.abs() < self._skip_beyond)
         label = self._label.expand_as(score)  # 1 for the true word, 0 for noise words
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
