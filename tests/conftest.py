@@ -1,11 +1,18 @@
 """Shared fixtures. (Network blocking and quiet progress bars live in the root conftest.py.)"""
 
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+
 import numpy as np
 import pytest
 import torch
 
 from embedkit import EmbeddingTable
 from embedkit.images import fashion_mnist
+
+ROOT = Path(__file__).resolve().parent.parent
 
 NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="torch sees no CUDA GPU here; the CUDA run is skipped")
 
@@ -124,3 +131,28 @@ def value_and_grads():
         value.backward()
         return value.detach(), [leaf.grad for leaf in leaves]
     return run
+
+
+# -- what the book stores beside the code: scripts' modules and the chapters' glued values -----------------
+@pytest.fixture(scope="session")
+def load_script():
+    """load(path): the module of a script that is not a package (``"scripts/mf_optimiser.py"``, relative to the repository)."""
+    def load(path: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(Path(path).stem, ROOT / path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load
+
+
+@pytest.fixture(scope="session")
+def stored_glue():
+    """read(chapter): ``{name: text}`` of every value a chapter's stored notebook glued (``"02_word2vec"``)."""
+    def read(chapter: str) -> dict[str, str]:
+        glued = {}
+        for cell in json.loads((ROOT / "chapters" / f"{chapter}.ipynb").read_text())["cells"]:
+            for output in cell.get("outputs", []):
+                if name := output.get("metadata", {}).get("scrapbook", {}).get("name"):
+                    glued[name] = output["data"]["application/papermill.record/text/plain"]
+        return glued
+    return read

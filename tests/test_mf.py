@@ -1,8 +1,6 @@
 """Matrix factorisation: closed-form steps by hand, bad input, the biases-only optimum against scikit-learn's Ridge,
 Surprise's fitted parameters predicting the same in BiasedMF, and RMSE against scikit-surprise's SVD."""
 
-import importlib.util
-import json
 import time
 from pathlib import Path
 
@@ -247,31 +245,23 @@ def test_predict_takes_arrays_and_lists_but_not_fractional_ids():
         model.predict([0.5], [1])
 
 
-def test_the_benchmark_fits_with_the_settings_chapter_6_chose():
+def test_the_benchmark_fits_with_the_settings_chapter_6_chose(load_script, stored_glue):
     """benchmarks/mf_vs_surprise.py says it fits each method with the size and penalty chapter 6 chose on
     validation data; the chapter's stored choice must be the benchmark's."""
-    spec = importlib.util.spec_from_file_location("mf_vs_surprise", ROOT / "benchmarks" / "mf_vs_surprise.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    glued = {}
-    for cell in json.loads((ROOT / "chapters" / "06_recommender_systems.ipynb").read_text())["cells"]:
-        for output in cell.get("outputs", []):
-            if name := output.get("metadata", {}).get("scrapbook", {}).get("name"):
-                glued[name] = output["data"]["application/papermill.record/text/plain"]
+    bench = load_script("benchmarks/mf_vs_surprise.py")
+    glued = stored_glue("06_recommender_systems")
     for method, key in [("ALS", "als"), ("Adam", "adam"), ("Surprise SVD", "svd")]:
         assert int(glued[f"best_k_{key}"]) == bench.FACTORS, method
         assert float(glued[f"best_l2_{key}"]) == bench.CHAPTER_6[method], method
 
 
-def test_the_stored_optimiser_search_reproduces(split):
+def test_the_stored_optimiser_search_reproduces(split, load_script):
     """Chapter 6 reads benchmarks/results/mf_optimiser.txt (scripts/mf_optimiser.py). Its rows must come from the
     script as it stands: two of its validation scores (Surprise's default settings and its chosen ones) recomputed
     here on the chapter's split, to float rounding; and its own-settings rows are each library's defaults."""
     import re
 
-    spec = importlib.util.spec_from_file_location("mf_optimiser", ROOT / "scripts" / "mf_optimiser.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("scripts/mf_optimiser.py")
     stored = (ROOT / "benchmarks" / "results" / "mf_optimiser.txt").read_text()
     fit_part, val = random_split(split[0], test_fraction=0.1, seed=1)
     for l2, settings in [(0.05, {"n_epochs": 20, "lr_all": 0.005}), (0.1, {"n_epochs": 80, "lr_all": 0.005})]:

@@ -507,19 +507,15 @@ def wiki():
     return wikipedia_sentences()
 
 
-def test_the_stored_block_experiment_reproduces(wiki):
+def test_the_stored_block_experiment_reproduces(wiki, load_script, stored_glue):
     """Chapter 2 reads benchmarks/results/word2vec_block.txt (scripts/word2vec_block.py). Its runs with the page's
     settings (ours at the default block, gensim as it comes; seeds 0 and 1) must score what the page stored, and one
     run the page does not make, gensim with its starting vectors halved (seed 0), is rerun here from the script as
     it stands and must give the stored scores. (The page's own runs move under other random draws, on a GPU or in
     scripts/seed_sweep.py, so this comparison lives here, against its stored outputs.)"""
-    import importlib.util
-    import json
     import re
 
-    spec = importlib.util.spec_from_file_location("word2vec_block", ROOT / "scripts" / "word2vec_block.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    script = load_script("scripts/word2vec_block.py")
     stored = (ROOT / "benchmarks" / "results" / "word2vec_block.txt").read_text()
     found = re.search(r"run, gensim, start x 0.5, seed 0: WordSim-353 ([\d.]+), SimLex-999 ([\d.]+)", stored)
     assert found, "the stored file lacks the halved-start gensim run of seed 0: rerun scripts/word2vec_block.py"
@@ -527,11 +523,7 @@ def test_the_stored_block_experiment_reproduces(wiki):
     assert (round(ws, 4), round(sl, 4)) == (float(found[1]), float(found[2]))
     runs = re.findall(r"^run, (.+?), seed (\d+):", stored, re.M)
     assert runs == [(name, str(s)) for name in script.RUNS for s in script.SEEDS], "rerun scripts/word2vec_block.py"
-    glued = {}
-    for cell in json.loads((ROOT / "chapters" / "02_word2vec.ipynb").read_text())["cells"]:
-        for output in cell.get("outputs", []):
-            if name := output.get("metadata", {}).get("scrapbook", {}).get("name"):
-                glued[name] = output["data"]["application/papermill.record/text/plain"]
+    glued = stored_glue("02_word2vec")
     for name, key in [("embedkit, block 256", "ours"), ("gensim, start x 1.0", "gensim")]:
         script_runs = {float(re.search(rf"run, {name}, seed {s}: WordSim-353 ([\d.]+)", stored)[1]) for s in (0, 1)}
         page_runs = {round(float(glued[f"sg_rho_{key}_{end}"]), 4) for end in ("lo", "hi")}  # seeds 0 and 1
